@@ -632,7 +632,7 @@ static int gap_write_ttl(const country *c, size_t n, const char *dir, uint64_t s
             fputc(*p, o.f);
         }
         fprintf(o.f, "\" ;\n    kgm:role kgm:%s ;\n"
-                "    kgm:dataFile \"gapminder/countries/%s.csv\" ;\n"
+                "    kgm:dataFile <gapminder/countries/%s.csv> ;\n"
                 "    kgm:inputColumn \"year\" ;\n    kgm:outputColumn \"lifeExp\" ;\n"
                 "    kgm:supportRows %d ;\n"
                 "    gm:continent gm:%s ;\n    gm:popBand gm:%s ;\n    gm:gdpBand gm:%s ;\n"
