@@ -660,8 +660,13 @@ int kgm_taskgen_gapminder(const char *tsv, const char *dir, uint64_t seed)
     if (!rc) rc = kgm_csv_read(&codes, codes_path, '\t');
     if (!rc) rc = gap_countries(t, codes, &c, &n);
     if (!rc && n < 10) rc = kgm_fail(KGM_EFORMAT, "gapminder: only %zu countries", n);
-    if (!rc && mkdir(csv_dir, 0777) && errno != EEXIST)
-        rc = kgm_fail_at(KGM_EIO, csv_dir, 0, 0, "cannot create: %s", strerror(errno));
+    for (int level = 0; !rc && level < 2; level++) {   /* dir/gapminder, then its countries/ */
+        char *slash2 = strrchr(csv_dir, '/');
+        if (level == 0) *slash2 = '\0';
+        if (mkdir(csv_dir, 0777) && errno != EEXIST)
+            rc = kgm_fail_at(KGM_EIO, csv_dir, 0, 0, "cannot create: %s", strerror(errno));
+        if (level == 0) *slash2 = '/';
+    }
     if (!rc) gap_split(c, n, seed);
     for (size_t i = 0; !rc && i < n; i++) rc = gap_write_csv(t, &c[i], csv_dir);
     if (!rc) rc = gap_write_ttl(c, n, dir, seed);
