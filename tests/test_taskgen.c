@@ -101,6 +101,9 @@ static void shipped_files_are_regenerated(void **state)
     assert_true(same_file(shipped, d, "gapminder.ttl"));
     assert_true(same_file(shipped, d, "gapminder/countries/AFG.csv"));
     assert_true(same_file(shipped, d, "gapminder/countries/ZWE.csv"));
+    if (kgm_taskgen_gapminder(tsv, d, 2)) fail_msg("%s", kgm_error());   /* another split */
+    assert_false(same_file(shipped, d, "gapminder.ttl"));
+    assert_true(same_file(shipped, d, "gapminder/countries/AFG.csv"));
     remove_dir(d);
     free(d);
 }
