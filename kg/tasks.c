@@ -28,13 +28,25 @@ const char *const *kgm_tasks_plumbing(size_t *n)
 
 /* ---- building ---- */
 
+struct kgm_taskset_build {
+    size_t      cap;           /* room in tasks[] */
+    char       *base_dir;      /* for relative literal data files; NULL = working directory */
+    kgm_strmap *ids;           /* task IRI -> id */
+    size_t     *pos;           /* (cap) id -> index in tasks[] */
+    char      **gen_iri, **gen_fn;   /* (n_gens) generator nodes: IRI, function IRI */
+    double     *gen_noise;     /* (n_gens) */
+    size_t      n_gens, cap_gens;
+};
+
 kgm_taskset *kgm_taskset_new(const char *base_dir)
 {
     kgm_taskset *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->ids = kgm_strmap_new();
-    if (base_dir) s->base_dir = strdup(base_dir);
-    if (!s->ids || (base_dir && !s->base_dir)) { kgm_taskset_free(s); return NULL; }
+    s->build = calloc(1, sizeof *s->build);
+    if (!s->build) { free(s); return NULL; }
+    s->build->ids = kgm_strmap_new();
+    if (base_dir) s->build->base_dir = strdup(base_dir);
+    if (!s->build->ids || (base_dir && !s->build->base_dir)) { kgm_taskset_free(s); return NULL; }
     return s;
 }
 
@@ -49,10 +61,11 @@ void kgm_taskset_free(kgm_taskset *s)
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) task_clear(&s->tasks[i]);
     for (size_t i = 0; i < s->n_features; i++) free(s->features[i]);
-    for (size_t i = 0; i < s->n_gens; i++) { free(s->gen_iri[i]); free(s->gen_fn[i]); }
-    free(s->tasks); free(s->features); free(s->base_dir); free(s->pos);
-    free(s->gen_iri); free(s->gen_fn); free(s->gen_noise);
-    kgm_strmap_free(s->ids);
+    for (size_t i = 0; i < s->build->n_gens; i++) { free(s->build->gen_iri[i]); free(s->build->gen_fn[i]); }
+    free(s->tasks); free(s->features); free(s->build->base_dir); free(s->build->pos);
+    free(s->build->gen_iri); free(s->build->gen_fn); free(s->build->gen_noise);
+    kgm_strmap_free(s->build->ids);
+    free(s->build);
     free(s);
 }
 
@@ -69,24 +82,24 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 
 int kgm_taskset_add_task(kgm_taskset *s, const char *iri)
 {
-    if (kgm_strmap_find(s->ids, iri, strlen(iri)) >= 0) return 0;   /* already there */
-    size_t cap = s->cap;
-    if (grow((void **)&s->tasks, &s->cap, s->n, sizeof *s->tasks)) return KGM_ENOMEM;
-    if (cap != s->cap) {
-        size_t *p = realloc(s->pos, s->cap * sizeof *p);
+    if (kgm_strmap_find(s->build->ids, iri, strlen(iri)) >= 0) return 0;   /* already there */
+    size_t cap = s->build->cap;
+    if (grow((void **)&s->tasks, &s->build->cap, s->n, sizeof *s->tasks)) return KGM_ENOMEM;
+    if (cap != s->build->cap) {
+        size_t *p = realloc(s->build->pos, s->build->cap * sizeof *p);
         if (!p) return kgm_fail(KGM_ENOMEM, "out of memory reading tasks");
-        s->pos = p;
+        s->build->pos = p;
     }
     kgm_task *t = &s->tasks[s->n];
     memset(t, 0, sizeof *t);
     t->iri = strdup(iri);
-    if (!t->iri || kgm_strmap_intern(s->ids, iri, strlen(iri)) < 0) {
+    if (!t->iri || kgm_strmap_intern(s->build->ids, iri, strlen(iri)) < 0) {
         free(t->iri);
         return kgm_fail(KGM_ENOMEM, "out of memory reading tasks");
     }
     t->role = KGM_ROLE_NONE;
     t->support_rows = -1;
-    s->pos[s->n] = s->n;
+    s->build->pos[s->n] = s->n;
     s->n++;
     return 0;
 }
@@ -166,8 +179,8 @@ static int fact_data_file(kgm_taskset *s, kgm_task *t, const kgm_cell *v)
         if (!path) return kgm_fail(KGM_EINVAL, "task %s: kgm:dataFile <%s> is not a file: IRI", t->iri, v->value);
     } else if (is_text(v)) {
         int absolute = v->value[0] == '/';
-        if (asprintf(&path, "%s%s%s", absolute || !s->base_dir ? "" : s->base_dir,
-                     absolute || !s->base_dir ? "" : "/", v->value) < 0) path = NULL;
+        if (asprintf(&path, "%s%s%s", absolute || !s->build->base_dir ? "" : s->build->base_dir,
+                     absolute || !s->build->base_dir ? "" : "/", v->value) < 0) path = NULL;
         if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
     } else {
         return kgm_fail(KGM_EINVAL, "task %s: kgm:dataFile must be an IRI or a string", t->iri);
@@ -232,9 +245,9 @@ static int fact_plumbing(kgm_taskset *s, kgm_task *t, const char *local, const k
 
 int kgm_taskset_fact(kgm_taskset *s, const char *task, const char *prop, const kgm_cell *value)
 {
-    int32_t id = kgm_strmap_find(s->ids, task, strlen(task));
+    int32_t id = kgm_strmap_find(s->build->ids, task, strlen(task));
     if (id < 0 || !value || value->kind == KGM_CELL_NULL) return 0;
-    kgm_task *t = &s->tasks[s->pos[id]];
+    kgm_task *t = &s->tasks[s->build->pos[id]];
     size_t ns = strlen(KGM_NS_IRI);
     if (!strncmp(prop, KGM_NS_IRI, ns)) return fact_plumbing(s, t, prop + ns, value);
     for (size_t j = 0; j < s->n_features; j++) {
@@ -260,31 +273,31 @@ int kgm_taskset_generator(kgm_taskset *s, const char *gen_iri, const char *fn_ir
         return kgm_fail(KGM_EINVAL, "%s is both a task and a generator", gen_iri);
     if (kgm_taskgen_fn_parse(fn_iri, &fn)) return kgm_fail(KGM_EINVAL, "generator %s: unknown function %s", gen_iri, fn_iri);
     if (!(noise >= 0) || !isfinite(noise)) return kgm_fail(KGM_EINVAL, "generator %s: kgm:noiseStd must be >= 0", gen_iri);
-    for (size_t i = 0; i < s->n_gens; i++)
-        if (!strcmp(s->gen_iri[i], gen_iri)) {
-            if (!strcmp(s->gen_fn[i], fn_iri) && s->gen_noise[i] == noise) return 0;
+    for (size_t i = 0; i < s->build->n_gens; i++)
+        if (!strcmp(s->build->gen_iri[i], gen_iri)) {
+            if (!strcmp(s->build->gen_fn[i], fn_iri) && s->build->gen_noise[i] == noise) return 0;
             return kgm_fail(KGM_EINVAL, "generator %s has two functions or noise levels", gen_iri);
         }
-    size_t cap = s->cap_gens;
-    if (s->n_gens == cap) {
+    size_t cap = s->build->cap_gens;
+    if (s->build->n_gens == cap) {
         size_t nc = cap ? cap * 2 : 8;
-        char **a = realloc(s->gen_iri, nc * sizeof *a);
-        if (a) s->gen_iri = a;
-        char **b = realloc(s->gen_fn, nc * sizeof *b);
-        if (b) s->gen_fn = b;
-        double *c = realloc(s->gen_noise, nc * sizeof *c);
-        if (c) s->gen_noise = c;
+        char **a = realloc(s->build->gen_iri, nc * sizeof *a);
+        if (a) s->build->gen_iri = a;
+        char **b = realloc(s->build->gen_fn, nc * sizeof *b);
+        if (b) s->build->gen_fn = b;
+        double *c = realloc(s->build->gen_noise, nc * sizeof *c);
+        if (c) s->build->gen_noise = c;
         if (!a || !b || !c) return kgm_fail(KGM_ENOMEM, "out of memory");
-        s->cap_gens = nc;
+        s->build->cap_gens = nc;
     }
-    s->gen_iri[s->n_gens] = strdup(gen_iri);
-    s->gen_fn[s->n_gens] = strdup(fn_iri);
-    s->gen_noise[s->n_gens] = noise;
-    if (!s->gen_iri[s->n_gens] || !s->gen_fn[s->n_gens]) {
-        free(s->gen_iri[s->n_gens]); free(s->gen_fn[s->n_gens]);
+    s->build->gen_iri[s->build->n_gens] = strdup(gen_iri);
+    s->build->gen_fn[s->build->n_gens] = strdup(fn_iri);
+    s->build->gen_noise[s->build->n_gens] = noise;
+    if (!s->build->gen_iri[s->build->n_gens] || !s->build->gen_fn[s->build->n_gens]) {
+        free(s->build->gen_iri[s->build->n_gens]); free(s->build->gen_fn[s->build->n_gens]);
         return kgm_fail(KGM_ENOMEM, "out of memory");
     }
-    s->n_gens++;
+    s->build->n_gens++;
     return 0;
 }
 
@@ -304,17 +317,17 @@ static int check_task(kgm_taskset *s, kgm_task *t)
     } else if (has_gen) {
         if (!t->generator) return kgm_fail(KGM_EINVAL, "task %s: parameters but no kgm:generator", t->iri);
         size_t g = 0;
-        while (g < s->n_gens && strcmp(s->gen_iri[g], t->generator)) g++;
-        if (g == s->n_gens)
+        while (g < s->build->n_gens && strcmp(s->build->gen_iri[g], t->generator)) g++;
+        if (g == s->build->n_gens)
             return kgm_fail(KGM_EINVAL, "task %s: generator %s has no kgm:function", t->iri, t->generator);
         kgm_fn fn;
-        kgm_taskgen_fn_parse(s->gen_fn[g], &fn);
+        kgm_taskgen_fn_parse(s->build->gen_fn[g], &fn);
         unsigned need = (1u << kgm_taskgen_fn_nparams(fn)) - 1;
         if (t->params_set != need)
             return kgm_fail(KGM_EINVAL, "task %s: %s takes exactly %d parameters (kgm:paramA..)",
                             t->iri, kgm_taskgen_fn_name(fn), kgm_taskgen_fn_nparams(fn));
         t->gen.fn = fn;
-        t->gen.noise = s->gen_noise[g];
+        t->gen.noise = s->build->gen_noise[g];
         t->source = KGM_SOURCE_GENERATOR;
     }
     return 0;
@@ -333,14 +346,14 @@ int kgm_taskset_finish(kgm_taskset *s)
     }
     if (s->n) qsort(s->tasks, s->n, sizeof *s->tasks, by_iri);
     for (size_t i = 0; i < s->n; i++)
-        s->pos[kgm_strmap_find(s->ids, s->tasks[i].iri, strlen(s->tasks[i].iri))] = i;
+        s->build->pos[kgm_strmap_find(s->build->ids, s->tasks[i].iri, strlen(s->tasks[i].iri))] = i;
     return 0;
 }
 
 long kgm_taskset_find(const kgm_taskset *s, const char *iri)
 {
-    int32_t id = kgm_strmap_find(s->ids, iri, strlen(iri));
-    return id < 0 ? -1 : (long)s->pos[id];
+    int32_t id = kgm_strmap_find(s->build->ids, iri, strlen(iri));
+    return id < 0 ? -1 : (long)s->build->pos[id];
 }
 
 kgm_table *kgm_taskset_table(const kgm_taskset *s)
@@ -432,10 +445,8 @@ static int csv_examples(const kgm_task *t, size_t k, size_t q, kgm_examples *out
     return rc;
 }
 
-int kgm_task_examples(const kgm_taskset *s, const kgm_task *t, uint64_t seed, size_t k, size_t q,
-                      kgm_examples *out)
+int kgm_task_examples(const kgm_task *t, uint64_t seed, size_t k, size_t q, kgm_examples *out)
 {
-    (void)s;
     memset(out, 0, sizeof *out);
     if (t->source == KGM_SOURCE_CSV) return csv_examples(t, k, q, out);
     if (t->source != KGM_SOURCE_GENERATOR) return kgm_fail(KGM_EINVAL, "task %s has no data (no kgm:dataFile or kgm:generator)", t->iri);

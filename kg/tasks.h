@@ -45,15 +45,10 @@ typedef struct {
 
 typedef struct kgm_taskset {
     kgm_task *tasks;           /* (n), sorted by IRI once finished */
-    size_t    n, cap;
+    size_t    n;
     char    **features;        /* (n_features) kgm:TaskFeature property IRIs, sorted */
     size_t    n_features;
-    char     *base_dir;        /* for relative literal data files; NULL = working directory */
-    kgm_strmap *ids;           /* task IRI -> id */
-    size_t   *pos;             /* (n) id -> index in tasks[] */
-    char    **gen_iri, **gen_fn;  /* (n_gens) generator nodes: IRI, function IRI */
-    double   *gen_noise;       /* (n_gens) */
-    size_t    n_gens, cap_gens;
+    struct kgm_taskset_build *build;   /* private: IRI index, base directory, generator nodes */
 } kgm_taskset;
 
 /* ---- building from facts ---- */
@@ -87,8 +82,7 @@ typedef struct {
 /* CSV tasks: k = 0 takes the task's kgm:supportRows (else k) first rows as the support
  * set and the rest (at most q when q > 0) as the query set. Generated tasks: k support
  * and q query points, deterministic in (seed, task IRI). *out is filled on success. */
-int  kgm_task_examples(const kgm_taskset *s, const kgm_task *t, uint64_t seed, size_t k,
-                       size_t q, kgm_examples *out);
+int  kgm_task_examples(const kgm_task *t, uint64_t seed, size_t k, size_t q, kgm_examples *out);
 void kgm_examples_free(kgm_examples *e);              /* frees the arrays, not e */
 
 /* ---- the descriptive graph ---- */

@@ -158,7 +158,7 @@ static void gapminder_tasks(void **state)
     const kgm_task *t = &s->tasks[i];
     assert_true(fabs(t->features[1] - log10(8425333.0)) < 1e-6);
     kgm_examples ex;
-    if (kgm_task_examples(s, t, 0, 0, 0, &ex)) fail_msg("%s", kgm_error());
+    if (kgm_task_examples(t, 0, 0, 0, &ex)) fail_msg("%s", kgm_error());
     assert_int_equal(ex.n_support, 3);
     assert_int_equal(ex.n_query, 9);
     assert_int_equal(ex.dim, 1);
@@ -192,9 +192,9 @@ static void sixfam_tasks_and_sampling(void **state)
     assert_true(t->gen.noise == 0.3);
     assert_int_equal(s->tasks[kgm_taskset_find(s, SF "n00001")].role, KGM_ROLE_TEST);
     kgm_examples e1, e2, e3;
-    assert_int_equal(kgm_task_examples(s, t, 5, 10, 15, &e1), 0);
-    assert_int_equal(kgm_task_examples(s, t, 5, 10, 15, &e2), 0);
-    assert_int_equal(kgm_task_examples(s, &s->tasks[kgm_taskset_find(s, SF "t00002")], 5, 10, 15, &e3), 0);
+    assert_int_equal(kgm_task_examples(t, 5, 10, 15, &e1), 0);
+    assert_int_equal(kgm_task_examples(t, 5, 10, 15, &e2), 0);
+    assert_int_equal(kgm_task_examples(&s->tasks[kgm_taskset_find(s, SF "t00002")], 5, 10, 15, &e3), 0);
     assert_int_equal(e1.dim, 2);
     assert_memory_equal(e1.x, e2.x, 25 * 2 * sizeof(double));
     assert_memory_equal(e1.y, e2.y, 25 * sizeof(double));
@@ -332,18 +332,18 @@ static void csv_task_errors(void **state)
     assert_int_equal(kgm_taskset_finish(s), 0);
     kgm_examples ex;
     char want[256];
-    assert_int_equal(kgm_task_examples(s, &s->tasks[0], 0, 0, 0, &ex), KGM_ENOTFOUND);
+    assert_int_equal(kgm_task_examples(&s->tasks[0], 0, 0, 0, &ex), KGM_ENOTFOUND);
     snprintf(want, sizeof want, "%s:1: no column 'w' in the header", path);
     assert_string_equal(kgm_error(), want);
     free(s->tasks[0].output);
     s->tasks[0].output = strdup("y");
-    assert_int_equal(kgm_task_examples(s, &s->tasks[0], 0, 0, 0, &ex), KGM_ESYNTAX);
+    assert_int_equal(kgm_task_examples(&s->tasks[0], 0, 0, 0, &ex), KGM_ESYNTAX);
     snprintf(want, sizeof want, "%s:3:3: not a number in column 'y': 'oops'", path);
     assert_string_equal(kgm_error(), want);
     assert_null(ex.x);
-    assert_int_equal(kgm_task_examples(s, &s->tasks[0], 0, 5, 0, &ex), KGM_EINVAL);   /* 5 > 2 rows */
+    assert_int_equal(kgm_task_examples(&s->tasks[0], 0, 5, 0, &ex), KGM_EINVAL);   /* 5 > 2 rows */
     remove(path);
-    assert_int_equal(kgm_task_examples(s, &s->tasks[0], 0, 0, 0, &ex), KGM_EIO);
+    assert_int_equal(kgm_task_examples(&s->tasks[0], 0, 0, 0, &ex), KGM_EIO);
     kgm_taskset_free(s);
 }
 
