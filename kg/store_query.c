@@ -242,7 +242,7 @@ static int describe(kgm_store *s, const char *full, const char *kw, int line_shi
     if (!q) rc = kgm_fail(KGM_ENOMEM, "out of memory");
     if (!rc && nv) {
         if (!*p) rc = kgm_fail(KGM_ESYNTAX, "DESCRIBE with variables needs a WHERE pattern");
-        else snprintf(q, qcap, "%.*sSELECT DISTINCT %s %s", (int)(kw - full), full, vars, p);
+        else snprintf(q, qcap, "%.*sSELECT %s %s", (int)(kw - full), full, vars, p);
     }
     run x;
     if (!rc && nv && !(rc = run_query(s, q, line_shift, &x))) { rc = describe_results(s, x.r, out); run_free(&x); }

@@ -136,6 +136,39 @@ static void blank_nodes_are_per_document(void **state)
     kgm_store_free(s);
 }
 
+/* N-Triples is read in runs of about 1 MB: a blank label spans runs, and an error's line
+ * counts from the top of the file. */
+static void reads_long_ntriples_in_runs(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("long.nt");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "<http://ex.org/first> <http://ex.org/p> _:shared .\n");
+    for (int i = 0; i < 30000; i++)
+        fprintf(f, "<http://ex.org/s%d> <http://ex.org/p> \"%d\"^^<http://www.w3.org/2001/XMLSchema#integer> .\n", i, i);
+    fprintf(f, "<http://ex.org/last> <http://ex.org/p> _:shared .\n");
+    fclose(f);
+    assert_true(file_size(path) > 2 * 1024 * 1024);
+    kgm_store *s;
+    assert_int_equal(kgm_store_open(&s, NULL), 0);
+    size_t n;
+    assert_int_equal(kgm_store_load(s, path, NULL, NULL, &n, NULL), 0);
+    assert_int_equal(n, 30002);
+    kgm_table *t;
+    assert_int_equal(kgm_store_query(s, "ASK { <http://ex.org/first> ?p ?b . <http://ex.org/last> ?p ?b }", NULL, &t), 0);
+    assert_string_equal(kgm_table_cell(t, 0, 0)->value, "true");
+    kgm_table_free(t);
+
+    f = fopen(path, "a");
+    fprintf(f, "<http://ex.org/bad> <http://ex.org/p> \"open .\n");
+    fclose(f);
+    assert_int_equal(kgm_store_load(s, path, NULL, NULL, &n, NULL), KGM_ESYNTAX);
+    if (!strstr(kgm_error(), "long.nt:30003:")) fail_msg("error \"%s\" lacks line 30003", kgm_error());
+    assert_int_equal(kgm_store_size(s), 30002);
+    kgm_store_free(s);
+}
+
 /* ---- bad input: each refused with a clear message, nothing added ---- */
 
 static void check_refused(kgm_store *s, int rc, int code, const char *needle, size_t size)
@@ -512,6 +545,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loads_each_syntax),
         cmocka_unit_test(blank_nodes_are_per_document),
+        cmocka_unit_test(reads_long_ntriples_in_runs),
         cmocka_unit_test(refuses_bad_files),
         cmocka_unit_test(persists_and_replays),
         cmocka_unit_test(second_open_of_a_dir_is_refused),
