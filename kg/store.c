@@ -149,30 +149,43 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-int store_write_atomic(const char *path, const char *head, const char *text, size_t len)
+int store_write_atomic(const char *path, store_writer write, void *ctx)
 {
     size_t n = strlen(path) + 32;
     char *tmp = malloc(n);
     if (!tmp) return kgm_fail(KGM_ENOMEM, "out of memory");
     snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
         int rc = kgm_fail(KGM_EIO, "cannot write %s: %s", tmp, strerror(errno));
         free(tmp);
         return rc;
     }
-    int bad = (head && write_all(fd, head, strlen(head))) || write_all(fd, text, len) || fsync(fd);
+    int rc = write(f, ctx);
     int err = errno;
-    if (close(fd)) { bad = 1; err = errno; }
-    if (!bad && rename(tmp, path)) { bad = 1; err = errno; }
-    if (bad) {
+    if (!rc && (fflush(f) || fsync(fileno(f)))) { rc = KGM_EIO; err = errno; }
+    if (fclose(f) && !rc) { rc = KGM_EIO; err = errno; }
+    if (!rc && rename(tmp, path)) { rc = KGM_EIO; err = errno; }
+    if (rc) {
         unlink(tmp);
         free(tmp);
-        return kgm_fail(KGM_EIO, "cannot write %s: %s", path, strerror(err));
+        return rc == KGM_EIO ? kgm_fail(KGM_EIO, "cannot write %s: %s", path, strerror(err)) : rc;
     }
     free(tmp);
     if (fsync_dir_of(path)) return kgm_fail(KGM_EIO, "cannot sync the directory of %s: %s", path, strerror(errno));
     return 0;
+}
+
+int store_write_ntriples(kgm_store *s, librdf_model *m, FILE *out)
+{
+    raptor_iostream *io = raptor_new_iostream_to_file_handle(librdf_world_get_raptor(s->world), out);
+    librdf_stream *st = io ? librdf_model_as_stream(m) : NULL;
+    int rc = st ? 0 : kgm_fail(KGM_ENOMEM, "cannot write N-Triples");
+    for (; !rc && !librdf_stream_end(st); librdf_stream_next(st))
+        if (raptor_statement_ntriples_write(librdf_stream_get_object(st), io, 0)) rc = KGM_EIO;
+    if (st) librdf_free_stream(st);
+    if (io) raptor_free_iostream(io);
+    return rc ? rc : ferror(out) ? KGM_EIO : 0;
 }
 
 /* ---- CRC-32 (IEEE, reflected) for journal records ---- */
@@ -221,6 +234,11 @@ static int journal_append(kgm_store *s, char op, const char *data, size_t len)
     return 0;
 }
 
+static int write_journal_head(FILE *f, void *head)
+{
+    return fwrite(head, 1, JOURNAL_HEAD, f) == JOURNAL_HEAD ? 0 : KGM_EIO;
+}
+
 /* A fresh journal of generation gen, written atomically; the lock moves to the new file. */
 static int journal_reset(kgm_store *s, uint64_t gen)
 {
@@ -229,7 +247,7 @@ static int journal_reset(kgm_store *s, uint64_t gen)
     put_u64(head + 8, gen);
     char *path = path_join(s->dir, "journal");
     if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
-    int rc = store_write_atomic(path, NULL, (const char *)head, sizeof head);
+    int rc = store_write_atomic(path, write_journal_head, head);
     int fd = rc ? -1 : open(path, O_RDWR);
     free(path);
     if (rc) return rc;
@@ -277,13 +295,13 @@ static int commit_changes(kgm_store *s, char op, librdf_model **changes)
 {
     int rc = 0;
     if (s->journal_fd >= 0) {
-        librdf_serializer *ser = librdf_new_serializer(s->world, "ntriples", NULL, NULL);
+        char *text = NULL;
         size_t len = 0;
-        unsigned char *text = ser ? librdf_serializer_serialize_model_to_counted_string(ser, NULL, *changes, &len) : NULL;
-        if (ser) librdf_free_serializer(ser);
-        rc = text ? journal_append(s, op, (const char *)text, len)
-                  : kgm_fail(KGM_ENOMEM, "cannot serialize the change for the journal");
-        if (text) librdf_free_memory(text);
+        FILE *mem = open_memstream(&text, &len);
+        rc = mem ? store_write_ntriples(s, *changes, mem) : KGM_ENOMEM;
+        if (mem && fclose(mem) && !rc) rc = KGM_ENOMEM;
+        rc = rc ? kgm_fail(KGM_ENOMEM, "cannot serialize the change for the journal") : journal_append(s, op, text, len);
+        free(text);
     }
     if (!rc) rc = op == 'A' ? apply_add(s, changes) : apply_remove(s, *changes);
     store_free_model(*changes);
@@ -542,31 +560,21 @@ void kgm_store_open_report(const kgm_store *s, size_t *replayed, size_t *dropped
 /* ---- compaction ---- The new snapshot carries generation G+1 and is in place (renamed,
  * directory synced) before the journal is reset to G+1; dying in between leaves a journal
  * of generation G, which opening recognises as folded in. */
+static int write_snapshot(FILE *f, void *store)
+{
+    kgm_store *s = store;
+    fprintf(f, SNAPSHOT_TAG "%llu\n", (unsigned long long)s->generation + 1);
+    for (size_t i = 0; i < s->n_prefixes; i++)
+        fprintf(f, "# prefix %s: <%s>\n", s->prefixes[i].prefix, s->prefixes[i].ns);
+    return store_write_ntriples(s, s->model, f);
+}
+
 int kgm_store_compact(kgm_store *s)
 {
     if (!s->dir) return 0;
-    librdf_serializer *ser = librdf_new_serializer(s->world, "ntriples", NULL, NULL);
-    if (!ser) return kgm_fail(KGM_ENOMEM, "cannot create an N-Triples serializer");
-    size_t len = 0;
-    store_log_reset();
-    unsigned char *text = librdf_serializer_serialize_model_to_counted_string(ser, NULL, s->model, &len);
-    librdf_free_serializer(ser);
-    if (!text) return store_log_fail(KGM_ENOMEM, NULL, 0, "cannot serialize the store");
-    size_t cap = 128, n = 0;
-    for (size_t i = 0; i < s->n_prefixes; i++)
-        cap += strlen(s->prefixes[i].prefix) + strlen(s->prefixes[i].ns) + 16;
-    char *head = malloc(cap);
     char *path = path_join(s->dir, "snapshot.nt");
-    int rc = 0;
-    if (!head || !path) rc = kgm_fail(KGM_ENOMEM, "out of memory");
-    if (!rc) {
-        n += (size_t)snprintf(head + n, cap - n, SNAPSHOT_TAG "%llu\n", (unsigned long long)s->generation + 1);
-        for (size_t i = 0; i < s->n_prefixes; i++)
-            n += (size_t)snprintf(head + n, cap - n, "# prefix %s: <%s>\n", s->prefixes[i].prefix, s->prefixes[i].ns);
-        rc = store_write_atomic(path, head, (const char *)text, len);
-    }
-    librdf_free_memory(text);
-    free(head);
+    if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
+    int rc = store_write_atomic(path, write_snapshot, s);
     free(path);
     return rc ? rc : journal_reset(s, s->generation + 1);
 }

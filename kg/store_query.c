@@ -343,6 +343,21 @@ int kgm_store_query(kgm_store *s, const char *sparql, kgm_query_kind *kind, kgm_
 
 /* ---- export ---- */
 
+typedef struct {
+    kgm_store *s;
+    librdf_model *m;
+    librdf_serializer *ser;      /* Turtle; NULL for N-Triples */
+} export_job;
+
+static int write_export(FILE *f, void *ctx)
+{
+    export_job *j = ctx;
+    if (!j->ser) return store_write_ntriples(j->s, j->m, f);
+    store_log_reset();
+    int rc = librdf_serializer_serialize_model_to_file_handle(j->ser, f, NULL, j->m);
+    return rc || store_log_errors() ? store_log_fail(KGM_EIO, NULL, 0, "the Turtle serializer failed") : 0;
+}
+
 int kgm_store_export(kgm_store *s, const char *path, const char *syntax, const char *sparql)
 {
     const char *name = NULL;
@@ -367,24 +382,20 @@ int kgm_store_export(kgm_store *s, const char *path, const char *syntax, const c
         if (rc) return rc;
         m = result;
     }
-    librdf_serializer *ser = librdf_new_serializer(s->world, name, NULL, NULL);
-    int rc = ser ? 0 : kgm_fail(KGM_ENOMEM, "cannot create a %s serializer", name);
-    for (size_t i = 0; !rc && name[0] == 't' && i < s->n_prefixes; i++) {
-        librdf_uri *u = librdf_new_uri(s->world, (const unsigned char *)s->prefixes[i].ns);
-        if (!u) { rc = kgm_fail(KGM_ENOMEM, "out of memory"); break; }
-        librdf_serializer_set_namespace(ser, u, s->prefixes[i].prefix[0] ? s->prefixes[i].prefix : NULL);
-        librdf_free_uri(u);
+    export_job job = { s, m, NULL };
+    int rc = 0;
+    if (name[0] == 't') {                /* Turtle: librdf's serializer, with our prefixes */
+        job.ser = librdf_new_serializer(s->world, name, NULL, NULL);
+        if (!job.ser) rc = kgm_fail(KGM_ENOMEM, "cannot create a Turtle serializer");
+        for (size_t i = 0; !rc && i < s->n_prefixes; i++) {
+            librdf_uri *u = librdf_new_uri(s->world, (const unsigned char *)s->prefixes[i].ns);
+            if (!u) { rc = kgm_fail(KGM_ENOMEM, "out of memory"); break; }
+            librdf_serializer_set_namespace(job.ser, u, s->prefixes[i].prefix[0] ? s->prefixes[i].prefix : NULL);
+            librdf_free_uri(u);
+        }
     }
-    size_t len = 0;
-    unsigned char *out = NULL;
-    if (!rc) {
-        store_log_reset();
-        out = librdf_serializer_serialize_model_to_counted_string(ser, NULL, m, &len);
-        if (!out || store_log_errors()) rc = store_log_fail(KGM_EIO, NULL, 0, "the serializer failed");
-    }
-    if (!rc) rc = store_write_atomic(path, NULL, (const char *)out, len);
-    if (out) librdf_free_memory(out);
-    if (ser) librdf_free_serializer(ser);
+    if (!rc) rc = store_write_atomic(path, write_export, &job);
+    if (job.ser) librdf_free_serializer(job.ser);
     store_free_model(result);
     return rc;
 }
