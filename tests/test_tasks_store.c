@@ -52,6 +52,20 @@ static void gapminder_through_the_store(void **state)
     assert_int_equal(ex.n_support + ex.n_query, 12);
     assert_true(ex.x[0] == 1952 && ex.y[0] == 48.451);
     kgm_examples_free(&ex);
+    /* The descriptive graph keeps the features and the continents, and no data plumbing. */
+    kgm_graph *d;
+    if (kgm_tasks_descriptive_from_store(st, &d)) fail_msg("%s", kgm_error());
+    assert_int_equal(d->n_attrs, 2 * 142);
+    for (size_t i = 0; i < d->n_attrs; i++) {
+        const char *prop = kgm_strmap_str(d->props, d->attrs[i].prop);
+        assert_true(!strcmp(prop, GM "logPop1952") || !strcmp(prop, GM "logGdpPercap1952"));
+    }
+    assert_true(kgm_graph_find_relation(d, GM "continent") >= 0);
+    assert_int_equal(kgm_graph_find_relation(d, "http://kgmeta.org/ns#dataFile"), -1);
+    assert_int_equal(kgm_graph_find_relation(d, "http://kgmeta.org/ns#role"), -1);
+    for (size_t e = 0; e < kgm_graph_n_ents(d); e++)
+        assert_null(strstr(kgm_graph_ent_name(d, (int32_t)e), "file:"));
+    kgm_graph_free(d);
     kgm_taskset_free(s);
     kgm_store_free(st);
 }
