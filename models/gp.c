@@ -63,12 +63,17 @@ static void default_params(int dim, double *theta)
     theta[dim + 1] = log(1e-3);
 }
 
+static void inverse_lengths(const double *theta, int dim, double *inv_ell)
+{
+    for (int k = 0; k < dim; k++) inv_ell[k] = exp(-theta[k]);
+}
+
 /* Scaled distance r between a and b and, if d2 is not NULL, the per-dimension (a_k-b_k)^2/ell_k^2. */
-static double scaled_dist(const double *a, const double *b, const double *theta, int dim, double *d2)
+static double scaled_dist(const double *a, const double *b, const double *inv_ell, int dim, double *d2)
 {
     double r2 = 0.0;
     for (int k = 0; k < dim; k++) {
-        double t = (a[k] - b[k]) * exp(-theta[k]);
+        double t = (a[k] - b[k]) * inv_ell[k];
         if (d2) d2[k] = t * t;
         r2 += t * t;
     }
@@ -124,11 +129,12 @@ static int reserve(kgm_gp *gp, int n)
 static int factor(kgm_gp *gp, const double *theta)
 {
     int n = gp->n, dim = gp->dim, info = 0;
-    double sf2 = exp(theta[dim]), sn2 = exp(theta[dim + 1]);
+    double sf2 = exp(theta[dim]), sn2 = exp(theta[dim + 1]), inv_ell[dim];
+    inverse_lengths(theta, dim, inv_ell);
     for (double jitter = 0.0; jitter <= 1e-2 * sf2; jitter = jitter ? jitter * 10 : 1e-10 * sf2) {
         for (int j = 0; j < n; j++)
             for (int i = j; i < n; i++) {
-                double r = scaled_dist(gp->X + (size_t)i * dim, gp->X + (size_t)j * dim, theta, dim, NULL);
+                double r = scaled_dist(gp->X + (size_t)i * dim, gp->X + (size_t)j * dim, inv_ell, dim, NULL);
                 gp->L[(size_t)j * n + i] = matern52(r, sf2) + (i == j ? sn2 + jitter : 0.0);
             }
         dpotrf_("L", &n, gp->L, &n, &info);
@@ -200,24 +206,31 @@ static void lml_gradient(kgm_gp *gp, const double *theta, double *grad)
 {
     int n = gp->n, dim = gp->dim;
     double *W = gp->work, sf2 = exp(theta[dim]), sn2 = exp(theta[dim + 1]);
-    double d2[dim];
-    /* W = K^-1 from the factor (two triangular solves on the identity), then a a' - K^-1. */
+    double d2[dim], inv_ell[dim];
+    inverse_lengths(theta, dim, inv_ell);
+    /* W = K^-1 from the factor, column by column (two triangular solves on e_j), then a a' - K^-1.
+     * Vector solves, not dtrsm: OpenBLAS threads dtrsm even at n = 50, which only adds
+     * contention on a shared machine at these sizes. */
     memset(W, 0, (size_t)n * (size_t)n * sizeof *W);
-    for (int i = 0; i < n; i++) W[(size_t)i * n + i] = 1.0;
-    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, n, 1.0, gp->L, n, W, n);
-    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, n, 1.0, gp->L, n, W, n);
+    for (int j = 0; j < n; j++) {
+        double *col = W + (size_t)j * n;
+        col[j] = 1.0;
+        cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, gp->L, n, col, 1);
+        cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, n, gp->L, n, col, 1);
+    }
     for (int j = 0; j < n; j++)
         for (int i = 0; i < n; i++) W[(size_t)j * n + i] = gp->alpha[i] * gp->alpha[j] - W[(size_t)j * n + i];
     memset(grad, 0, (size_t)(dim + 2) * sizeof *grad);
+    /* W and dK are symmetric: visit the lower triangle, off-diagonal terms count twice. */
     for (int j = 0; j < n; j++)
-        for (int i = 0; i < n; i++) {
-            double w = W[(size_t)j * n + i];
-            double r = scaled_dist(gp->X + (size_t)i * dim, gp->X + (size_t)j * dim, theta, dim, d2);
+        for (int i = j; i < n; i++) {
+            double w = (i == j ? 0.5 : 1.0) * W[(size_t)j * n + i];
+            double r = scaled_dist(gp->X + (size_t)i * dim, gp->X + (size_t)j * dim, inv_ell, dim, d2);
             double e = exp(-SQRT5 * r);
             double common = sf2 * 5.0 / 3.0 * (1.0 + SQRT5 * r) * e;
-            for (int k = 0; k < dim; k++) grad[k] += 0.5 * w * common * d2[k];
-            grad[dim] += 0.5 * w * matern52(r, sf2);
-            if (i == j) grad[dim + 1] += 0.5 * w * sn2;
+            for (int k = 0; k < dim; k++) grad[k] += w * common * d2[k];
+            grad[dim] += w * sf2 * (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * e;
+            if (i == j) grad[dim + 1] += w * sn2;
         }
 }
 
@@ -345,9 +358,10 @@ int kgm_gp_predict(const kgm_gp *gp, const double *x, double *mean, double *var)
 {
     if (!gp->n || !gp->factored) return kgm_fail(KGM_ESTATE, "gp: no fitted data");
     int n = gp->n, dim = gp->dim;
-    double sf2 = exp(gp->theta[dim]), mu = 0.0, v[n];
+    double sf2 = exp(gp->theta[dim]), mu = 0.0, v[n], inv_ell[dim];
+    inverse_lengths(gp->theta, dim, inv_ell);
     for (int i = 0; i < n; i++) {
-        v[i] = matern52(scaled_dist(x, gp->X + (size_t)i * dim, gp->theta, dim, NULL), sf2);
+        v[i] = matern52(scaled_dist(x, gp->X + (size_t)i * dim, inv_ell, dim, NULL), sf2);
         mu += v[i] * gp->alpha[i];
     }
     cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, gp->L, n, v, 1);
