@@ -25,6 +25,7 @@ struct kgm_gp {
     double *L;          /* (n, n) lower Cholesky of K + (sn2 + jitter) I */
     double *alpha;      /* (n) (K + sn2 I)^-1 y */
     double *work;       /* (n, n) scratch for the gradient */
+    double *linv;       /* (n, n) scratch: L^-1 */
     int     factored;   /* L and alpha match theta and the data */
 };
 
@@ -104,7 +105,7 @@ kgm_gp *kgm_gp_new(int dim)
 void kgm_gp_free(kgm_gp *gp)
 {
     if (!gp) return;
-    free(gp->X); free(gp->y); free(gp->theta); free(gp->L); free(gp->alpha); free(gp->work);
+    free(gp->X); free(gp->y); free(gp->theta); free(gp->L); free(gp->alpha); free(gp->work); free(gp->linv);
     free(gp);
 }
 
@@ -114,12 +115,13 @@ static int reserve(kgm_gp *gp, int n)
     size_t nn = (size_t)n * (size_t)n;
     double *X = malloc((size_t)n * (size_t)gp->dim * sizeof *X), *y = malloc((size_t)n * sizeof *y);
     double *L = malloc(nn * sizeof *L), *a = malloc((size_t)n * sizeof *a), *w = malloc(nn * sizeof *w);
-    if (!X || !y || !L || !a || !w) {
-        free(X); free(y); free(L); free(a); free(w);
+    double *li = malloc(nn * sizeof *li);
+    if (!X || !y || !L || !a || !w || !li) {
+        free(X); free(y); free(L); free(a); free(w); free(li);
         return kgm_fail(KGM_ENOMEM, "gp: out of memory for %d points", n);
     }
-    free(gp->X); free(gp->y); free(gp->L); free(gp->alpha); free(gp->work);
-    gp->X = X; gp->y = y; gp->L = L; gp->alpha = a; gp->work = w;
+    free(gp->X); free(gp->y); free(gp->L); free(gp->alpha); free(gp->work); free(gp->linv);
+    gp->X = X; gp->y = y; gp->L = L; gp->alpha = a; gp->work = w; gp->linv = li;
     gp->cap = n;
     return KGM_OK;
 }
@@ -202,22 +204,35 @@ static double lml_value(const kgm_gp *gp)
     return -0.5 * q - logdet - 0.5 * n * log(2.0 * M_PI);
 }
 
+/* K^-1 = L^-T L^-1 into Kinv (full), with Li = L^-1 (lower) by forward substitution as scratch.
+ * Plain loops: at these sizes BLAS calls cost more in overhead (and OpenBLAS threads dtrsm). */
+static void kernel_inverse(const double *L, int n, double *Li, double *Kinv)
+{
+    for (int j = 0; j < n; j++) {
+        double *col = Li + (size_t)j * n;
+        col[j] = 1.0 / L[(size_t)j * n + j];
+        for (int i = j + 1; i < n; i++) {
+            double acc = 0.0;
+            for (int k = j; k < i; k++) acc += L[(size_t)k * n + i] * col[k];
+            col[i] = -acc / L[(size_t)i * n + i];
+        }
+    }
+    for (int j = 0; j < n; j++)
+        for (int i = j; i < n; i++) {
+            const double *ci = Li + (size_t)i * n, *cj = Li + (size_t)j * n;
+            double acc = 0.0;
+            for (int k = i; k < n; k++) acc += ci[k] * cj[k];
+            Kinv[(size_t)j * n + i] = Kinv[(size_t)i * n + j] = acc;
+        }
+}
+
 static void lml_gradient(kgm_gp *gp, const double *theta, double *grad)
 {
     int n = gp->n, dim = gp->dim;
     double *W = gp->work, sf2 = exp(theta[dim]), sn2 = exp(theta[dim + 1]);
     double d2[dim], inv_ell[dim];
     inverse_lengths(theta, dim, inv_ell);
-    /* W = K^-1 from the factor, column by column (two triangular solves on e_j), then a a' - K^-1.
-     * Vector solves, not dtrsm: OpenBLAS threads dtrsm even at n = 50, which only adds
-     * contention on a shared machine at these sizes. */
-    memset(W, 0, (size_t)n * (size_t)n * sizeof *W);
-    for (int j = 0; j < n; j++) {
-        double *col = W + (size_t)j * n;
-        col[j] = 1.0;
-        cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, gp->L, n, col, 1);
-        cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, n, gp->L, n, col, 1);
-    }
+    kernel_inverse(gp->L, n, gp->linv, W);
     for (int j = 0; j < n; j++)
         for (int i = 0; i < n; i++) W[(size_t)j * n + i] = gp->alpha[i] * gp->alpha[j] - W[(size_t)j * n + i];
     memset(grad, 0, (size_t)(dim + 2) * sizeof *grad);
