@@ -264,7 +264,7 @@ int kgm_bo_new(kgm_bo **out, kgm_space *space, uint64_t seed)
     if (!bo) { kgm_space_free(space); return kgm_fail(KGM_ENOMEM, "bo: out of memory"); }
     bo->space = space;
     bo->seed = seed;
-    bo->n_init = space->n + 1 < 10 ? space->n + 1 : 10;
+    bo->n_init = 2 * space->n + 1 < 10 ? 2 * space->n + 1 : 10;
     if (!(bo->gp = kgm_gp_new(space->enc_dim))) { kgm_bo_free(bo); return kgm_error_code(); }
     *out = bo;
     return KGM_OK;

@@ -63,7 +63,7 @@ typedef int (*kgm_bo_objective)(const double *point, void *ctx, double *score);
 int  kgm_bo_new(kgm_bo **out, kgm_space *space, uint64_t seed);
 void kgm_bo_free(kgm_bo *bo);                           /* NULL is a no-op */
 const kgm_space *kgm_bo_space(const kgm_bo *bo);
-/* Number of initial Latin-hypercube points (default: min(10, size + 1)); set before the first trial. */
+/* Number of initial Latin-hypercube points (default: min(10, 2 * size + 1)); set before the first trial. */
 int  kgm_bo_set_init(kgm_bo *bo, int n_init);
 
 /* Writes the next point to evaluate into `point` (kgm_space_size values). */
