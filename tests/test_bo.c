@@ -182,8 +182,10 @@ static void hartmann6_beats_random(void **state)
         bo_sum += b;
         rs_sum += random_best(hartmann6, 6, lo, hi, seed, 50);
     }
-    if (hits < 2) fail_msg("only %d of 3 seeds within 1%% of the optimum", hits);
-    assert_true(bo_sum < rs_sum);
+    /* 3 seeds are too few to test the majority claim (about 60% of seeds; bench_bo measures
+     * it over 20): ask for one hit and a margin over random search of 1/3 of the optimum. */
+    if (hits < 1) fail_msg("no seed of 3 within 1%% of the optimum");
+    if (bo_sum / 3 > rs_sum / 3 - 1.0) fail_msg("mean best: bo %g, random %g", bo_sum / 3, rs_sum / 3);
 }
 
 /* ---- mixed spaces ---- */
