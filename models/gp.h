@@ -33,7 +33,8 @@ kgm_gp *kgm_gp_new(int dim);                 /* returns new: kgm_gp_free(); NULL
 void    kgm_gp_free(kgm_gp *gp);             /* NULL is a no-op */
 
 /* Replace the data: X is (n, dim) row-major, y is (n). Copies both; standardizes y and
- * refactors with the current theta. n >= 1; all values finite. On error the GP is unchanged. */
+ * refactors with the current theta. n >= 1; all values finite (else KGM_EINVAL and the GP is
+ * unchanged); KGM_ENUMERIC if even jitter cannot make the kernel matrix positive definite. */
 int kgm_gp_set_data(kgm_gp *gp, int n, const double *X, const double *y);
 
 /* theta as laid out above; values are clamped to the bounds. Refactors if data is set. */
