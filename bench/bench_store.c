@@ -121,6 +121,7 @@ static void row(const char *what, double secs, double raw, const char *extra)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);           /* each figure shows as soon as it is known */
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     if (n <= 0) { fprintf(stderr, "usage: bench_store [N-triples]\n"); return 2; }
     char dir[] = "/tmp/kgm_bench_store_XXXXXX";
