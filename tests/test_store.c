@@ -229,6 +229,9 @@ static void refuses_bad_files(void **state)
     if (kgm_store_load(s, px_only, NULL, NULL, &n, NULL)) fail_msg("%s", kgm_error());
     assert_int_equal(n, 0);
 
+    const char *lit = WRITE("litsubj.nt", "<http://ex.org/a> <http://ex.org/p> \"ok\" .\n"
+                            "\"lit\" <http://ex.org/p> <http://ex.org/b> .\n");
+    check_refused(s, kgm_store_load(s, lit, NULL, NULL, &n, NULL), KGM_ESYNTAX, "litsubj.nt:2:", 8);
     check_refused(s, kgm_store_add(s, "\"lit\"", "ex:p", "ex:b"), KGM_EINVAL, "literal cannot be the subject", 8);
     check_refused(s, kgm_store_add(s, "42", "ex:p", "ex:b"), KGM_EINVAL, "literal cannot be the subject", 8);
     check_refused(s, kgm_store_add(s, "ex:a", "ex:p", "nope:b"), KGM_ESYNTAX, "nope", 8);
