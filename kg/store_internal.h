@@ -32,6 +32,12 @@ int  store_log_errors(void);
  * was logged. Returns code. */
 int  store_log_fail(int code, const char *file, int line_shift, const char *fallback);
 
+/* ---- changes (store.c) ---- */
+/* Journals the triples of *changes under op ('A' add, 'R' remove), then applies them.
+ * Takes *changes (may adopt it as the store's model); sets it to NULL either way. */
+int store_commit(kgm_store *s, char op, librdf_model **changes);
+const char *store_prefix_ns(const kgm_store *s, const char *prefix, size_t len);  /* or NULL */
+
 /* ---- parsing with raptor directly (store_parse.c) ---- */
 typedef enum {
     BNODES_FRESH,   /* a document's _:labels become new store-unique ids (loading files) */

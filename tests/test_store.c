@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "error.h"
+#include "interrupt.h"
 #include "store.h"
 
 static char tmpdir[256];
@@ -228,6 +229,9 @@ static void refuses_bad_files(void **state)
     if (kgm_store_load(s, px_only, NULL, NULL, &n, NULL)) fail_msg("%s", kgm_error());
     assert_int_equal(n, 0);
 
+    const char *lit = WRITE("litsubj.nt", "<http://ex.org/a> <http://ex.org/p> \"ok\" .\n"
+                            "\"lit\" <http://ex.org/p> <http://ex.org/b> .\n");
+    check_refused(s, kgm_store_load(s, lit, NULL, NULL, &n, NULL), KGM_ESYNTAX, "litsubj.nt:2:", 8);
     check_refused(s, kgm_store_add(s, "\"lit\"", "ex:p", "ex:b"), KGM_EINVAL, "literal cannot be the subject", 8);
     check_refused(s, kgm_store_add(s, "42", "ex:p", "ex:b"), KGM_EINVAL, "literal cannot be the subject", 8);
     check_refused(s, kgm_store_add(s, "ex:a", "ex:p", "nope:b"), KGM_ESYNTAX, "nope", 8);
@@ -399,6 +403,43 @@ static void drops_a_torn_journal_record(void **state)
     kgm_store_free(s);
 }
 
+static void refuses_damaged_store_files(void **state)
+{
+    (void)state;
+    char dir[512], snap[600], journal[600];
+    snprintf(dir, sizeof dir, "%s", tmp_path("damaged"));
+    snprintf(snap, sizeof snap, "%s/snapshot.nt", dir);
+    snprintf(journal, sizeof journal, "%s/journal", dir);
+    kgm_store *s;
+    assert_int_equal(kgm_store_open(&s, dir), 0);
+    assert_int_equal(kgm_store_add(s, "<http://ex.org/a>", "<http://ex.org/p>", "1"), 0);
+    assert_int_equal(kgm_store_compact(s), 0);
+    kgm_store_free(s);
+
+    write_file("damaged/journal", "KGMJRNL1\x09\0\0\0\0\0\0\0", 16);   /* a generation from the future */
+    assert_int_equal(kgm_store_open(&s, dir), KGM_EFORMAT);
+    assert_non_null(strstr(kgm_error(), "newer than the snapshot"));
+    WRITE("damaged/journal", "not a journal at all");
+    assert_int_equal(kgm_store_open(&s, dir), KGM_EFORMAT);
+    assert_non_null(strstr(kgm_error(), "not a kgmeta journal"));
+    WRITE("damaged/snapshot.nt", "<http://ex.org/a> <http://ex.org/p> \"1\" .\n");
+    assert_int_equal(kgm_store_open(&s, dir), KGM_EFORMAT);
+    assert_non_null(strstr(kgm_error(), "not a kgmeta snapshot"));
+    assert_null(s);
+}
+
+static void interrupted_load_adds_nothing(void **state)
+{
+    (void)state;
+    kgm_store *s = scratch_with_good();
+    kgm_interrupt_raise();
+    size_t n;
+    int rc = kgm_store_load_string(s, "<http://ex.org/x> <http://ex.org/p> <http://ex.org/y> .\n", "ntriples", NULL, &n);
+    kgm_interrupt_clear();
+    check_refused(s, rc, KGM_EINTR, "interrupted", 8);
+    kgm_store_free(s);
+}
+
 /* ---- SPARQL ---- */
 
 static void answers_each_query_form(void **state)
@@ -479,6 +520,9 @@ static void exports_and_reads_back(void **state)
     assert_int_equal(kgm_store_export(s, part, NULL, "CONSTRUCT { ?t a ex:Task } WHERE { ?t ex:amp ?a }"), 0);
     assert_int_equal(kgm_store_export(s, tmp_path("x.ttl"), "rdfxml", NULL), KGM_EINVAL);
     assert_int_equal(kgm_store_export(s, tmp_path("x.ttl"), NULL, "SELECT * WHERE { ?s ?p ?o }"), KGM_EINVAL);
+    assert_int_equal(kgm_store_export(s, tmp_path("x.ttl"), NULL, "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p }"), KGM_ESYNTAX);
+    assert_int_equal(file_size(tmp_path("x.ttl")), -1);          /* refused: no file, no temporary */
+    assert_int_equal(kgm_store_export(s, "/nonexistent-dir/out.ttl", NULL, NULL), KGM_EIO);
     FILE *f = fopen(ttl, "r");
     char buf[4096] = { 0 };
     assert_true(fread(buf, 1, sizeof buf - 1, f) > 0);
@@ -551,6 +595,8 @@ int main(void)
         cmocka_unit_test(second_open_of_a_dir_is_refused),
         cmocka_unit_test(compacts_atomically),
         cmocka_unit_test(drops_a_torn_journal_record),
+        cmocka_unit_test(refuses_damaged_store_files),
+        cmocka_unit_test(interrupted_load_adds_nothing),
         cmocka_unit_test(answers_each_query_form),
         cmocka_unit_test(tells_complete_queries),
         cmocka_unit_test(exports_and_reads_back),
