@@ -11,6 +11,10 @@
  * sweep reaches the node, so cutting a flat vector into k weights costs one pass, not k). */
 #include "tape.h"
 
+/* The build's -O2 uses GCC's "very cheap" vectorizer cost model, which leaves loops of unknown
+ * length scalar; the op kernels here are the per-op cost of small networks, so use the usual one. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+
 #include <assert.h>
 #include <math.h>
 #include <stdarg.h>
@@ -444,8 +448,9 @@ static void bias_add_backward(kgm_tape *t, kgm_node *n)
 /* ---- relu ---- y = max(x, 0);  dx += relu_mask(dy, x) = dy * [x > 0] */
 static void relu_forward(kgm_node *n)
 {
-    const float *x = IN0(n);
-    for (int i = 0; i < n->size; i++) n->val[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    const float *restrict x = IN0(n);
+    float *restrict y = n->val;
+    for (int i = 0; i < n->size; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 static void relu_backward(kgm_tape *t, kgm_node *n);
 
@@ -453,8 +458,12 @@ static void relu_backward(kgm_tape *t, kgm_node *n);
  * the step function's derivative is 0 wherever it exists. */
 static void relu_mask_forward(kgm_node *n)
 {
-    const float *g = IN0(n), *x = IN1(n);
-    for (int i = 0; i < n->size; i++) n->val[i] = x[i] > 0.0f ? g[i] : 0.0f;
+    const float *restrict g = IN0(n), *restrict x = IN1(n);
+    float *restrict y = n->val;
+    for (int i = 0; i < n->size; i++) {
+        float gi = g[i];   /* loaded unconditionally so the loop vectorizes */
+        y[i] = x[i] > 0.0f ? gi : 0.0f;
+    }
 }
 static kgm_node *relu_mask(kgm_tape *t, kgm_node *g, kgm_node *x)
 {
