@@ -86,6 +86,22 @@ static inline void row_kernel(float *restrict c, const float *restrict a, size_t
 /* Sum of the 8 lanes, in a fixed order (results do not depend on the clone). */
 #define HSUM8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
 
+/* a . b over k, 8 lanes at a time. */
+__attribute__((always_inline))
+static inline float dot8(const float *restrict a, const float *restrict b, int k)
+{
+    v8 s = { 0 };
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+        v8 av;
+        memcpy(&av, a + p, sizeof av);
+        MUL_ADD8(s, av, b + p);
+    }
+    float t = HSUM8(s);
+    for (; p < k; p++) t += a[p] * b[p];
+    return t;
+}
+
 /* c[0..n) += alpha * A_row . B[j, :] for B (n x k) row-major: C = A B^T without packing.
  * Four rows of B share each load of the A row; lanes are summed at the end. */
 __attribute__((always_inline))
@@ -116,11 +132,7 @@ static inline void row_kernel_bt(float *restrict c, const float *restrict a,
         c[j + 2] += alpha * t2;
         c[j + 3] += alpha * t3;
     }
-    for (; j < n; j++) {
-        float t = 0.0f;
-        for (int p = 0; p < k; p++) t += a[p] * b[(size_t)j * k + p];
-        c[j] += alpha * t;
-    }
+    for (; j < n; j++) c[j] += alpha * dot8(a, b + (size_t)j * k, k);
 }
 
 #define GEMM_PACK_MAX 4096   /* floats of B^T packed on the stack */
@@ -133,6 +145,17 @@ static void gemm_loops(int ta, int tb, int m, int n, int k, float alpha,
                        const float *restrict a, const float *restrict b, float *restrict c)
 {
     float packed[GEMM_PACK_MAX];
+    if (n == 1) {               /* B is a vector (k x 1 or 1 x k: the same memory) */
+        if (ta)                 /* C += alpha sum_p b[p] A[p, :] */
+            for (int p = 0; p < k; p++) {
+                float bp = alpha * b[p];
+                const float *ap = a + (size_t)p * m;
+                for (int i = 0; i < m; i++) c[i] += bp * ap[i];
+            }
+        else
+            for (int i = 0; i < m; i++) c[i] += alpha * dot8(a + (size_t)i * k, b, k);
+        return;
+    }
     if (tb && !ta && k >= 8) {
         for (int i = 0; i < m; i++)
             row_kernel_bt(c + (size_t)i * n, a + (size_t)i * k, b, k, n, alpha);
