@@ -192,14 +192,23 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Microseconds per call of f over `iters` calls after a warm-up; < 0 on error. */
-static double time_us(int (*f)(kgm_tape *, mlp *), kgm_tape *t, mlp *m, long iters)
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Wall-clock microseconds per call of f over `iters` calls after a warm-up (< 0 on error);
+ * *cpu_us gets the process CPU time per call, which the machine's load does not inflate. */
+static double time_us(int (*f)(kgm_tape *, mlp *), kgm_tape *t, mlp *m, long iters, double *cpu_us)
 {
     for (long i = 0; i < iters / 10 + 1; i++)
         if (f(t, m) < 0) return -1;
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (long i = 0; i < iters; i++)
         if (f(t, m) < 0) return -1;
+    *cpu_us = (cpu_now() - c0) / iters * 1e6;
     return (now() - t0) / iters * 1e6;
 }
 
@@ -287,7 +296,9 @@ int main(int argc, char **argv)
     }
     /* Ours is timed before and after the reference and averaged, so that a change in the
      * machine's load during the run weighs on both sides alike. */
-    double before[2] = { time_us(fwd_bwd, t, &m, iters), time_us(fwd_bwd_2nd, t, &m, iters) };
+    double cpu[2][2];
+    double before[2] = { time_us(fwd_bwd, t, &m, iters, &cpu[0][0]),
+                         time_us(fwd_bwd_2nd, t, &m, iters, &cpu[1][0]) };
     int rc = 0;
     if (before[0] < 0 || before[1] < 0) {
         fprintf(stderr, "bench_mlp_ops: %s\n", kgm_error());
@@ -302,7 +313,8 @@ int main(int argc, char **argv)
         long repeats = iters / 10 < 200 ? 200 : iters / 10;   /* torch is far slower per call */
         int have_ref = !no_torch && run_torch(torch_script(script_arg, buf, sizeof buf), repeats, ref) == 0;
         if (no_torch) printf("PyTorch reference: not run (--no-torch)\n");
-        double after[2] = { time_us(fwd_bwd, t, &m, iters), time_us(fwd_bwd_2nd, t, &m, iters) };
+        double after[2] = { time_us(fwd_bwd, t, &m, iters, &cpu[0][1]),
+                            time_us(fwd_bwd_2nd, t, &m, iters, &cpu[1][1]) };
         const char *names[2] = { "fwd_bwd", "fwd_bwd_2nd" };
         printf("%-12s %10s %10s %10s %10s %8s\n", "op", "kgm_before", "kgm_after", "kgmeta_us",
                "torch_us", "speedup");
@@ -312,6 +324,8 @@ int main(int argc, char **argv)
             if (have_ref) printf("%10.2f %7.1fx\n", ref[k], ref[k] / ours);
             else printf("%10s %8s\n", "-", "-");
         }
+        printf("kgmeta CPU time per call (process clock, not inflated by load): fwd_bwd %.2f us, "
+               "fwd_bwd_2nd %.2f us\n", (cpu[0][0] + cpu[0][1]) / 2, (cpu[1][0] + cpu[1][1]) / 2);
         if (meta_iters > 0 && train(t, &m, meta_iters) < 0) {
             fprintf(stderr, "bench_mlp_ops: training: %s\n", kgm_error());
             rc = 1;

@@ -3,8 +3,9 @@
  *
  * How the check is made reliable in float: the tape computes in float; the differences are taken
  * in double with a 4-point stencil (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h, whose
- * truncation error is O(h^4), with h = 1e-2. The float evaluation error of f is ~1e-6 relative,
- * so the stencil's noise is ~1e-4: far below the tolerance (1e-3 absolute + 1e-2 relative), which
+ * truncation error is O(h^4), with h = 1e-2 (1e-3 for the MLP cases, whose ReLU kinks are many
+ * and close). The float evaluation error of f is ~1e-7 relative, so the stencil's noise is at most
+ * ~1e-4: far below the tolerance (1e-3 absolute + 1e-2 relative), which
  * in turn is far below what a wrong sign or a missing term produces (a difference of the size
  * of the gradient itself). Each coordinate is also estimated with h/2; when the two disagree the
  * stencil straddled a kink (relu at 0) and that coordinate is skipped, counted, and the count
