@@ -4,7 +4,9 @@
 
 /* The build's -O2 uses GCC's "very cheap" vectorizer cost model, which leaves loops of unknown
  * length scalar; these kernels are the whole cost of a small network, so they get the usual one. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -105,13 +107,15 @@ static inline float dot8(const float *restrict a, const float *restrict b, int k
 
 /* The 8 lane-sums of s0..s7 as one vector: lane q = sum of sq's lanes. Three rounds of pairwise
  * shuffles and adds (21 operations instead of 8 separate horizontal sums). */
+#ifdef __clang__
+#define SHUFFLE8(x, y, a, b, c, d, e, f, g, h) __builtin_shufflevector((x), (y), a, b, c, d, e, f, g, h)
+#else
 typedef int v8i __attribute__((vector_size(32)));
-#define SUM_EVEN_ODD(x, y) (__builtin_shuffle((x), (y), (v8i){ 0, 8, 2, 10, 4, 12, 6, 14 }) + \
-                            __builtin_shuffle((x), (y), (v8i){ 1, 9, 3, 11, 5, 13, 7, 15 }))
-#define SUM_PAIRS(x, y)    (__builtin_shuffle((x), (y), (v8i){ 0, 1, 8, 9, 4, 5, 12, 13 }) + \
-                            __builtin_shuffle((x), (y), (v8i){ 2, 3, 10, 11, 6, 7, 14, 15 }))
-#define SUM_HALVES(x, y)   (__builtin_shuffle((x), (y), (v8i){ 0, 1, 2, 3, 8, 9, 10, 11 }) + \
-                            __builtin_shuffle((x), (y), (v8i){ 4, 5, 6, 7, 12, 13, 14, 15 }))
+#define SHUFFLE8(x, y, a, b, c, d, e, f, g, h) __builtin_shuffle((x), (y), (v8i){ a, b, c, d, e, f, g, h })
+#endif
+#define SUM_EVEN_ODD(x, y) (SHUFFLE8(x, y, 0, 8, 2, 10, 4, 12, 6, 14) + SHUFFLE8(x, y, 1, 9, 3, 11, 5, 13, 7, 15))
+#define SUM_PAIRS(x, y)    (SHUFFLE8(x, y, 0, 1, 8, 9, 4, 5, 12, 13) + SHUFFLE8(x, y, 2, 3, 10, 11, 6, 7, 14, 15))
+#define SUM_HALVES(x, y)   (SHUFFLE8(x, y, 0, 1, 2, 3, 8, 9, 10, 11) + SHUFFLE8(x, y, 4, 5, 6, 7, 12, 13, 14, 15))
 #define SUM_LANES_8(out, s0, s1, s2, s3, s4, s5, s6, s7) do {                                   \
         v8 t01_ = SUM_EVEN_ODD(s0, s1), t23_ = SUM_EVEN_ODD(s2, s3);                               \
         v8 t45_ = SUM_EVEN_ODD(s4, s5), t67_ = SUM_EVEN_ODD(s6, s7);                               \
@@ -155,7 +159,9 @@ static inline void row_kernel_bt(float *restrict c, const float *restrict a,
 /* C (m x n) += alpha * op(A) op(B) with plain loops: a vector B, A B^T as dot products of rows;
  * otherwise B^T is first packed into k x n rows so that the other cases run one row kernel.
  * The avx2 clone doubles the vector width where the CPU has it; the default runs anywhere. */
+#if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
+#endif
 static void gemm_loops(int ta, int tb, int m, int n, int k, float alpha,
                        const float *restrict a, const float *restrict b, float *restrict c)
 {
