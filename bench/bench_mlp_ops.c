@@ -274,7 +274,7 @@ static int run_torch(const char *script, long repeats, double us[2])
 
 int main(int argc, char **argv)
 {
-    long iters = 20000, meta_iters = 2000;
+    long iters = 50000, meta_iters = 2000;
     const char *script_arg = NULL;
     int no_torch = 0;
     for (int i = 1; i < argc; i++) {
@@ -310,7 +310,7 @@ int main(int argc, char **argv)
         print_load();
         double ref[2];
         char buf[4096];
-        long repeats = iters / 10 < 200 ? 200 : iters / 10;   /* torch is far slower per call */
+        long repeats = iters / 25 < 200 ? 200 : iters / 25;   /* torch is far slower per call */
         int have_ref = !no_torch && run_torch(torch_script(script_arg, buf, sizeof buf), repeats, ref) == 0;
         if (no_torch) printf("PyTorch reference: not run (--no-torch)\n");
         double after[2] = { time_us(fwd_bwd, t, &m, iters, &cpu[0][1]),
