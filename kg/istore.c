@@ -49,20 +49,22 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
 
 /* ---- dictionary ---- */
 
-static size_t slot_of(const ist_dict *d, const char *key, size_t len)
-{
-    return (size_t)hash_bytes(0, key, len) & (d->n_slots - 1);
-}
+/* A slot holds id + 1 in its low half (0 = empty) and the high half of the key's hash,
+ * so a probe compares key bytes only when the hashes agree. */
+static inline uint64_t slot_make(uint32_t id, uint64_t h) { return (h & 0xffffffff00000000ULL) | (id + 1u); }
 
 int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
 {
     if (!d->n_slots) return -1;
-    for (size_t i = slot_of(d, key, len);; i = (i + 1) & (d->n_slots - 1)) {
-        uint32_t v = d->slots[i];
+    uint64_t h = hash_bytes(0, key, len), tag = h & 0xffffffff00000000ULL;
+    for (size_t i = (size_t)h & (d->n_slots - 1);; i = (i + 1) & (d->n_slots - 1)) {
+        uint64_t v = d->slots[i];
         if (!v) return -1;
+        if ((v & 0xffffffff00000000ULL) != tag) continue;
+        uint32_t id = (uint32_t)v - 1;
         size_t klen;
-        const char *k = ist_dict_key(d, v - 1, &klen);
-        if (klen == len && memcmp(k, key, len) == 0) return v - 1;
+        const char *k = ist_dict_key(d, id, &klen);
+        if (klen == len && memcmp(k, key, len) == 0) return id;
     }
 }
 
@@ -70,14 +72,15 @@ static void slots_insert(ist_dict *d, uint32_t id)
 {
     size_t len;
     const char *key = ist_dict_key(d, id, &len);
-    size_t i = slot_of(d, key, len);
+    uint64_t h = hash_bytes(0, key, len);
+    size_t i = (size_t)h & (d->n_slots - 1);
     while (d->slots[i]) i = (i + 1) & (d->n_slots - 1);
-    d->slots[i] = id + 1;
+    d->slots[i] = slot_make(id, h);
 }
 
 static int slots_rebuild(ist_dict *d, size_t n_slots)
 {
-    uint32_t *s = calloc(n_slots, sizeof *s);
+    uint64_t *s = calloc(n_slots, sizeof *s);
     if (!s) return KGM_ENOMEM;
     free(d->slots);
     d->slots = s;

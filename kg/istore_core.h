@@ -21,7 +21,7 @@ typedef struct {
     size_t    n_bytes, cap_bytes;
     uint64_t *off;              /* (n + 1): term i is bytes[off[i] .. off[i+1]) */
     uint32_t  n, cap;
-    uint32_t *slots;            /* open addressing: id + 1, 0 = empty */
+    uint64_t *slots;            /* open addressing: hash tag | id + 1, 0 = empty */
     size_t    n_slots;          /* power of two */
 } ist_dict;
 
