@@ -31,6 +31,9 @@ typedef struct istore {
     size_t          n_nodes;
     char           *path;       /* snapshot written by sync; NULL: none */
     kbuf            key;        /* scratch for term keys */
+    raptor_world   *raptor;     /* private to bulk loads (made on first use), so parse
+                                   errors reach this module, not librdf's logger */
+    struct loader  *loading;    /* the load in progress, for the raptor log handler */
 } istore;
 
 static istore *live;
@@ -252,6 +255,7 @@ static void m_terminate(librdf_storage *storage)
     ist_core_free(&is->core);
     free(is->path);
     free(is->key.p);
+    if (is->raptor) raptor_free_world(is->raptor);
     free(is);
 }
 
@@ -478,7 +482,7 @@ size_t kgm_istore_bytes(librdf_storage *st)
 
 /* ---- bulk load ---- */
 
-typedef struct {
+typedef struct loader {
     istore        *is;
     raptor_parser *parser;
     const char    *file;        /* for error locations */
@@ -542,8 +546,8 @@ stop:
 
 static void on_log(void *ud, raptor_log_message *m)
 {
-    loader *L = ud;
-    if (m->level < RAPTOR_LOG_LEVEL_ERROR || L->rc) return;
+    loader *L = ((istore *)ud)->loading;
+    if (!L || m->level < RAPTOR_LOG_LEVEL_ERROR || L->rc) return;
     int line = m->locator ? m->locator->line : -1, col = m->locator ? m->locator->column : -1;
     L->rc = kgm_fail_at(KGM_ESYNTAX, L->file, line, col, "%s", m->text ? m->text : "parse error");
 }
@@ -584,12 +588,20 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     loader L = { .is = is, .file = src->path ? src->path : "<string>" };
     uint32_t n_terms = is->core.dict.n;
     uint64_t bnode_next = is->core.bnode_next;
-    raptor_world *rw = raptor_new_world();
-    if (!rw) return kgm_fail(KGM_ENOMEM, "cannot create a raptor world");
-    raptor_world_set_log_handler(rw, &L, on_log);
+    if (!is->raptor) {
+        raptor_world *rw = raptor_new_world();
+        if (!rw) return kgm_fail(KGM_ENOMEM, "cannot create a raptor world");
+        raptor_world_set_log_handler(rw, is, on_log);
+        if (raptor_world_open(rw)) {
+            raptor_free_world(rw);
+            return kgm_fail(KGM_ENOMEM, "cannot open a raptor world");
+        }
+        is->raptor = rw;
+    }
+    raptor_world *rw = is->raptor;
     raptor_uri *b = NULL;
-    if (raptor_world_open(rw)) L.rc = kgm_fail(KGM_ENOMEM, "cannot open a raptor world");
-    else if (!(L.parser = raptor_new_parser(rw, syntax)))
+    is->loading = &L;
+    if (!(L.parser = raptor_new_parser(rw, syntax)))
         L.rc = kgm_fail(KGM_EINVAL, "unknown syntax '%s'", syntax);
     else if (!(b = base_uri(rw, base, src->path)))
         L.rc = kgm_fail(KGM_EINVAL, "bad base URI for %s", L.file);
@@ -599,7 +611,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     }
     if (b) raptor_free_uri(b);
     if (L.parser) raptor_free_parser(L.parser);
-    raptor_free_world(rw);
+    is->loading = NULL;
     kgm_progress_done();
     size_t added = 0;
     if (!L.rc) L.rc = ist_core_add_bulk(&is->core, L.t, L.n, &added);

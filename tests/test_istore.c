@@ -22,6 +22,17 @@
 
 #define EX "http://ex.org/"
 
+/* Redland's own leaks, for LeakSanitizer builds (valgrind's are in redland.supp): raptor
+ * 2.0.15's N-Triples parser leaves a concept URI of its world referenced after typed or
+ * escaped literals (reproduced with raptor alone), and rasqal 0.9.33 leaks row sources of
+ * some query plans, on 'trees' as on this storage. Matched by library because the
+ * libraries have no frame pointers (full unwinding makes this test 10x slower). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libraptor2.so\nleak:librasqal.so\n";
+}
+
 /* ---- world, logger, helpers ---- */
 
 static int log_errors;
@@ -53,7 +64,10 @@ static char *tmp_path(const char *name)
     static char buf[4][256];
     static int k;
     char *p = buf[k++ & 3];
-    snprintf(p, 256, "/tmp/kgm_istore_%d_%s", (int)getpid(), name);
+    /* tmpfs when there is one: the snapshot's fsyncs are then free, and a killed process
+     * (not a power cut) is what the crash test simulates */
+    const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(p, 256, "%s/kgm_istore_%d_%s", dir, (int)getpid(), name);
     return p;
 }
 
@@ -122,7 +136,7 @@ static strs stream_rows(librdf_stream *s, int canon)
     for (; s && !librdf_stream_end(s); librdf_stream_next(s))
         strs_push(&v, statement_str(librdf_stream_get_object(s), canon));
     if (s) librdf_free_stream(s);
-    qsort(v.s, v.n, sizeof *v.s, cmp_str);
+    if (v.n > 1) qsort(v.s, v.n, sizeof *v.s, cmp_str);
     return v;
 }
 
@@ -178,7 +192,7 @@ static strs query_rows(librdf_world *w, librdf_model *m, const char *q, int orde
             fclose(f);
             strs_push(&v, buf);
         }
-        if (!ordered) qsort(v.s, v.n, sizeof *v.s, cmp_str);
+        if (!ordered && v.n > 1) qsort(v.s, v.n, sizeof *v.s, cmp_str);
     }
     librdf_free_query_results(r);
     librdf_free_query(query);
@@ -414,27 +428,40 @@ static void random_edit(librdf_world *w, librdf_model *ref, librdf_model *m)
     librdf_free_statement(st);
 }
 
+/* Both stores start from the same bulk-loaded graph, so removes hit the sorted base
+ * (tombstones), re-adds revive, and new triples go to the delta; merging is forced now and
+ * then as well as happening on its own. */
 static void random_edits_match_trees(void **state)
 {
     (void)state;
     librdf_world *w = new_world();
-    librdf_model *ref = trees_model(w, "", "ntriples");
+    char *nt = generated_nt(3000);
+    librdf_model *ref = trees_model(w, nt, "ntriples");
     librdf_storage *st;
     assert_int_equal(kgm_istore_new(w, &st), 0);
+    assert_int_equal(kgm_istore_load_string(st, nt, strlen(nt), "ntriples", NULL, NULL), 0);
+    free(nt);
     librdf_model *m = istore_model(w, st);
     rng_state = 0x1234567ULL;
-    for (int i = 0; i < 12000; i++) {
+    for (int i = 0; i < 6000; i++) {
         random_edit(w, ref, m);
-        if (i % 500 == 499) assert_models_equal(ref, m, "after random edits");
+        if (i % 1000 == 999) {
+            assert_models_equal(ref, m, "after random edits");
+            const uint32_t *spo;
+            size_t n;
+            assert_int_equal(kgm_istore_triples(st, &spo, &n), 0);   /* merges */
+            assert_int_equal((int)n, librdf_model_size(ref));
+        }
     }
     assert_true(librdf_model_size(m) > 50);
     /* every single-term and two-term pattern over the final graph */
     for (int i = 0; i < 300; i++) {
         librdf_statement *pat = rand_statement(w);
         int mask = 1 + (int)rnd(6);
-        if (!(mask & 1)) librdf_statement_set_subject(pat, NULL);
-        if (!(mask & 2)) librdf_statement_set_predicate(pat, NULL);
-        if (!(mask & 4)) librdf_statement_set_object(pat, NULL);
+        /* set_* does not free the node it replaces */
+        if (!(mask & 1)) { librdf_free_node(librdf_statement_get_subject(pat)); librdf_statement_set_subject(pat, NULL); }
+        if (!(mask & 2)) { librdf_free_node(librdf_statement_get_predicate(pat)); librdf_statement_set_predicate(pat, NULL); }
+        if (!(mask & 4)) { librdf_free_node(librdf_statement_get_object(pat)); librdf_statement_set_object(pat, NULL); }
         strs a = stream_rows(librdf_model_find_statements(ref, pat), 0);
         strs b = stream_rows(librdf_model_find_statements(m, pat), 0);
         assert_same(&a, &b, "find_statements pattern");
@@ -473,7 +500,9 @@ static void snapshot_reopen_after_every_change(void **state)
     assert_non_null(named);
     librdf_model *mn = istore_model(w, named);
     assert_int_equal(librdf_model_size(mn), 0);
-    assert_int_equal(librdf_model_add_statements(mn, librdf_model_as_stream(ref)) , 0);
+    librdf_stream *all = librdf_model_as_stream(ref);
+    assert_int_equal(librdf_model_add_statements(mn, all), 0);
+    librdf_free_stream(all);
     assert_int_equal(librdf_model_sync(mn), 0);
     librdf_free_model(mn);
     librdf_model *reopened = istore_model(w, librdf_new_storage(w, KGM_ISTORE_NAME, path, NULL));
@@ -626,10 +655,10 @@ static void killed_rewrite_leaves_old_or_new(void **state)
 {
     (void)state;
     const char *path = tmp_path("crash.kgsnap");
-    char *nt = generated_nt(20000);
+    char *nt = generated_nt(8000);
     size_t half = strlen(nt) / 2;
     while (nt[half - 1] != '\n') half++;
-    for (int round = 0; round < 6; round++) {
+    for (int round = 0; round < 5; round++) {
         int ready[2];
         assert_int_equal(pipe(ready), 0);
         pid_t pid = fork();
