@@ -9,7 +9,8 @@
  *     librdf_new_storage(world, "kgmeta", "/path/g.kgsnap", NULL) opened from a snapshot
  *                                                    (empty if the file does not exist)
  * and models, parsers and SPARQL queries (rasqal) work on it as on 'trees'. A snapshot
- * path given as the name is where librdf_storage_sync() / librdf_model_sync() save.
+ * path given as the name is where librdf_storage_sync() / librdf_model_sync() save; the
+ * option "new='yes'" ignores an existing file (it is replaced at the next sync).
  *
  * What it is not: no contexts (named graphs), no transactions, no journal (kg/store.c adds
  * the journal). One world, one thread. Terms are never removed from the dictionary (a

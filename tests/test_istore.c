@@ -642,6 +642,15 @@ static void failed_load_adds_nothing(void **state)
     assert_int_equal(kind, KGM_TERM_IRI);
     assert_int_equal(len, strlen(EX "a"));
     assert_memory_equal(text, EX "a", len);
+
+    /* a stream open across a change stops instead of reading moved arrays */
+    librdf_stream *open_stream = librdf_model_as_stream(m);
+    assert_false(librdf_stream_end(open_stream));
+    assert_int_equal(kgm_istore_load_string(st, "<" EX "z> <" EX "p> <" EX "z> .\n", strlen("<" EX "z> <" EX "p> <" EX "z> .\n"),
+                                            "ntriples", NULL, &added), 0);
+    librdf_stream_next(open_stream);
+    assert_true(librdf_stream_end(open_stream));
+    librdf_free_stream(open_stream);
     librdf_free_model(m);
     librdf_free_world(w);
 }
