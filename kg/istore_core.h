@@ -1,0 +1,85 @@
+/* kg/istore_core.h - internals of the "kgmeta" storage shared by kg/istore.c (dictionary,
+ * triple indexes, snapshot) and kg/istore_rdf.c (the librdf factory and bulk load). Not a
+ * public API: other modules use kg/istore.h.
+ *
+ * Triples are kept in three permutations, each an array of {a, b, c} sorted
+ * lexicographically: SPO holds (s, p, o), POS holds (p, o, s), OSP holds (o, s, p). A
+ * pattern with bound terms is a prefix range in one of them. Each permutation also has a
+ * small sorted delta (live adds); removed base triples are listed, in SPO order, in tomb. */
+#ifndef KGM_ISTORE_CORE_H
+#define KGM_ISTORE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct { uint32_t a, b, c; } ist_tri;
+
+enum { IST_SPO, IST_POS, IST_OSP, IST_NPERM };
+
+typedef struct {
+    char     *bytes;            /* all terms back to back */
+    size_t    n_bytes, cap_bytes;
+    uint64_t *off;              /* (n + 1): term i is bytes[off[i] .. off[i+1]) */
+    uint32_t  n, cap;
+    uint64_t *slots;            /* open addressing: hash tag | id + 1, 0 = empty */
+    size_t    n_slots;          /* power of two */
+} ist_dict;
+
+typedef struct {
+    ist_dict  dict;
+    ist_tri  *base[IST_NPERM];  /* (n_base) each, sorted */
+    size_t    n_base;
+    ist_tri  *delta[IST_NPERM]; /* (n_delta) each, sorted; disjoint from live base */
+    size_t    n_delta, cap_delta;
+    ist_tri  *tomb;             /* (n_tomb) base triples removed, SPO order, sorted */
+    size_t    n_tomb, cap_tomb;
+    uint64_t  gen;              /* bumped by every change; open cursors stop when it moves */
+    uint64_t  bnode_next;       /* next fresh blank label number ("b<N>") */
+} ist_core;
+
+/* ---- dictionary ---- key = kind byte + bytes (see KGM_TERM_* in istore.h) */
+int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len);   /* -1 if absent */
+int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len);       /* -1: no memory */
+void    ist_dict_truncate(ist_dict *d, uint32_t n);  /* forget ids >= n (undo a failed load) */
+static inline const char *ist_dict_key(const ist_dict *d, uint32_t id, size_t *len)
+{
+    *len = (size_t)(d->off[id + 1] - d->off[id]);
+    return d->bytes + d->off[id];
+}
+
+/* ---- triples ---- */
+void   ist_core_init(ist_core *c);
+void   ist_core_free(ist_core *c);
+size_t ist_core_size(const ist_core *c);
+int    ist_core_contains(const ist_core *c, uint32_t s, uint32_t p, uint32_t o);
+int    ist_core_add(ist_core *c, uint32_t s, uint32_t p, uint32_t o);     /* 0 or KGM_ENOMEM */
+int    ist_core_remove(ist_core *c, uint32_t s, uint32_t p, uint32_t o);  /* 0 or KGM_ENOMEM */
+int    ist_core_compact(ist_core *c);            /* merge delta and tomb into base */
+/* Add many SPO triples (any order, duplicates allowed); takes nothing, sorts `add` in
+ * place. All or nothing. *n_added = triples that were new. */
+int    ist_core_add_bulk(ist_core *c, ist_tri *add, size_t n, size_t *n_added);
+size_t ist_core_bytes(const ist_core *c);
+
+/* Sort SPO-ordered triples and drop duplicates; returns the new count. */
+size_t ist_sort_unique(ist_tri *t, size_t n, ist_tri *tmp);
+
+/* ---- cursor over one pattern ---- bound terms are ids, -1 = unbound. */
+typedef struct {
+    const ist_core *c;
+    uint64_t gen;
+    int      perm;
+    ist_tri  key; int klen;      /* the bound prefix, in the permutation's order */
+    size_t   pos, end;           /* in base */
+    size_t   dpos, dend;         /* in delta */
+} ist_cursor;
+
+void ist_cursor_init(ist_cursor *k, const ist_core *c, int64_t s, int64_t p, int64_t o);
+/* Next match as SPO; 0 at the end or once the store has changed. */
+int  ist_cursor_next(ist_cursor *k, ist_tri *spo);
+
+/* ---- snapshot ---- */
+int  ist_snapshot_save(ist_core *c, const char *path);
+/* Load into a fresh core (initialised by the caller); on error it is left empty. */
+int  ist_snapshot_load(ist_core *c, const char *path);
+
+#endif
