@@ -1,7 +1,7 @@
 /* bench/bench_embed.c - embeddings on WN18RR: training throughput at Fast-TransX's TransE settings
  * and filtered link-prediction quality per model, with their ratio to reference figures.
  *
- *   bench_embed [DATA_DIR] speed [EPOCHS]              TransE L1, dim 100, margin 1, 1 negative, SGD
+ *   bench_embed [DATA_DIR] speed [EPOCHS [LR]]         TransE L1, dim 100, margin 1, 1 negative, SGD
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
  *
@@ -121,12 +121,15 @@ static int evaluate_test(const kgm_emb *e, const dataset *d, kgm_lp_metrics *m, 
 }
 
 /* ---- (1) speed at Fast-TransX settings ---- */
-static int run_speed(const dataset *d, int epochs)
+static int run_speed(const dataset *d, int epochs, float lr)
 {
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
     o.dim = 100; o.margin = 1.0f; o.negatives = 1; o.opt = KGM_EMB_OPT_SGD; o.lr = 0.01f;
-    o.loss = KGM_EMB_LOSS_MARGIN; o.normalize = 1; o.epochs = epochs; o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
+    o.loss = KGM_EMB_LOSS_MARGIN; o.normalize = 1; o.epochs = epochs;
+    o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
+    o.lr = lr;
+    o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
     kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(d->g), kgm_graph_n_rels(d->g));
     kgm_emb_report rep;
     double cpu0 = cpu_now();
@@ -139,8 +142,8 @@ static int run_speed(const dataset *d, int epochs)
     kgm_lp_metrics m;
     double eval_s;
     if (evaluate_test(e, d, &m, &eval_s)) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); kgm_emb_free(e); return 1; }
-    printf("speed: transe-l1 dim 100 margin 1 neg 1 sgd lr 0.01 normalize, %d epochs, %d threads\n",
-           rep.epochs_run, o.threads > 0 ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    printf("speed: transe-l1 dim 100 margin 1 neg 1 sgd lr %g normalize init +-0.0173, %d epochs, %d threads\n",
+           lr, rep.epochs_run, o.threads > 0 ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     printf("  train %.2f s  %.3f M positive triples/s  (reference %.2f M/s, ratio %.2fx)\n",
            rep.seconds, rep.triples_per_s / 1e6, REF_TRIPLES_PER_S / 1e6, rep.triples_per_s / REF_TRIPLES_PER_S);
     /* the cores are shared: CPU time says what the code costs when the machine is busy */
@@ -237,7 +240,7 @@ int main(int argc, char **argv)
     printf("WN18RR: %zu entities, %zu relations, %zu train / %zu valid / %zu test triples, loaded in %.2f s\n",
            kgm_graph_n_ents(d.g), kgm_graph_n_rels(d.g), d.g->n_triples, d.n_valid, d.n_test, now() - t0);
     int rc;
-    if (!strcmp(mode, "speed")) rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000);
+    if (!strcmp(mode, "speed")) rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f);
     else if (!strcmp(mode, "quality") && a < argc)
         rc = run_quality(&d, argv[a], a + 1 < argc ? atof(argv[a + 1]) : 180.0, argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
     else { fprintf(stderr, "usage: bench_embed [DIR] speed [EPOCHS] | quality MODEL [SECONDS] [key=value...]\n"); rc = 2; }

@@ -546,6 +546,7 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
     if (o->normalize && !cpx) {
         if (p->h >= free_from) clip_unit(H, ew);
         if (p->t >= free_from) clip_unit(T, ew);
+        if (f->spec.train_rels) clip_unit(R, e->rel_width);
     }
     return loss;
 }
@@ -655,7 +656,7 @@ static float fit_step_transe_sgd(emb_fit *f, fit_thread *th, const kgm_triple *p
         if (neg_head[j]) transe_move(X, R, T, xj, d); else transe_move(H, R, X, xj, d);
         if (o->normalize) clip_unit(X, d);
     }
-    if (o->normalize) { clip_unit(H, d); clip_unit(T, d); }
+    if (o->normalize) { clip_unit(H, d); clip_unit(T, d); clip_unit(R, d); }
     return loss / (float)k;
 }
 

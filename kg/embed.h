@@ -50,7 +50,8 @@ typedef struct {
     int          epochs;
     int          threads;      /* <= 0: all online cores */
     uint64_t     seed;
-    int          normalize;    /* TransE: keep entity rows at L2 norm <= 1 (as Fast-TransX does) */
+    int          normalize;    /* TransE: keep touched entity and relation rows at L2 norm <= 1,
+                                  after each update (as Fast-TransX does) */
     float        init_scale;   /* initial values uniform in +-init_scale (0: model default) */
     int          eval_every;   /* epochs between validation MRR checks (0: never) */
     int          patience;     /* stop after this many checks without improvement (0: never) */
