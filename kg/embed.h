@@ -46,7 +46,9 @@ typedef struct {
     kgm_emb_reg  reg;
     float        reg_weight;
     int          negatives;    /* corrupted triples per positive (head or tail, 50/50) */
-    int          batch;        /* positives per mini-batch: the unit of interrupt and progress polls */
+    int          batch;        /* positives per mini-batch: the unit of interrupt polls. Updates
+                                  are applied per positive (with its negatives), Hogwild-style,
+                                  not averaged over the batch */
     int          epochs;
     int          threads;      /* <= 0: all online cores */
     uint64_t     seed;
