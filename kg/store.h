@@ -9,7 +9,12 @@
  *
  * Terms typed by people (kgm_store_add/remove) use Turtle's term syntax: <iri>,
  * prefix:local (any prefix the store knows), _:label, "literal", "lit"@en,
- * "lit"^^xsd:type, bare numbers and true/false. */
+ * "lit"^^xsd:type, bare numbers and true/false. A _:label names a stored blank node by
+ * the id shown in query results (ids are kept across reopen); each loaded document gets
+ * fresh blank node ids, so the same label in two files gives two nodes.
+ *
+ * The directory holds snapshot.nt and journal (see kg/store.c) and is locked while open:
+ * a second open of the same directory, from any process, fails with KGM_ESTATE. */
 #ifndef KGM_STORE_H
 #define KGM_STORE_H
 
@@ -30,8 +35,14 @@ int  kgm_store_compact(kgm_store *s);                    /* journal -> new snaps
 /* What opening found: changes replayed, and a damaged journal tail dropped (0 if none). */
 void kgm_store_open_report(const kgm_store *s, size_t *replayed, size_t *dropped_bytes);
 
-/* ---- loading ---- syntax NULL: by file extension (.ttl .nt .nq .trig .rdf/.owl/.xml);
- * base NULL: the file's URI. Prefixes declared in the file are kept for output. */
+/* ---- loading ---- syntax NULL: by file extension (.ttl .n3 .nt .nq .trig .rdf/.owl/.xml),
+ * else turtle|ntriples|nquads|trig|rdfxml (or ttl, nt, nq, rdf, xml). base NULL: the
+ * file's URI (the working directory for a string). Prefixes declared in the text are kept
+ * for output. *n_added counts new triples (duplicates are not counted). Refused with
+ * nothing added: a missing, unreadable or directory path (KGM_EIO), an empty (0-byte) or
+ * binary file (KGM_EFORMAT), any syntax error (KGM_ESYNTAX, file:line[:col]). A file of
+ * comments or prefixes only loads 0 triples. Graph names of N-Quads/TriG are dropped
+ * ('trees' has no named graphs). */
 int  kgm_store_load(kgm_store *s, const char *path, const char *syntax, const char *base,
                     size_t *n_added, double *seconds);
 int  kgm_store_load_string(kgm_store *s, const char *text, const char *syntax,
@@ -43,12 +54,16 @@ const kgm_prefix *kgm_store_prefixes(const kgm_store *s, size_t *n);   /* borrow
 /* Expand "prefix:local" or "<iri>" to a full IRI (returns new), else NULL + error. */
 char *kgm_store_expand(const kgm_store *s, const char *term);
 
-/* ---- editing ---- */
+/* ---- editing ---- journaled before the change is made. Adding a triple that is there
+ * already is a no-op; removing one that is not there is KGM_ENOTFOUND. */
 int  kgm_store_add(kgm_store *s, const char *subj, const char *pred, const char *obj);
 int  kgm_store_remove(kgm_store *s, const char *subj, const char *pred, const char *obj);
 
 /* ---- SPARQL ---- SELECT gives a table (sparql-marked), ASK a one-cell boolean table
- * named "ask", CONSTRUCT/DESCRIBE a table of s, p, o. */
+ * named "ask", CONSTRUCT/DESCRIBE a table of s, p, o. Prefixes the store knows may be
+ * used without PREFIX lines. DESCRIBE is done here (rasqal returns nothing for it): the
+ * triples of each resource, following blank node objects. Errors: KGM_ESYNTAX with the
+ * engine's message and "line N" of the text as given. kind may be NULL. */
 typedef enum { KGM_QUERY_SELECT, KGM_QUERY_ASK, KGM_QUERY_GRAPH } kgm_query_kind;
 int  kgm_store_query(kgm_store *s, const char *sparql, kgm_query_kind *kind, kgm_table **out);
 /* 1 when text is a complete query (braces and quotes balanced), for multi-line input. */
