@@ -19,15 +19,11 @@
 #include "embed.h"
 #include "error.h"
 #include "interrupt.h"
+#include "store.h"
+#include "strmap.h"
 
 /* Reference run from issue 5: Fast-TransX on this machine, WN18RR, 1000 epochs. */
 static const double REF_TRIPLES_PER_S = 1.3e6, REF_MRR = 0.198, REF_HITS10 = 0.443;
-
-typedef struct {
-    kgm_graph  *g;                 /* train triples; entities of every split */
-    kgm_triple *valid, *test;
-    size_t      n_valid, n_test;
-} dataset;
 
 static double cpu_now(void)   /* CPU seconds of all threads of this process */
 {
@@ -43,47 +39,104 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- loading: the one step to swap for the store (kgm_store_load + kgm_store_extract) ---- */
-/* Reads "head<TAB>relation<TAB>tail" lines. add_to_graph: add as triples; otherwise only intern
- * the names (entities first seen in valid/test get rows, as in the OpenKE id files) and append
- * to *out. */
-static int read_split(kgm_graph *g, const char *path, int add_to_graph, kgm_triple **out, size_t *n_out)
+/* ---- loading through the store ----
+ * train.txt is rewritten as N-Triples (entity <http://kgmeta.org/wn18rr/e/ID>, relation
+ * <http://kgmeta.org/wn18rr/r/NAME>) in a temporary directory, loaded into a scratch store and
+ * extracted to the integer view. Valid and test triples are mapped through the extracted
+ * dictionaries; the few entities that appear only there get embedding rows after the graph's
+ * (as in the OpenKE id files, which list every entity), so no test triple is dropped. */
+#define ENT_NS "http://kgmeta.org/wn18rr/e/"
+#define REL_NS "http://kgmeta.org/wn18rr/r/"
+
+typedef struct {
+    kgm_graph  *g;                 /* extracted from the store: the train triples */
+    kgm_strmap *extra;             /* entities seen only in valid/test: id = n_graph_ents + k */
+    kgm_triple *valid, *test;
+    size_t      n_valid, n_test, n_ents;
+    double      load_s, store_load_s;
+} dataset;
+
+static int split_line(char *line, char **h, char **r, char **t)
+{
+    *h = strtok(line, "\t\r\n"); *r = strtok(NULL, "\t\r\n"); *t = strtok(NULL, "\t\r\n");
+    return *h && *r && *t;
+}
+
+static int write_ntriples(const char *txt, const char *nt)
+{
+    FILE *in = fopen(txt, "r"), *out = in ? fopen(nt, "w") : NULL;
+    if (!in || !out) { if (in) fclose(in); return -1; }
+    char line[1024], *h, *r, *t;
+    while (fgets(line, sizeof line, in))
+        if (split_line(line, &h, &r, &t))
+            fprintf(out, "<" ENT_NS "%s> <" REL_NS "%s> <" ENT_NS "%s> .\n", h, r, t);
+    fclose(in);
+    return fclose(out) == 0 ? 0 : -1;
+}
+
+static int32_t map_entity(dataset *d, const char *id)
+{
+    char iri[512];
+    snprintf(iri, sizeof iri, ENT_NS "%s", id);
+    int32_t e = kgm_graph_find_entity(d->g, iri);
+    if (e >= 0) return e;
+    return (int32_t)kgm_graph_n_ents(d->g) + kgm_strmap_intern(d->extra, iri, strlen(iri));
+}
+
+static int map_split(dataset *d, const char *path, kgm_triple **out, size_t *n_out)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) return -1;
-    char line[1024];
+    char line[1024], iri[512], *h, *r, *t;
     size_t cap = 0, n = 0;
     kgm_triple *arr = NULL;
+    int rc = 0;
     while (fgets(line, sizeof line, fp)) {
-        char *h = strtok(line, "\t\r\n"), *r = strtok(NULL, "\t\r\n"), *t = strtok(NULL, "\t\r\n");
-        if (!h || !r || !t) continue;
-        kgm_triple tr = { kgm_graph_entity(g, h), kgm_graph_relation(g, r), kgm_graph_entity(g, t) };
-        if (add_to_graph) { kgm_graph_add(g, tr.h, tr.r, tr.t); continue; }
+        if (!split_line(line, &h, &r, &t)) continue;
+        snprintf(iri, sizeof iri, REL_NS "%s", r);
+        kgm_triple tr = { map_entity(d, h), kgm_graph_find_relation(d->g, iri), map_entity(d, t) };
+        if (tr.r < 0) { fprintf(stderr, "bench_embed: relation %s is not in train\n", r); rc = -1; break; }
         if (n == cap) { cap = cap ? 2 * cap : 1024; arr = realloc(arr, cap * sizeof *arr); }
         arr[n++] = tr;
     }
     fclose(fp);
-    if (out) { *out = arr; *n_out = n; }
-    return 0;
+    *out = arr; *n_out = n;
+    return rc;
 }
 
 static int load_dataset(const char *dir, dataset *d)
 {
-    char path[1024];
+    char tmpdir[] = "/tmp/kgm_wn18rr_XXXXXX", txt[1024], nt[1100];
     memset(d, 0, sizeof *d);
-    d->g = kgm_graph_new();
-    snprintf(path, sizeof path, "%s/train.txt", dir);
-    if (read_split(d->g, path, 1, NULL, NULL)) return -1;
-    snprintf(path, sizeof path, "%s/valid.txt", dir);
-    if (read_split(d->g, path, 0, &d->valid, &d->n_valid)) return -1;
-    snprintf(path, sizeof path, "%s/test.txt", dir);
-    if (read_split(d->g, path, 0, &d->test, &d->n_test)) return -1;
-    return kgm_graph_finish(d->g);
+    d->extra = kgm_strmap_new();
+    double t0 = now();
+    if (!mkdtemp(tmpdir)) return -1;
+    snprintf(txt, sizeof txt, "%s/train.txt", dir);
+    snprintf(nt, sizeof nt, "%s/train.nt", tmpdir);
+    kgm_store *s = NULL;
+    size_t added = 0;
+    int rc = write_ntriples(txt, nt);
+    if (!rc) rc = kgm_store_open(&s, NULL);
+    if (!rc) rc = kgm_store_load(s, nt, "ntriples", NULL, &added, &d->store_load_s);
+    if (!rc) rc = kgm_store_extract(s, &d->g);
+    if (rc) fprintf(stderr, "bench_embed: %s\n", kgm_error());
+    kgm_store_free(s);
+    remove(nt);
+    rmdir(tmpdir);
+    if (rc) return -1;
+    snprintf(txt, sizeof txt, "%s/valid.txt", dir);
+    if (map_split(d, txt, &d->valid, &d->n_valid)) return -1;
+    snprintf(txt, sizeof txt, "%s/test.txt", dir);
+    if (map_split(d, txt, &d->test, &d->n_test)) return -1;
+    d->n_ents = kgm_graph_n_ents(d->g) + kgm_strmap_size(d->extra);
+    d->load_s = now() - t0;
+    return 0;
 }
 
 static void dataset_free(dataset *d)
 {
     kgm_graph_free(d->g);
+    kgm_strmap_free(d->extra);
     free(d->valid);
     free(d->test);
 }
@@ -130,7 +183,7 @@ static int run_speed(const dataset *d, int epochs, float lr)
     o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
     o.lr = lr;
     o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
-    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(d->g), kgm_graph_n_rels(d->g));
+    kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     kgm_emb_report rep;
     double cpu0 = cpu_now();
     if (!e || kgm_emb_train(e, d->g, &o, NULL, 0, NULL, 0, &rep)) {
@@ -195,7 +248,7 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     o.epochs = 1000; o.eval_every = 10; o.patience = 5;
     for (int i = 0; i < argc; i++)
         if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
-    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(d->g), kgm_graph_n_rels(d->g));
+    kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     if (!e) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); return 1; }
     timebox tb;
     timebox_start(&tb, seconds);
@@ -235,10 +288,11 @@ int main(int argc, char **argv)
     }
     const char *mode = a < argc ? argv[a++] : "speed";
     dataset d;
-    double t0 = now();
     if (load_dataset(dir, &d)) { fprintf(stderr, "bench_embed: cannot load %s\n", dir); dataset_free(&d); return 1; }
-    printf("WN18RR: %zu entities, %zu relations, %zu train / %zu valid / %zu test triples, loaded in %.2f s\n",
-           kgm_graph_n_ents(d.g), kgm_graph_n_rels(d.g), d.g->n_triples, d.n_valid, d.n_test, now() - t0);
+    printf("WN18RR through the store: %zu entities in train + %zu only in valid/test, %zu relations, "
+           "%zu train / %zu valid / %zu test triples; store load %.2f s, all loading %.2f s\n",
+           kgm_graph_n_ents(d.g), kgm_strmap_size(d.extra), kgm_graph_n_rels(d.g), d.g->n_triples,
+           d.n_valid, d.n_test, d.store_load_s, d.load_s);
     int rc;
     if (!strcmp(mode, "speed")) rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f);
     else if (!strcmp(mode, "quality") && a < argc)
