@@ -203,6 +203,40 @@ void kgm_emb_free(kgm_emb *e)
 
 /* ---- scores and their gradients, per model ----
  * grad adds g * ds/dx into gh, gr, gt (each a row of the matching width). */
+/* RotatE, one complex dimension i, given cos and sin of the phase (training computes them once
+ * per positive and reuses them for every negative: the relation is shared). */
+static inline float rotate_term(const float *h, float c, float sn, const float *t, int d, int i)
+{
+    float dr = h[i] * c - h[d + i] * sn - t[i], di = h[i] * sn + h[d + i] * c - t[d + i];
+    return sqrtf(dr * dr + di * di);
+}
+/* u = h e^{i theta}, x = u - t, s = -sum |x|.  ds/dx = -x/|x|;  ds/dt = x/|x|;
+ * ds/dh = rotate(ds/du, -theta);  ds/dtheta = Im(conj(u) ds/du) = ur dsi - ui dsr */
+static inline void rotate_grad_term(const float *h, float c, float sn, const float *t, int d, int i,
+                                    float g, float *gh, float *gr, float *gt)
+{
+    float ur = h[i] * c - h[d + i] * sn, ui = h[i] * sn + h[d + i] * c;
+    float xr = ur - t[i], xi = ui - t[d + i];
+    float m = sqrtf(xr * xr + xi * xi);
+    float k = m > 1e-9f ? g / m : 0.0f;
+    float dsr = -xr * k, dsi = -xi * k;          /* g * ds/du */
+    gt[i] -= dsr; gt[d + i] -= dsi;
+    gh[i] += dsr * c + dsi * sn;
+    gh[d + i] += -dsr * sn + dsi * c;
+    gr[i] += ur * dsi - ui * dsr;
+}
+static float rotate_score_trig(const float *h, const float *cs, const float *sn, const float *t, int d)
+{
+    float s = 0;
+    for (int i = 0; i < d; i++) s += rotate_term(h, cs[i], sn[i], t, d, i);
+    return -s;
+}
+static void rotate_grad_trig(const float *h, const float *cs, const float *sn, const float *t, int d,
+                             float g, float *gh, float *gr, float *gt)
+{
+    for (int i = 0; i < d; i++) rotate_grad_term(h, cs[i], sn[i], t, d, i, g, gh, gr, gt);
+}
+
 float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const float *t)
 {
     const int d = e->dim;
@@ -237,13 +271,8 @@ float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const flo
         return s;
     }
     case KGM_EMB_ROTATE: {
-        const float *hi = h + d, *ti = t + d;
         float s = 0;
-        for (int i = 0; i < d; i++) {
-            float c = cosf(r[i]), sn = sinf(r[i]);
-            float dr = h[i] * c - hi[i] * sn - t[i], di = h[i] * sn + hi[i] * c - ti[i];
-            s += sqrtf(dr * dr + di * di);
-        }
+        for (int i = 0; i < d; i++) s += rotate_term(h, cosf(r[i]), sinf(r[i]), t, d, i);
         return -s;
     }
     default: return 0;
@@ -288,24 +317,9 @@ void emb_grad_rows(const kgm_emb *e, const float *h, const float *r, const float
         }
         break;
     }
-    case KGM_EMB_ROTATE: {
-        /* u = h e^{i theta}, x = u - t, s = -sum |x|.  ds/dx = -x/|x|;  ds/dt = x/|x|;
-         * ds/dh = rotate(ds/du, -theta);  ds/dtheta = Im(conj(u) ds/du) = ur dsi - ui dsr */
-        const float *hi = h + d, *ti = t + d;
-        for (int i = 0; i < d; i++) {
-            float c = cosf(r[i]), sn = sinf(r[i]);
-            float ur = h[i] * c - hi[i] * sn, ui = h[i] * sn + hi[i] * c;
-            float xr = ur - t[i], xi = ui - ti[i];
-            float m = sqrtf(xr * xr + xi * xi);
-            float k = m > 1e-9f ? g / m : 0.0f;
-            float dsr = -xr * k, dsi = -xi * k;          /* g * ds/du */
-            gt[i] -= dsr; gt[d + i] -= dsi;
-            gh[i] += dsr * c + dsi * sn;
-            gh[d + i] += -dsr * sn + dsi * c;
-            gr[i] += ur * dsi - ui * dsr;
-        }
+    case KGM_EMB_ROTATE:
+        for (int i = 0; i < d; i++) rotate_grad_term(h, cosf(r[i]), sinf(r[i]), t, d, i, g, gh, gr, gt);
         break;
-    }
     default: break;
     }
 }
@@ -446,7 +460,7 @@ emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec
     for (size_t i = 0; i < spec->n_pos; i++) f->order[i] = (int32_t)i;
     /* scratch: gh, gr, gt, one row per negative, then negative scores and weights */
     size_t w = (size_t)e->ent_width > (size_t)e->rel_width ? (size_t)e->ent_width : (size_t)e->rel_width;
-    size_t floats = (3 + (size_t)o->negatives) * w + 2 * (size_t)o->negatives + 2 * (size_t)o->negatives;
+    size_t floats = (3 + (size_t)o->negatives) * w + 4 * (size_t)o->negatives + 2 * (size_t)o->dim + 4;
     for (int i = 0; i < nt; i++) {
         fit_thread *t = &f->th[i];
         t->f = f;
@@ -476,13 +490,19 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
     float *H = e->ent + (size_t)p->h * ew, *R = e->rel + (size_t)p->r * rw, *T = e->ent + (size_t)p->t * ew;
     const uint32_t n_ents = (uint32_t)e->n_ents;
 
-    float sp = emb_score_rows(e, H, R, T);
+    const int rot = e->model == KGM_EMB_ROTATE;
+    float *cs = (float *)(neg_head + ((k + 3) & ~3)), *sn = cs + e->dim;
+    if (rot) for (int i = 0; i < e->dim; i++) { cs[i] = cosf(R[i]); sn[i] = sinf(R[i]); }
+#define SCORE(a, b) (rot ? rotate_score_trig(a, cs, sn, b, e->dim) : emb_score_rows(e, a, R, b))
+#define GRAD(a, b, g, ga, gb) (rot ? rotate_grad_trig(a, cs, sn, b, e->dim, g, ga, gr, gb) \
+                                   : emb_grad_rows(e, a, R, b, g, ga, gr, gb))
+    float sp = SCORE(H, T);
     for (int j = 0; j < k; j++) {
         uint64_t x = emb_rng_next(&th->rng);
         neg_head[j] = (unsigned char)(x & 1);
         neg_ent[j] = (int32_t)(((x >> 32) * (uint64_t)n_ents) >> 32);
         const float *X = e->ent + (size_t)neg_ent[j] * ew;
-        sneg[j] = neg_head[j] ? emb_score_rows(e, X, R, T) : emb_score_rows(e, H, R, X);
+        sneg[j] = neg_head[j] ? SCORE(X, T) : SCORE(H, X);
     }
     /* weights of the negatives: uniform, or self-adversarial softmax(adv_temp * s-), detached */
     float wsum = 0;
@@ -514,13 +534,15 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
     if (dpos == 0 && o->reg == KGM_EMB_REG_NONE) return loss;
 
     memset(gh, 0, (3 + (size_t)k) * w * sizeof(float));
-    if (dpos != 0) emb_grad_rows(e, H, R, T, dpos, gh, gr, gt);
+    if (dpos != 0) GRAD(H, T, dpos, gh, gt);
     for (int j = 0; j < k; j++) {
         if (dneg[j] == 0) continue;
         float *X = e->ent + (size_t)neg_ent[j] * ew, *gx = gneg + (size_t)j * w;
-        if (neg_head[j]) emb_grad_rows(e, X, R, T, dneg[j], gx, gr, gt);
-        else             emb_grad_rows(e, H, R, X, dneg[j], gh, gr, gx);
+        if (neg_head[j]) GRAD(X, T, dneg[j], gx, gt);
+        else             GRAD(H, X, dneg[j], gh, gx);
     }
+#undef SCORE
+#undef GRAD
     /* regularize and update only rows this fit may change */
     const int cpx = e->model == KGM_EMB_COMPLEX || e->model == KGM_EMB_ROTATE;
     const int32_t free_from = f->spec.first_free_ent;
