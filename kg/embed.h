@@ -132,8 +132,7 @@ int kgm_emb_foldin(kgm_emb *e, size_t n_new, const kgm_triple *triples, size_t n
                    const kgm_emb_opts *o, const kgm_triple *const *known, const size_t *n_known,
                    int n_sets, kgm_lp_metrics *out);
 
-/* ---- files ---- (self-contained format until src/modelfile.h lands: magic "KGMEMB01",
- * version, shape, float rows, FNV-1a 64 checksum; written to a temporary file then renamed) */
+/* ---- files ---- the project's model file (src/modelfile.h; see kg/foldin.c for the keys) */
 int kgm_emb_save(const kgm_emb *e, const char *path);
 int kgm_emb_load(kgm_emb **out, const char *path);       /* *out returns new: kgm_emb_free() */
 

@@ -1,10 +1,7 @@
 /* kg/foldin.c - placing entities added after training (fit their rows only, everything else
  * frozen), and saving/loading embeddings.
  *
- * The file format is this module's own until src/modelfile.h lands on main:
- *   "KGMEMB01" | u32 version | u32 model | u32 dim | u32 ent_width | u32 rel_width |
- *   u64 n_ents | u64 n_rels | float ent[n_ents*ent_width] | float rel[n_rels*rel_width] |
- *   u64 FNV-1a of everything before it.   Little-endian, as this machine writes it. */
+ * Files are the project's model file (src/modelfile.h): magic, version, checksum, atomic write. */
 #include "embed_internal.h"
 
 #include <errno.h>
@@ -14,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "modelfile.h"
 
 /* ---- fold-in ---- */
 int kgm_emb_foldin(kgm_emb *e, size_t n_new, const kgm_triple *triples, size_t n,
@@ -64,102 +62,71 @@ int kgm_emb_foldin(kgm_emb *e, size_t n_new, const kgm_triple *triples, size_t n
     return kgm_lp_evaluate(e, triples, n, sets, ns, k, 1, out);
 }
 
-/* ---- files ---- */
-static const char EMB_MAGIC[8] = { 'K', 'G', 'M', 'E', 'M', 'B', '0', '1' };
-enum { EMB_VERSION = 1 };
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ULL; }
-    return h;
-}
-static const uint64_t FNV_BASIS = 0xcbf29ce484222325ULL;
-
-typedef struct {
-    uint32_t version, model, dim, ent_width, rel_width, pad;
-    uint64_t n_ents, n_rels;
-} emb_file_head;
-
-static int write_all(FILE *fp, const void *p, size_t n, uint64_t *h)
-{
-    *h = fnv1a(*h, p, n);
-    return fwrite(p, 1, n, fp) == n ? 0 : -1;
-}
-
+/* ---- files: the project's model file (src/modelfile.h) ----
+ * config: kind=embedding, model=<name>, dim, n_ents, n_rels (the reader must know the shapes to
+ * ask for); tensors "entities" (n_ents, ent_width) and "relations" (n_rels, rel_width). */
 int kgm_emb_save(const kgm_emb *e, const char *path)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 8);
-    if (!tmp) return kgm_fail(KGM_ENOMEM, "out of memory");
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) { int rc = kgm_fail(KGM_EIO, "cannot write %s: %s", tmp, strerror(errno)); free(tmp); return rc; }
-    emb_file_head hd = { EMB_VERSION, (uint32_t)e->model, (uint32_t)e->dim, (uint32_t)e->ent_width,
-                         (uint32_t)e->rel_width, 0, e->n_ents, e->n_rels };
-    uint64_t h = FNV_BASIS;
-    int bad = write_all(fp, EMB_MAGIC, sizeof EMB_MAGIC, &h) || write_all(fp, &hd, sizeof hd, &h) ||
-              write_all(fp, e->ent, e->n_ents * (size_t)e->ent_width * sizeof(float), &h) ||
-              write_all(fp, e->rel, e->n_rels * (size_t)e->rel_width * sizeof(float), &h);
-    bad = bad || fwrite(&h, sizeof h, 1, fp) != 1;
-    bad = fclose(fp) != 0 || bad;
-    if (bad || rename(tmp, path) != 0) {
-        int rc = kgm_fail(KGM_EIO, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return rc;
-    }
-    free(tmp);
-    return 0;
-}
-
-static int read_all(FILE *fp, void *p, size_t n, uint64_t *h)
-{
-    if (fread(p, 1, n, fp) != n) return -1;
-    *h = fnv1a(*h, p, n);
-    return 0;
+    if (e->n_ents > INT32_MAX || e->n_rels > INT32_MAX)
+        return kgm_fail(KGM_EINVAL, "embedding too large for a model file");
+    kgm_modelfile *mf = kgm_modelfile_new();
+    if (!mf) return kgm_fail(KGM_ENOMEM, "out of memory");
+    char dim[16], ne[24], nr[24];
+    snprintf(dim, sizeof dim, "%d", e->dim);
+    snprintf(ne, sizeof ne, "%zu", e->n_ents);
+    snprintf(nr, sizeof nr, "%zu", e->n_rels);
+    int rc = kgm_modelfile_set(mf, "kind", "embedding");
+    if (!rc) rc = kgm_modelfile_set(mf, "model", kgm_emb_model_name(e->model));
+    if (!rc) rc = kgm_modelfile_set(mf, "dim", dim);
+    if (!rc) rc = kgm_modelfile_set(mf, "n_ents", ne);
+    if (!rc) rc = kgm_modelfile_set(mf, "n_rels", nr);
+    if (!rc) rc = kgm_modelfile_add(mf, "entities", (int)e->n_ents, e->ent_width, e->ent);
+    if (!rc) rc = kgm_modelfile_add(mf, "relations", (int)e->n_rels, e->rel_width, e->rel);
+    if (!rc) rc = kgm_modelfile_save(mf, path);
+    kgm_modelfile_free(mf);
+    return rc;
 }
 
 int kgm_emb_load(kgm_emb **out, const char *path)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return kgm_fail(KGM_EIO, "cannot open %s: %s", path, strerror(errno));
-    char magic[8];
-    emb_file_head hd;
-    uint64_t h = FNV_BASIS, stored;
+    kgm_modelfile *mf = NULL;
+    int rc = kgm_modelfile_load(&mf, path);
+    if (rc) return rc;
+    const char *kind = kgm_modelfile_get(mf, "kind"), *model = kgm_modelfile_get(mf, "model"),
+               *dim = kgm_modelfile_get(mf, "dim"), *n_e = kgm_modelfile_get(mf, "n_ents"),
+               *n_r = kgm_modelfile_get(mf, "n_rels");
+    kgm_emb_opts o;
+    kgm_emb_model m;
     kgm_emb *e = NULL;
-    int rc = 0;
-    if (read_all(fp, magic, sizeof magic, &h) || memcmp(magic, EMB_MAGIC, sizeof magic) != 0) {
-        rc = kgm_fail(KGM_EFORMAT, "%s is not a kgmeta embedding file", path); goto out;
+    if (!kind || strcmp(kind, "embedding") != 0 || !model || !dim || !n_e || !n_r) {
+        rc = kgm_fail(KGM_EFORMAT, "%s is a model file but not an embedding", path);
+        goto out;
     }
-    if (read_all(fp, &hd, sizeof hd, &h)) { rc = kgm_fail(KGM_EFORMAT, "%s: truncated header", path); goto out; }
-    if (hd.version != EMB_VERSION) { rc = kgm_fail(KGM_EFORMAT, "%s: version %u, expected %d", path, hd.version, EMB_VERSION); goto out; }
-    int cpx = hd.model == KGM_EMB_COMPLEX || hd.model == KGM_EMB_ROTATE;
-    if (hd.model >= KGM_EMB_MODEL_COUNT || hd.dim < 1 || hd.dim > 65536 ||
-        hd.ent_width != (cpx ? 2 : 1) * hd.dim ||
-        hd.rel_width != (hd.model == KGM_EMB_COMPLEX ? 2 : 1) * hd.dim ||
-        hd.n_ents > ((uint64_t)1 << 31) || hd.n_rels > ((uint64_t)1 << 31)) {
-        rc = kgm_fail(KGM_EFORMAT, "%s: bad shape in header", path); goto out;
+    if ((rc = kgm_emb_model_parse(model, &m))) goto out;
+    kgm_emb_opts_default(&o, m);
+    o.dim = atoi(dim);
+    /* the shapes come from the tensors; kgm_emb_new checks dim, then the data replaces its init */
+    e = kgm_emb_new(&o, 0, 0);
+    if (!e) { rc = kgm_error_code() ? kgm_error_code() : KGM_ENOMEM; goto out; }
+    const float *ent, *rel;
+    long n_ents = strtol(n_e, NULL, 10), n_rels = strtol(n_r, NULL, 10);
+    if (n_ents < 0 || n_ents > INT32_MAX || n_rels < 0 || n_rels > INT32_MAX) {
+        rc = kgm_fail(KGM_EFORMAT, "%s: bad entity or relation count", path);
+        goto out;
     }
-    e = calloc(1, sizeof *e);
-    if (!e) { rc = kgm_fail(KGM_ENOMEM, "out of memory"); goto out; }
-    e->model = (kgm_emb_model)hd.model; e->dim = (int)hd.dim;
-    e->ent_width = (int)hd.ent_width; e->rel_width = (int)hd.rel_width;
-    e->n_ents = hd.n_ents; e->n_rels = hd.n_rels;
-    size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
-    e->ent = malloc((ne ? ne : 1) * sizeof(float));
-    e->rel = malloc((nr ? nr : 1) * sizeof(float));
-    if (!e->ent || !e->rel) { rc = kgm_fail(KGM_ENOMEM, "out of memory for %s", path); goto out; }
-    if (read_all(fp, e->ent, ne * sizeof(float), &h) || read_all(fp, e->rel, nr * sizeof(float), &h) ||
-        fread(&stored, sizeof stored, 1, fp) != 1) {
-        rc = kgm_fail(KGM_EFORMAT, "%s: truncated", path); goto out;
-    }
-    if (stored != h) { rc = kgm_fail(KGM_EFORMAT, "%s: checksum mismatch (damaged file)", path); goto out; }
-    if (fgetc(fp) != EOF) { rc = kgm_fail(KGM_EFORMAT, "%s: trailing bytes after the checksum", path); goto out; }
+    if ((rc = kgm_modelfile_tensor(mf, "entities", (int)n_ents, e->ent_width, &ent)) ||
+        (rc = kgm_modelfile_tensor(mf, "relations", (int)n_rels, e->rel_width, &rel))) goto out;
+    float *ne = malloc(((size_t)n_ents ? (size_t)n_ents : 1) * (size_t)e->ent_width * sizeof(float));
+    float *nr = malloc(((size_t)n_rels ? (size_t)n_rels : 1) * (size_t)e->rel_width * sizeof(float));
+    if (!ne || !nr) { free(ne); free(nr); rc = kgm_fail(KGM_ENOMEM, "out of memory for %s", path); goto out; }
+    memcpy(ne, ent, (size_t)n_ents * (size_t)e->ent_width * sizeof(float));
+    memcpy(nr, rel, (size_t)n_rels * (size_t)e->rel_width * sizeof(float));
+    free(e->ent); free(e->rel);
+    e->ent = ne; e->rel = nr;
+    e->n_ents = (size_t)n_ents; e->n_rels = (size_t)n_rels;
 out:
-    fclose(fp);
+    kgm_modelfile_free(mf);
     if (rc) kgm_emb_free(e); else *out = e;
     return rc;
 }

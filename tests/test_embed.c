@@ -15,6 +15,7 @@
 #include "embed_internal.h"
 #include "error.h"
 #include "interrupt.h"
+#include "modelfile.h"
 
 enum { CHAINS = 4, CHAIN_LEN = 8 };
 
@@ -290,6 +291,12 @@ static void test_save_load_round_trip(void **state)
     assert_non_null(strstr(kgm_error(), "checksum"));
     /* truncated */
     assert_int_equal(truncate(path, 40), 0);
+    assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
+    /* a model file that is not an embedding */
+    kgm_modelfile *mf = kgm_modelfile_new();
+    assert_int_equal(kgm_modelfile_set(mf, "kind", "mlp"), 0);
+    assert_int_equal(kgm_modelfile_save(mf, path), 0);
+    kgm_modelfile_free(mf);
     assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
     remove(path);
     assert_int_equal(kgm_emb_load(&back, path), KGM_EIO);
