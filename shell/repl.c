@@ -125,32 +125,42 @@ static void on_line(char *line)
     rl_callback_handler_remove();       /* no prompt redrawn while the command runs */
 }
 
-/* Reads one line; NULL at Ctrl-D. *cancelled is set when Ctrl-C cleared the line. */
+static char *cancel_line(void)
+{
+    g_sigint = 0;
+    kgm_interrupt_clear();
+    rl_free_line_state();
+    rl_callback_sigcleanup();
+    rl_callback_handler_remove();
+    fputs("^C\n", rl_outstream);
+    return NULL;
+}
+
+/* Reads one line; NULL at Ctrl-D. *cancelled is set when Ctrl-C cleared the line.
+ * SIGINT is blocked except inside pselect(), so a Ctrl-C that lands while readline is
+ * busy with a key is seen at the next wait instead of being lost until the next key. */
 static char *read_line(const char *prompt, int *cancelled)
 {
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, &old);
     *cancelled = 0;
     g_done = 0;
     g_line = NULL;
+    g_sigint = 0;
     rl_callback_handler_install(prompt, on_line);
     while (!g_done) {
+        if (g_sigint) { *cancelled = 1; cancel_line(); break; }
         fd_set fds;
         FD_ZERO(&fds);
         FD_SET(fileno(rl_instream), &fds);
-        int r = select(fileno(rl_instream) + 1, &fds, NULL, NULL, NULL);
-        if (r < 0 && errno == EINTR) {
-            if (!g_sigint) continue;
-            g_sigint = 0;
-            kgm_interrupt_clear();
-            rl_free_line_state();
-            rl_callback_sigcleanup();
-            rl_callback_handler_remove();
-            fputs("^C\n", rl_outstream);
-            *cancelled = 1;
-            return NULL;
-        }
-        if (r < 0) { rl_callback_handler_remove(); return NULL; }
+        int r = pselect(fileno(rl_instream) + 1, &fds, NULL, NULL, NULL, &old);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { rl_callback_handler_remove(); break; }
         rl_callback_read_char();
     }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     return g_line;
 }
 
