@@ -41,6 +41,8 @@ int  cmd_prefixes(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_count(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_compact(kgm_shell *sh, kgm_shell_args *a);
 int  sh_store_open(kgm_shell *sh, const char *dir);          /* replaces the open store */
+int  sh_query_complete(const char *raw);
+int  sh_export_complete(const char *raw);
 void sh_store_close(kgm_shell *sh);
 /* Adds prefix names ("ex:") and task names matching text to a candidate list. */
 void sh_store_candidates(kgm_shell *sh, const char *text,

@@ -2,7 +2,6 @@
  * prefix(es), count and compact, and the store's part of tab completion (prefix names,
  * task names). Each handler is a thin call into kg/store.h; the store keeps changes
  * all-or-nothing, so a failed command leaves the graph as it was. */
-#ifndef KGM_NO_STORE    /* until kg/store.c is merged (see tests/shell.cmake) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,14 +12,49 @@
 static const char *TASK_QUERY =
     "SELECT ?t WHERE { ?t a <http://www.w3.org/ns/mls#Task> } ORDER BY ?t";
 
+/* 1 when the open store lives in dir: it must be closed before it can be reopened,
+ * because a store directory admits one owner at a time. */
+static int is_open_here(const kgm_shell *sh, const char *dir)
+{
+    const char *cur = sh->store ? kgm_store_dir(sh->store) : NULL;
+    if (!cur || !dir) return 0;
+    char *a = realpath(cur, NULL), *b = realpath(dir, NULL);
+    int same = a && b && !strcmp(a, b);
+    free(a);
+    free(b);
+    return same;
+}
+
 int sh_store_open(kgm_shell *sh, const char *dir)
 {
     kgm_store *s;
+    if (is_open_here(sh, dir)) sh_store_close(sh);
     int rc = kgm_store_open(&s, dir);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        if (!sh->store && kgm_store_open(&sh->store, NULL) != 0) sh->store = NULL;
+        return rc;      /* the previous store stays open (or a scratch one replaces it) */
+    }
     kgm_store_free(sh->store);
     sh->store = s;
     return 0;
+}
+
+/* Multi-line input: a query is complete when kgm_query_complete() says its braces and
+ * quotes are balanced and it has its group pattern already (DESCRIBE may have none),
+ * so `query SELECT ?t` on its own line waits for the WHERE { ... } that follows. */
+int sh_query_complete(const char *raw)
+{
+    return kgm_query_complete(raw) && (strchr(raw, '{') || strcasestr(raw, "DESCRIBE"));
+}
+
+/* export's raw part is [turtle|ntriples] [query]: only a query spans lines. */
+int sh_export_complete(const char *raw)
+{
+    size_t n = strcspn(raw, " \t\n");
+    if ((n == 6 && !strncmp(raw, "turtle", 6)) || (n == 8 && !strncmp(raw, "ntriples", 8)))
+        raw += n + strspn(raw + n, " \t\n");
+    if (!*raw || (!strcasestr(raw, "CONSTRUCT") && !strcasestr(raw, "DESCRIBE"))) return 1;
+    return sh_query_complete(raw);
 }
 
 void sh_store_close(kgm_shell *sh)
@@ -88,6 +122,10 @@ int cmd_export(kgm_shell *sh, kgm_shell_args *a)
             syntax = n == 6 ? "turtle" : "ntriples";
             rest += n;
             rest += strspn(rest, " \t\n");
+        } else if (!strcasestr(rest, "CONSTRUCT") && !strcasestr(rest, "DESCRIBE")) {
+            kgm_fail(KGM_EINVAL, "export: expected turtle, ntriples or a CONSTRUCT query, got '%.*s'",
+                     (int)(n > 40 ? 40 : n), rest);
+            return 1;
         }
         if (!*rest) rest = NULL;
     }
@@ -176,4 +214,3 @@ void sh_store_candidates(kgm_shell *sh, const char *text,
     }
     kgm_table_free(t);
 }
-#endif

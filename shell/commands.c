@@ -198,28 +198,25 @@ static int cmd_quit(kgm_shell *sh, kgm_shell_args *a) { (void)sh; (void)a; retur
 
 /* ---- the command table ---- */
 
-#ifndef KGM_NO_STORE
 static const char *const LOAD_OPTS[] = { "base", NULL };
-#endif
 
 /* Rows leave options, raw_from and complete out when unused (zero means none). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const sh_cmd CMDS[] = {
 /*  name        min max  usage                         summary                                  handler       example */
-#ifndef KGM_NO_STORE
   { "open",      1,  1, "open DIR",                  "open (or create) a store directory",   cmd_open,
     "open /tmp/kg" },
   { "load",      1,  2, "load FILE [SYNTAX] [base=IRI]", "add a graph file (turtle, ntriples, nquads, trig, rdfxml)", cmd_load,
     "load datasets/demo-tasks.ttl", .options = LOAD_OPTS },
   { "query",     1,  1, "query SPARQL",              "run a SPARQL query (may span lines)",  cmd_query,
-    "query SELECT ?t WHERE { ?t a mls:Task }", .raw_from = 1, .complete = kgm_query_complete },
+    "query SELECT ?t WHERE { ?t a mls:Task }", .raw_from = 1, .complete = sh_query_complete },
   { "add",       3,  3, "add S P O",                 "add one triple",                       cmd_add,
     "add ex:t9 a mls:Task" },
   { "remove",    3,  3, "remove S P O",              "remove one triple",                    cmd_remove,
     "remove ex:t9 a mls:Task" },
   { "export",    1,  2, "export FILE [turtle|ntriples] [CONSTRUCT-query]", "write the graph or a CONSTRUCT result", cmd_export,
-    "export /tmp/kg.ttl turtle", .raw_from = 2, .complete = kgm_query_complete },
+    "export /tmp/kg.ttl turtle", .raw_from = 2, .complete = sh_export_complete },
   { "prefix",    2,  2, "prefix NAME IRI",           "declare a prefix for terms and output", cmd_prefix,
     "prefix ex <http://example.org/>" },
   { "prefixes",  0,  0, "prefixes",                  "list the known prefixes",              cmd_prefixes,
@@ -230,7 +227,6 @@ static const sh_cmd CMDS[] = {
     "size" },
   { "compact",   0,  0, "compact",                   "fold the journal into a new snapshot", cmd_compact,
     "compact" },
-#endif
   { "set",       0,  2, "set NAME=VALUE...",         "change settings (see show)",           cmd_set,
     "set mode=csv timer=on", .options = SETTING_NAMES },
   { "show",      0,  1, "show [NAME]",               "show settings and their values",       cmd_show,
@@ -267,9 +263,7 @@ int sh_print_table(kgm_shell *sh, const kgm_table *t)
 {
     size_t n_px = 0;
     const kgm_prefix *px = NULL;
-#ifndef KGM_NO_STORE
     if (sh->store) px = kgm_store_prefixes(sh->store, &n_px);
-#endif
     return kgm_table_write(t, sh->out, sh->mode, px, n_px);
 }
 
@@ -393,27 +387,47 @@ static int append_line(char **buf, size_t *len, const char *line)
     return 0;
 }
 
+/* Runs the command gathered so far; returns what the script loop should do:
+ * 0 go on, 1 stop on an error (bail), 2 quit. */
+static int run_gathered(kgm_shell *sh, const char *cmd, const char *name, int start)
+{
+    sh->src = name;
+    sh->line = start;
+    int rc = kgm_shell_exec(sh, cmd);
+    if (rc == 2) return 2;
+    return rc == 1 && sh->bail ? 1 : 0;
+}
+
+/* A complete query may still go on: in a script, lines that start with a blank continue
+ * the query before them (ORDER BY, LIMIT on lines of their own), so a finished query
+ * waits for the next line before it runs. */
 int kgm_shell_run_file(kgm_shell *sh, FILE *in, const char *name)
 {
     char *line = NULL, *cmd = NULL;
     size_t cap = 0, cmd_len = 0;
-    int lineno = 0, start = 0, status = 0;
+    int lineno = 0, start = 0, status = 0, waiting = 0;
     ssize_t got;
-    while ((got = getline(&line, &cap, in)) >= 0) {
+    while (status == 0 && (got = getline(&line, &cap, in)) >= 0) {
         lineno++;
         if (got && line[got - 1] == '\n') line[--got] = '\0';
         if (got && line[got - 1] == '\r') line[--got] = '\0';
+        int indented = (line[0] == ' ' || line[0] == '\t') && line[strspn(line, " \t")];
+        if (waiting && !indented) {         /* the query ended on the line before */
+            status = run_gathered(sh, cmd, name, start);
+            cmd_len = 0;
+            waiting = 0;
+            if (status) break;
+        }
         if (cmd_len == 0) start = lineno;
         if (append_line(&cmd, &cmd_len, line) != 0) { status = 1; break; }
         if (kgm_shell_needs_more(cmd)) continue;
-        sh->src = name;
-        sh->line = start;
-        int rc = kgm_shell_exec(sh, cmd);
+        if (multiline_cmd(cmd)) { waiting = 1; continue; }
+        status = run_gathered(sh, cmd, name, start);
         cmd_len = 0;
-        if (rc == 2) { status = 2; break; }
-        if (rc == 1 && sh->bail) { status = 1; break; }
     }
-    if (status == 0 && cmd_len) {
+    if (status == 0 && waiting) {
+        status = run_gathered(sh, cmd, name, start);
+    } else if (status == 0 && cmd_len) {
         sh->src = name;
         sh->line = start;
         kgm_fail(KGM_ESYNTAX, "incomplete command at end of input (a query missing its closing brace?)");
@@ -466,12 +480,7 @@ int kgm_shell_run_string(kgm_shell *sh, const char *text, const char *name)
 
 int kgm_shell_open(kgm_shell *sh, const char *dir)
 {
-#ifndef KGM_NO_STORE
     return sh_store_open(sh, dir);
-#else
-    (void)sh;
-    return kgm_fail(KGM_ENOTSUP, "cannot open %s: this kgmeta was built without the store", dir);
-#endif
 }
 
 int kgm_shell_new(kgm_shell **out, FILE *out_stream, FILE *err_stream)
@@ -484,9 +493,7 @@ int kgm_shell_new(kgm_shell **out, FILE *out_stream, FILE *err_stream)
     sh->threads = 1;
     sh->mode = KGM_MODE_TABLE;
     sh->bail = 1;
-#ifndef KGM_NO_STORE
     if (sh_store_open(sh, NULL) != 0) { free(sh); return kgm_error_code(); }
-#endif
     *out = sh;
     return 0;
 }
@@ -494,8 +501,6 @@ int kgm_shell_new(kgm_shell **out, FILE *out_stream, FILE *err_stream)
 void kgm_shell_free(kgm_shell *sh)
 {
     if (!sh) return;
-#ifndef KGM_NO_STORE
     sh_store_close(sh);
-#endif
     free(sh);
 }

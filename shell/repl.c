@@ -68,11 +68,7 @@ char **kgm_shell_complete(kgm_shell *sh, const char *line, int start, const char
             if (!strncmp(buf, text, len)) cand_add(&l, buf);
         }
     }
-#ifndef KGM_NO_STORE
     sh_store_candidates(sh, text, cand_add, &l);
-#else
-    (void)sh;
-#endif
     return l.v;
 }
 

@@ -3,22 +3,9 @@
 # bad-NAME.kgm must also exit 1. The runner (tests/shell/run.cmake) prints the command to
 # rerun and a diff on failure.
 
-# The store (kg/store.c) lands from branch `store`; until it is merged the shell is built
-# without its store commands, and the scripts that need the store (store-*.kgm, the demo)
-# are not registered. Delete this block and the KGM_NO_STORE guards once it is merged.
-set(KGM_HAVE_STORE OFF)
-if(EXISTS ${PROJECT_SOURCE_DIR}/kg/store.c)
-  set(KGM_HAVE_STORE ON)
-else()
-  target_compile_definitions(kgmeta PUBLIC KGM_NO_STORE)
-endif()
-
 file(GLOB KGM_SHELL_SCRIPTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/shell/*.kgm)
 foreach(script ${KGM_SHELL_SCRIPTS})
   get_filename_component(name ${script} NAME_WE)
-  if(NOT KGM_HAVE_STORE AND name MATCHES "store")
-    continue()
-  endif()
   set(expect_fail 0)
   if(name MATCHES "^bad-")
     set(expect_fail 1)
@@ -30,9 +17,8 @@ foreach(script ${KGM_SHELL_SCRIPTS})
   set_tests_properties(shell-${name} PROPERTIES TIMEOUT 60)
 endforeach()
 
-if(KGM_HAVE_STORE)
-  add_test(NAME shell-demo
-    COMMAND $<TARGET_FILE:kgmeta-bin> --no-rc -f ${PROJECT_SOURCE_DIR}/datasets/demo.kgm
-    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(shell-demo PROPERTIES TIMEOUT 60)
-endif()
+# The demo must run clean start to end (its output is for people, not compared).
+add_test(NAME shell-demo
+  COMMAND $<TARGET_FILE:kgmeta-bin> --no-rc -f ${PROJECT_SOURCE_DIR}/datasets/demo.kgm
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(shell-demo PROPERTIES TIMEOUT 60)
