@@ -20,6 +20,7 @@ if(KGM_FUZZ)
     add_test(NAME fuzz-${short}
       COMMAND ${name} -max_total_time=${KGM_FUZZ_SECONDS} -timeout=10 -rss_limit_mb=2048
               ${corpus} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/${short})
-    set_tests_properties(fuzz-${short} PROPERTIES TIMEOUT 120)
+    set_tests_properties(fuzz-${short} PROPERTIES TIMEOUT 120
+      ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fuzz/lsan.supp")
   endforeach()
 endif()
