@@ -8,11 +8,12 @@
  * arguments are passed on raw (quotes kept) so RDF terms like "chat"@fr reach the store
  * as typed. Options are always written name=value (never --name). A word starting with
  * # begins a comment. Commands that take a query treat the rest of the line as one raw
- * argument and may continue on following lines until the query is complete.
+ * argument and continue on following lines until the query is complete (braces and
+ * quotes balanced); in scripts, indented lines after a complete query continue it too
+ * (ORDER BY, LIMIT on lines of their own).
  *
- * The shell owns its store (when the store is built in) and borrows its output streams:
- * everything it prints goes to `out` (results) or `err` (errors, timing notes), so tests
- * capture it with open_memstream(). */
+ * The shell owns its store and borrows its output streams: everything it prints goes to
+ * `out` (results, timings) or `err` (errors), so tests capture it with open_memstream(). */
 #ifndef KGM_SHELL_H
 #define KGM_SHELL_H
 
@@ -48,8 +49,8 @@ typedef struct kgm_shell {
     int line;                   /* current input line (1-based), 0 when unknown */
 } kgm_shell;
 
-/* returns new: kgm_shell_free(). Starts with an in-memory scratch store when one is
- * built in. out and err are borrowed and must outlive the shell. */
+/* returns new: kgm_shell_free(). Starts with an in-memory scratch store. out and err
+ * are borrowed and must outlive the shell. */
 int  kgm_shell_new(kgm_shell **out, FILE *out_stream, FILE *err_stream);
 void kgm_shell_free(kgm_shell *sh);                   /* NULL is a no-op */
 int  kgm_shell_open(kgm_shell *sh, const char *dir);  /* replaces the open store */
