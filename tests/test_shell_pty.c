@@ -2,7 +2,8 @@
  * way a person uses it: the prompt, tab completion of a command, an option and a task
  * name from the open store (datasets/demo-tasks.ttl), history kept across two
  * sessions, Ctrl-C clearing a half-typed line at the prompt, Ctrl-C stopping a running
- * command (sleep, which polls kgm_interrupted()) without leaving the shell, and Ctrl-D
+ * command (sleep, and a big load; both poll kgm_interrupted()) without leaving the
+ * shell, the load adding nothing, and Ctrl-D
  * leaving with status 0. Runs the real program: $KGM_BINARY. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,6 +219,32 @@ static void ctrl_c_clears_the_line_and_stops_a_command(void **state)
     finish(&s);
 }
 
+/* A big load polls kgm_interrupted() per triple: Ctrl-C stops it, nothing is added. */
+static void ctrl_c_stops_a_big_load(void **state)
+{
+    (void)state;
+    FILE *f = fopen("pty_big.nt", "w");         /* 400k triples: about 2 s to load here */
+    assert_non_null(f);
+    for (int i = 0; i < 400000; i++)
+        fprintf(f, "<http://x/s%d> <http://x/p%d> \"v%d\" .\n", i, i % 50, i);
+    fclose(f);
+    session s;
+    start(&s);
+    assert_true(expect_from(&s, 0, "kgmeta> "));
+    size_t m = mark(&s);
+    type(&s, "load pty_big.nt\n");
+    assert_true(expect_from(&s, m, "pty_big.nt\r\n"));
+    struct timespec pause = { 0, 300 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    type(&s, "\x03");
+    assert_true(expect_from(&s, m, "nothing was added"));
+    m = mark(&s);
+    type(&s, "set mode=csv\ncount\n");
+    assert_true(expect_from(&s, m, "\ntriples\r\r\n0\r\r\n"));  /* CSV's \r\n on a tty */
+    finish(&s);
+    remove("pty_big.nt");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +252,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(history_across_sessions, fresh_history, drop_history),
         cmocka_unit_test_setup_teardown(ctrl_c_clears_the_line_and_stops_a_command,
                                         fresh_history, drop_history),
+        cmocka_unit_test_setup_teardown(ctrl_c_stops_a_big_load, fresh_history, drop_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
