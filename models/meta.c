@@ -90,8 +90,9 @@ const kgm_init_stage kgm_init_shift = { "shift", shift_n_params, shift_init_para
 
 /* ---- the learner ---- */
 typedef struct worker {
-    kgm_mlp_ws *ws;
-    int ws_batch;
+    kgm_mlp_ws **ws;  /* (k+1): ws[j] keeps the support pass at theta_j for the Hessian
+                       * products, ws[k] the query pass; ws[0] serves single passes */
+    int n_ws, ws_batch;
     float *thetas;    /* (k+1, P): theta_0 .. theta_k */
     float *gs;        /* (k, P): support gradients g_s(theta_j) */
     float *v, *u, *hv;
@@ -122,18 +123,21 @@ static int worker_init(worker *w, const kgm_meta *mt)
 {
     size_t P = mt->P, k = (size_t)mt->cfg.inner_steps;
     memset(w, 0, sizeof *w);
+    w->n_ws = (int)k + 1;
+    w->ws = calloc(k + 1, sizeof *w->ws);
     w->thetas = malloc((k + 1) * P * sizeof(float));
     w->gs = malloc(k * P * sizeof(float));
     w->v = malloc(P * sizeof(float));
     w->u = malloc(P * sizeof(float));
     w->hv = malloc(P * sizeof(float));
-    if (!w->thetas || !w->gs || !w->v || !w->u || !w->hv) return KGM_ENOMEM;
+    if (!w->ws || !w->thetas || !w->gs || !w->v || !w->u || !w->hv) return KGM_ENOMEM;
     return KGM_OK;
 }
 
 static void worker_free(worker *w)
 {
-    kgm_mlp_ws_free(w->ws);
+    for (int j = 0; w->ws && j < w->n_ws; j++) kgm_mlp_ws_free(w->ws[j]);
+    free(w->ws);
     free(w->thetas); free(w->gs); free(w->v); free(w->u); free(w->hv);
     kgm_task_release(&w->task);
     memset(w, 0, sizeof *w);
@@ -142,11 +146,15 @@ static void worker_free(worker *w)
 /* Scratch big enough for batches of n rows. */
 static int worker_fit(worker *w, const kgm_mlp *net, int n)
 {
-    if (w->ws && w->ws_batch >= n) return KGM_OK;
-    kgm_mlp_ws_free(w->ws);
-    w->ws = kgm_mlp_ws_new(net, n);
-    w->ws_batch = w->ws ? n : 0;
-    return w->ws ? KGM_OK : kgm_fail(KGM_ENOMEM, "cannot allocate network scratch for %d rows", n);
+    if (w->ws_batch >= n) return KGM_OK;
+    w->ws_batch = 0;
+    for (int j = 0; j < w->n_ws; j++) {
+        kgm_mlp_ws_free(w->ws[j]);
+        w->ws[j] = kgm_mlp_ws_new(net, n);
+        if (!w->ws[j]) return kgm_fail(KGM_ENOMEM, "cannot allocate network scratch for %d rows", n);
+    }
+    w->ws_batch = n;
+    return KGM_OK;
 }
 
 static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_dim)
@@ -243,7 +251,7 @@ static void inner_loop(const kgm_meta *mt, worker *w, const float *meta, const f
     for (int j = 0; j < k; j++) {
         const float *th = w->thetas + (size_t)j * P;
         float *g = w->gs + (size_t)j * P, *next = w->thetas + (size_t)(j + 1) * P;
-        kgm_mlp_loss_grad(&mt->net, w->ws, th, t->xs, t->ys, t->n_support, g);
+        kgm_mlp_loss_grad(&mt->net, w->ws[j], th, t->xs, t->ys, t->n_support, g);
         for (size_t i = 0; i < P; i++) next[i] = th[i] - r[i] * g[i];
     }
 }
@@ -260,7 +268,7 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
     inner_loop(mt, w, meta, r, t, k);
     const float *thk = w->thetas + (size_t)k * P;
     float *v = w->v;
-    *loss = kgm_mlp_loss_grad(&mt->net, w->ws, thk, t->xq, t->yq, t->n_query, v);
+    *loss = kgm_mlp_loss_grad(&mt->net, w->ws[k], thk, t->xq, t->yq, t->n_query, v);
     memset(grad, 0, mt->n_meta * sizeof(float));
 
     if (L == KGM_REPTILE) {
@@ -271,7 +279,7 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
             if (L == KGM_METASGD)
                 for (size_t i = 0; i < P; i++) grad[mt->off_lr + i] -= g[i] * v[i];
             for (size_t i = 0; i < P; i++) w->u[i] = r[i] * v[i];
-            kgm_mlp_hvp(&mt->net, w->ws, th, t->xs, t->ys, t->n_support, w->u, w->hv);
+            kgm_mlp_hvp_cached(&mt->net, w->ws[j], th, t->xs, t->n_support, w->u, w->hv);
             for (size_t i = 0; i < P; i++) v[i] -= w->hv[i];
         }
     }
@@ -297,9 +305,9 @@ static int adapt_with(kgm_meta *mt, const kgm_task *t, int steps, float alpha, f
     mt->init->forward(&mt->net, mt->cond_dim, mt->meta, mt->meta + mt->off_phi, t->cond, fast);
     for (int s = 0; s <= steps; s++) {
         if (query_tasks)
-            query_loss[s] = kgm_mlp_loss_grad(&mt->net, w->ws, fast, t->xq, t->yq, t->n_query, NULL);
+            query_loss[s] = kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xq, t->yq, t->n_query, NULL);
         if (s == steps) break;
-        kgm_mlp_loss_grad(&mt->net, w->ws, fast, t->xs, t->ys, t->n_support, w->v);
+        kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xs, t->ys, t->n_support, w->v);
         for (size_t i = 0; i < P; i++)
             fast[i] -= (alpha > 0.0f ? (mt->fixed_lr[i] > 0.0f ? alpha : 0.0f) : r[i]) * w->v[i];
     }
@@ -319,7 +327,7 @@ int kgm_meta_predict(kgm_meta *mt, const float *fast, const float *x, int n, flo
     if (n < 0) return kgm_fail(KGM_EINVAL, "negative row count %d", n);
     int rc = worker_fit(&mt->w0, &mt->net, n);
     if (rc) return rc;
-    kgm_mlp_predict(&mt->net, mt->w0.ws, fast, x, n, out);
+    kgm_mlp_predict(&mt->net, mt->w0.ws[0], fast, x, n, out);
     return KGM_OK;
 }
 
@@ -558,7 +566,7 @@ double kgm_meta_flops_per_iteration(const kgm_meta *mt)
     double task = k * (kgm_mlp_flops_loss_grad(&mt->net, c->n_support) + 2.0 * P)   /* inner steps */
                 + kgm_mlp_flops_loss_grad(&mt->net, c->n_query);                   /* query */
     if (c->learner == KGM_MAML || c->learner == KGM_ANIL || c->learner == KGM_METASGD)
-        task += k * (kgm_mlp_flops_hvp(&mt->net, c->n_support) + 2.0 * P            /* H (r v), v -= */
+        task += k * (kgm_mlp_flops_hvp_cached(&mt->net, c->n_support) + 2.0 * P            /* H (r v), v -= */
                      + (c->learner == KGM_METASGD ? 2.0 * P : 0.0));
     task += P;                                                                      /* init stage */
     return c->meta_batch * task + (double)c->meta_batch * (double)mt->n_meta       /* reduction */

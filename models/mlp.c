@@ -245,11 +245,15 @@ float kgm_mlp_loss_grad(const kgm_mlp *m, kgm_mlp_ws *ws, const float *theta,
 void kgm_mlp_hvp(const kgm_mlp *m, kgm_mlp_ws *ws, const float *theta,
                  const float *x, const float *y, int n, const float *v, float *hv)
 {
-    const int L = m->n_layers, k = m->sizes[L];
-    forward(m, ws, theta, x, n);
-    loss_head(m, ws, y, n);
     /* The plain backward fills dz_l and da_l, which the R-backward reads; hv is scratch here. */
-    backward(m, ws, theta, x, n, hv);
+    kgm_mlp_loss_grad(m, ws, theta, x, y, n, hv);
+    kgm_mlp_hvp_cached(m, ws, theta, x, n, v, hv);
+}
+
+void kgm_mlp_hvp_cached(const kgm_mlp *m, kgm_mlp_ws *ws, const float *theta,
+                        const float *x, int n, const float *v, float *hv)
+{
+    const int L = m->n_layers, k = m->sizes[L];
 
     for (int l = 0; l < L; l++) {
         int in = m->sizes[l], out = m->sizes[l + 1];
@@ -312,9 +316,9 @@ double kgm_mlp_flops_loss_grad(const kgm_mlp *m, int n)
     return f + 3.0 * n * m->sizes[m->n_layers];                  /* loss head */
 }
 
-double kgm_mlp_flops_hvp(const kgm_mlp *m, int n)
+double kgm_mlp_flops_hvp_cached(const kgm_mlp *m, int n)
 {
-    double f = kgm_mlp_flops_loss_grad(m, n);                    /* recomputed forward/backward */
+    double f = 0.0;
     for (int l = 0; l < m->n_layers; l++) {
         int in = m->sizes[l], out = m->sizes[l + 1];
         f += mm_flops(n, out, in) + (double)n * out;            /* R z: a V^T, v_b */

@@ -63,9 +63,14 @@ float kgm_mlp_loss_grad(const kgm_mlp *m, kgm_mlp_ws *ws, const float *theta,
 /* hv = H v, H the Hessian of the mean loss at theta (exact, by the R-operator). */
 void  kgm_mlp_hvp(const kgm_mlp *m, kgm_mlp_ws *ws, const float *theta,
                   const float *x, const float *y, int n, const float *v, float *hv);
+/* The same, reusing the forward and backward pass that the last call of
+ * kgm_mlp_loss_grad(m, ws, theta, x, y, n, grad != NULL) on this ws left there (same theta,
+ * x, n): saves a third of the work. */
+void  kgm_mlp_hvp_cached(const kgm_mlp *m, kgm_mlp_ws *ws, const float *theta,
+                         const float *x, int n, const float *v, float *hv);
 
 /* Floating-point operations of one call, counted from the shapes (a multiply-add is 2). */
 double kgm_mlp_flops_loss_grad(const kgm_mlp *m, int n);
-double kgm_mlp_flops_hvp(const kgm_mlp *m, int n);
+double kgm_mlp_flops_hvp_cached(const kgm_mlp *m, int n);   /* kgm_mlp_hvp: add loss_grad */
 
 #endif
