@@ -15,6 +15,7 @@
 #include "interrupt.h"
 #include "meta.h"
 #include "mlp.h"
+#include "tape.h"
 #include "tasksrc.h"
 
 static void random_vec(float *v, size_t n, uint64_t seed, double scale)
@@ -200,6 +201,54 @@ static void fomaml_differs_from_maml(void **state)
     kgm_meta_free(a); kgm_meta_free(b);
 }
 
+/* ---- the same meta-gradient on the core's tape (create_graph backward) ---- */
+static kgm_node *tape_loss(kgm_tape *tp, const kgm_mlp *m, kgm_node *th, kgm_node *x, kgm_node *y)
+{
+    kgm_node *a = x;
+    for (int l = 0; l < m->n_layers; l++) {
+        kgm_node *w = kgm_view(tp, th, (int)m->w_off[l], m->sizes[l + 1], m->sizes[l]);
+        kgm_node *b = kgm_view(tp, th, (int)m->b_off[l], 1, m->sizes[l + 1]);
+        a = kgm_bias_add(tp, kgm_matmul_t(tp, a, w, 0, 1), b);
+        if (l + 1 < m->n_layers) a = kgm_tanh(tp, a);
+    }
+    return kgm_mse(tp, a, y);
+}
+
+static void maml_matches_the_tape(void **state)
+{
+    (void)state;
+    const int k = 3;
+    const float alpha = 0.3f;
+    kgm_meta *mt = small_learner(KGM_MAML, k, alpha, NULL, 0, 1);
+    const kgm_mlp *m = kgm_meta_net(mt);
+    size_t P = m->n_params;
+    kgm_task t;
+    sample_linear(&t, 0, 3);
+    float *ours = malloc(P * 4), loss;
+    assert_int_equal(kgm_meta_task_grad(mt, &t, ours, &loss), 0);
+
+    kgm_tape *tp;
+    assert_int_equal(kgm_tape_new(&tp, 1 << 22), 0);
+    kgm_node *th0 = kgm_tape_leaf(tp, kgm_meta_params(mt), 1, (int)P, 1), *th = th0, *g;
+    kgm_node *xs = kgm_tape_leaf(tp, t.xs, t.n_support, 1, 0), *ys = kgm_tape_leaf(tp, t.ys, t.n_support, 1, 0);
+    kgm_node *xq = kgm_tape_leaf(tp, t.xq, t.n_query, 1, 0), *yq = kgm_tape_leaf(tp, t.yq, t.n_query, 1, 0);
+    for (int j = 0; j < k; j++) {
+        assert_int_equal(kgm_tape_grad(tp, tape_loss(tp, m, th, xs, ys), 1, &th, &g, KGM_CREATE_GRAPH), 0);
+        th = kgm_axpy(tp, -alpha, g, th);
+    }
+    kgm_node *lq = tape_loss(tp, m, th, xq, yq);
+    assert_int_equal(kgm_tape_grad(tp, lq, 1, &th0, &g, 0), 0);
+    assert_float_equal(kgm_val(lq)[0], loss, 1e-5 * (1.0 + fabs(loss)));
+    double diff = 0.0;
+    for (size_t i = 0; i < P; i++) diff += (kgm_val(g)[i] - (double)ours[i]) * (kgm_val(g)[i] - (double)ours[i]);
+    print_message("MAML (k = %d) vs tape: |diff| / |grad| = %.2e\n", k, sqrt(diff / dot(ours, ours, P)));
+    assert_true(sqrt(diff) < 1e-4 * sqrt(dot(ours, ours, P)));
+    kgm_tape_free(tp);
+    kgm_task_release(&t);
+    free(ours);
+    kgm_meta_free(mt);
+}
+
 /* ---- determinism across thread counts ---- */
 static void same_seed_same_numbers_any_threads(void **state)
 {
@@ -312,6 +361,7 @@ int main(void)
         cmocka_unit_test(hvp_matches_finite_differences),
         cmocka_unit_test(second_order_metagradients_match_fd),
         cmocka_unit_test(fomaml_differs_from_maml),
+        cmocka_unit_test(maml_matches_the_tape),
         cmocka_unit_test(same_seed_same_numbers_any_threads),
         cmocka_unit_test(every_learner_learns_linear_tasks),
         cmocka_unit_test(refuses_bad_input_and_stops_on_interrupt),
