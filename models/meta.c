@@ -14,12 +14,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "error.h"
 #include "interrupt.h"
+#include "modelfile.h"
 #include "progress.h"
 
 /* Stream domains, so training, validation and evaluation tasks never coincide. */
@@ -87,6 +89,13 @@ static void shift_backward(const kgm_mlp *m, int cond_dim, const float *ts, cons
     }
 }
 const kgm_init_stage kgm_init_shift = { "shift", shift_n_params, shift_init_params, shift_forward, shift_backward };
+
+const kgm_init_stage *kgm_init_find(const char *name)
+{
+    if (!strcmp(name, kgm_init_none.name)) return &kgm_init_none;
+    if (!strcmp(name, kgm_init_shift.name)) return &kgm_init_shift;
+    return NULL;
+}
 
 /* ---- the learner ---- */
 typedef struct worker {
@@ -489,6 +498,7 @@ static int train_loop(kgm_meta *mt, pool *p, const kgm_tasksrc *src, float *gsum
                 st->best_iteration = it + 1;
                 memcpy(mt->best, mt->meta, mt->n_meta * sizeof(float));
                 have_val = 1;
+                if (c->checkpoint && (rc = kgm_meta_save(mt, c->checkpoint))) break;
             }
         }
         double el = now_s() - t0;
@@ -499,6 +509,10 @@ static int train_loop(kgm_meta *mt, pool *p, const kgm_tasksrc *src, float *gsum
     st->seconds = now_s() - t0;
     /* Keep the best validated state, on success and on interruption alike. */
     if (have_val && (rc == KGM_OK || rc == KGM_EINTR)) memcpy(mt->meta, mt->best, mt->n_meta * sizeof(float));
+    if ((rc == KGM_OK || rc == KGM_EINTR) && c->checkpoint) {
+        int src = kgm_meta_save(mt, c->checkpoint);
+        if (src) rc = src;
+    }
     return rc;
 }
 
@@ -571,4 +585,131 @@ double kgm_meta_flops_per_iteration(const kgm_meta *mt)
     task += P;                                                                      /* init stage */
     return c->meta_batch * task + (double)c->meta_batch * (double)mt->n_meta       /* reduction */
            + 12.0 * (double)mt->n_meta;                                            /* Adam */
+}
+
+/* ---- model files ---- */
+static int set_int(kgm_modelfile *mf, const char *key, long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%ld", v);
+    return kgm_modelfile_set(mf, key, buf);
+}
+
+int kgm_meta_save(const kgm_meta *mt, const char *path)
+{
+    const kgm_mlp *m = &mt->net;
+    kgm_modelfile *mf = kgm_modelfile_new();
+    if (!mf) return kgm_fail(KGM_ENOMEM, "cannot build model file %s", path);
+    char sizes[256] = "", num[32];
+    for (int l = 0; l <= m->n_layers; l++) {
+        snprintf(num, sizeof num, l ? ",%d" : "%d", m->sizes[l]);
+        strncat(sizes, num, sizeof sizes - strlen(sizes) - 1);
+    }
+    snprintf(num, sizeof num, "%.9g", (double)mt->cfg.alpha);
+    int rc = kgm_modelfile_set(mf, "kind", "kgmeta-meta-learner");
+    if (!rc) rc = kgm_modelfile_set(mf, "learner", kgm_learner_name(mt->cfg.learner));
+    if (!rc) rc = kgm_modelfile_set(mf, "layers", sizes);
+    if (!rc) rc = kgm_modelfile_set(mf, "activation", m->act == KGM_ACT_RELU ? "relu" : "tanh");
+    if (!rc) rc = kgm_modelfile_set(mf, "loss", m->loss == KGM_LOSS_MSE ? "mse" : "xent");
+    if (!rc) rc = set_int(mf, "inner_steps", mt->cfg.inner_steps);
+    if (!rc) rc = kgm_modelfile_set(mf, "alpha", num);
+    if (!rc) rc = kgm_modelfile_set(mf, "init", mt->init->name);
+    if (!rc) rc = set_int(mf, "cond_dim", mt->cond_dim);
+    if (!rc) rc = set_int(mf, "seed", (long)mt->cfg.seed);
+    for (int l = 0; !rc && l < m->n_layers; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "theta.W%d", l + 1);
+        rc = kgm_modelfile_add(mf, name, m->sizes[l + 1], m->sizes[l], mt->meta + m->w_off[l]);
+        snprintf(name, sizeof name, "theta.b%d", l + 1);
+        if (!rc) rc = kgm_modelfile_add(mf, name, 1, m->sizes[l + 1], mt->meta + m->b_off[l]);
+    }
+    if (!rc && mt->off_phi > mt->off_lr)
+        rc = kgm_modelfile_add(mf, "rates", 1, (int)mt->P, mt->meta + mt->off_lr);
+    if (!rc && mt->n_meta > mt->off_phi)
+        rc = kgm_modelfile_add(mf, "init", 1, (int)(mt->n_meta - mt->off_phi), mt->meta + mt->off_phi);
+    if (!rc) rc = kgm_modelfile_save(mf, path);
+    kgm_modelfile_free(mf);
+    return rc;
+}
+
+static int need(const kgm_modelfile *mf, const char *path, const char *key, const char **out)
+{
+    *out = kgm_modelfile_get(mf, key);
+    return *out ? KGM_OK : kgm_fail(KGM_EFORMAT, "%s: no '%s' in the model's configuration", path, key);
+}
+
+/* Rebuild the network description and the learner's settings from a file's configuration. */
+static int config_from_file(const kgm_modelfile *mf, const char *path, kgm_mlp *m, kgm_meta_config *c,
+                            const kgm_init_stage **init, int *cond_dim)
+{
+    const char *v;
+    int rc, sizes[KGM_MLP_MAX_LAYERS + 2], n = 0;
+    kgm_act act;
+    kgm_loss loss;
+    if ((rc = need(mf, path, "kind", &v))) return rc;
+    if (strcmp(v, "kgmeta-meta-learner")) return kgm_fail(KGM_EFORMAT, "%s holds a '%s', not a meta-learner", path, v);
+    if ((rc = need(mf, path, "layers", &v))) return rc;
+    for (const char *p = v; *p && n < KGM_MLP_MAX_LAYERS + 2; n++) {
+        char *end;
+        sizes[n] = (int)strtol(p, &end, 10);
+        if (end == p) return kgm_fail(KGM_EFORMAT, "%s: bad layers '%s'", path, v);
+        p = *end == ',' ? end + 1 : end;
+    }
+    if ((rc = need(mf, path, "activation", &v)) || (rc = kgm_mlp_parse_act(v, &act))) return rc;
+    if ((rc = need(mf, path, "loss", &v)) || (rc = kgm_mlp_parse_loss(v, &loss))) return rc;
+    if ((rc = kgm_mlp_init(m, n - 1, sizes, act, loss))) return rc;
+    if ((rc = need(mf, path, "learner", &v)) || (rc = kgm_learner_parse(v, &c->learner))) return rc;
+    if ((rc = need(mf, path, "inner_steps", &v))) return rc;
+    c->inner_steps = atoi(v);
+    if ((rc = need(mf, path, "alpha", &v))) return rc;
+    c->alpha = strtof(v, NULL);
+    if ((rc = need(mf, path, "init", &v))) return rc;
+    if (!(*init = kgm_init_find(v))) return kgm_fail(KGM_EFORMAT, "%s: unknown init stage '%s'", path, v);
+    if ((rc = need(mf, path, "cond_dim", &v))) return rc;
+    *cond_dim = atoi(v);
+    if ((rc = need(mf, path, "seed", &v))) return rc;
+    c->seed = strtoull(v, NULL, 10);
+    return KGM_OK;
+}
+
+int kgm_meta_load(kgm_meta **out, const char *path, const kgm_meta_config *cfg)
+{
+    *out = NULL;
+    kgm_modelfile *mf;
+    int rc = kgm_modelfile_load(&mf, path);
+    if (rc) return rc;
+    kgm_mlp m;
+    kgm_meta_config c = kgm_meta_config_default();
+    const kgm_init_stage *init = NULL;
+    int cond_dim = 0;
+    rc = config_from_file(mf, path, &m, &c, &init, &cond_dim);
+    if (!rc && cfg) {
+        if (cfg->learner != c.learner || cfg->inner_steps != c.inner_steps)
+            rc = kgm_fail(KGM_EINVAL, "%s holds %s with %d inner steps, not %s with %d", path,
+                          kgm_learner_name(c.learner), c.inner_steps, kgm_learner_name(cfg->learner), cfg->inner_steps);
+        else c = *cfg;
+    }
+    kgm_meta *mt = NULL;
+    if (!rc) rc = kgm_meta_new(&mt, &m, &c, init, cond_dim);
+    for (int l = 0; !rc && l < m.n_layers; l++) {
+        char name[32];
+        const float *d;
+        snprintf(name, sizeof name, "theta.W%d", l + 1);
+        if (!(rc = kgm_modelfile_tensor(mf, name, m.sizes[l + 1], m.sizes[l], &d)))
+            memcpy(mt->meta + m.w_off[l], d, (size_t)m.sizes[l + 1] * (size_t)m.sizes[l] * sizeof(float));
+        snprintf(name, sizeof name, "theta.b%d", l + 1);
+        if (!rc && !(rc = kgm_modelfile_tensor(mf, name, 1, m.sizes[l + 1], &d)))
+            memcpy(mt->meta + m.b_off[l], d, (size_t)m.sizes[l + 1] * sizeof(float));
+    }
+    const float *d;
+    if (!rc && mt->off_phi > mt->off_lr && !(rc = kgm_modelfile_tensor(mf, "rates", 1, (int)mt->P, &d)))
+        memcpy(mt->meta + mt->off_lr, d, mt->P * sizeof(float));
+    if (!rc && mt->n_meta > mt->off_phi &&
+        !(rc = kgm_modelfile_tensor(mf, "init", 1, (int)(mt->n_meta - mt->off_phi), &d)))
+        memcpy(mt->meta + mt->off_phi, d, (mt->n_meta - mt->off_phi) * sizeof(float));
+    kgm_modelfile_free(mf);
+    if (rc) { kgm_meta_free(mt); return rc; }
+    memcpy(mt->best, mt->meta, mt->n_meta * sizeof(float));
+    *out = mt;
+    return KGM_OK;
 }

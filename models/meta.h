@@ -44,6 +44,7 @@ typedef struct kgm_init_stage {
 } kgm_init_stage;
 extern const kgm_init_stage kgm_init_none;    /* theta0 = theta* */
 extern const kgm_init_stage kgm_init_shift;   /* theta0 = theta* + U e, U (P, cond_dim) from 0 */
+const kgm_init_stage *kgm_init_find(const char *name);   /* NULL when unknown */
 
 typedef struct kgm_meta_config {
     kgm_learner learner;
@@ -57,12 +58,14 @@ typedef struct kgm_meta_config {
     uint64_t seed;
     int val_every;          /* validate every this many iterations; 0: never */
     int val_tasks;          /* held-out tasks per validation */
+    const char *checkpoint; /* NULL, or a model file rewritten with the best state at each
+                             * validation improvement and at the end (borrowed string) */
 } kgm_meta_config;
 /* The MAML paper's sinusoid protocol: maml, 1 step, alpha 0.01, batch 25, Adam 1e-3, K = 10. */
 kgm_meta_config kgm_meta_config_default(void);
 
 typedef struct kgm_meta kgm_meta;
-/* init NULL means kgm_init_none. cond_dim: length of e(t) (0 without conditioning).
+/* init NULL means kgm_init_none (also kgm_init_find("none")). cond_dim: length of e(t) (0 without conditioning).
  * Errors: KGM_EINVAL (bad config, named), KGM_ENOMEM. */
 int  kgm_meta_new(kgm_meta **out, const kgm_mlp *net, const kgm_meta_config *cfg,
                   const kgm_init_stage *init, int cond_dim);
@@ -84,6 +87,12 @@ typedef struct kgm_meta_stats {
  * last) state, returns KGM_EINTR. NaN in the loss: KGM_ENUMERIC, parameters as before that
  * iteration. stats may be NULL. */
 int kgm_meta_train(kgm_meta *mt, const kgm_tasksrc *src, kgm_meta_stats *stats);
+
+/* Save the network, the learner's settings and the meta-parameters as a model file
+ * (atomically). Load rebuilds a learner from one: threads and training settings come from cfg
+ * when non-NULL, otherwise from the file; cfg's learner and inner settings must match. */
+int kgm_meta_save(const kgm_meta *mt, const char *path);
+int kgm_meta_load(kgm_meta **out, const char *path, const kgm_meta_config *cfg);
 
 /* One task's meta-gradient (meta-parameter layout, overwritten) and query loss after the
  * inner loop. Exposed for gradient checks. Not thread-safe on the same kgm_meta. */

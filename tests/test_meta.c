@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "error.h"
@@ -318,6 +319,38 @@ static void every_learner_learns_linear_tasks(void **state)
     for (int L = 0; L < KGM_LEARNER_COUNT; L++) check_learns((kgm_learner)L);
 }
 
+/* ---- checkpoints ---- */
+static void checkpoint_round_trips_the_best_state(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kgm_test_meta_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    kgm_linear lin = { 1 };
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, &lin);
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 8, 1 };
+    kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE);
+    kgm_meta_config c = kgm_meta_config_default();
+    c.learner = KGM_METASGD; c.inner_steps = 2; c.alpha = 0.1f; c.meta_batch = 4; c.n_support = 5;
+    c.n_query = 5; c.iterations = 30; c.val_every = 10; c.val_tasks = 10; c.checkpoint = path;
+    kgm_meta *a, *b;
+    assert_int_equal(kgm_meta_new(&a, &m, &c, &kgm_init_shift, 2), 0);
+    assert_int_equal(kgm_meta_train(a, &src, NULL), 0);
+    assert_int_equal(kgm_meta_load(&b, path, NULL), 0);
+    assert_int_equal(kgm_meta_n_params(a), kgm_meta_n_params(b));
+    assert_memory_equal(kgm_meta_params(a), kgm_meta_params(b), kgm_meta_n_params(a) * 4);
+    kgm_meta_free(b);
+    c.learner = KGM_MAML;   /* a file of another learner is refused, naming both */
+    assert_int_equal(kgm_meta_load(&b, path, &c), KGM_EINVAL);
+    assert_null(b);
+    assert_non_null(strstr(kgm_error(), "metasgd"));
+    kgm_meta_free(a);
+    unlink(path);
+}
+
 /* ---- bad input and interruption ---- */
 static void refuses_bad_input_and_stops_on_interrupt(void **state)
 {
@@ -364,6 +397,7 @@ int main(void)
         cmocka_unit_test(maml_matches_the_tape),
         cmocka_unit_test(same_seed_same_numbers_any_threads),
         cmocka_unit_test(every_learner_learns_linear_tasks),
+        cmocka_unit_test(checkpoint_round_trips_the_best_state),
         cmocka_unit_test(refuses_bad_input_and_stops_on_interrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
