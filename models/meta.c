@@ -90,8 +90,81 @@ static void shift_backward(const kgm_mlp *m, int cond_dim, const float *ts, cons
 }
 const kgm_init_stage kgm_init_shift = { "shift", shift_n_params, shift_init_params, shift_forward, shift_backward };
 
+/* FiLM, folded into the weights: each hidden layer l gets a per-unit scale and shift
+ * gamma_l = G_l e, beta_l = B_l e, and relu((1 + gamma) (W x + b) + beta) = relu(W' x + b') with
+ *   W'_l = diag(1 + gamma_l) W_l,   b'_l = (1 + gamma_l) b_l + beta_l   (output layer unchanged).
+ * So theta0(t) = (W', b') is an ordinary fast-weight vector that the inner loop adapts.
+ * Backward, with v0 = (vW, vb):  dW = (1 + gamma) vW,  db = (1 + gamma) vb,
+ *   dgamma_i = sum_j W_ij vW_ij + b_i vb_i,  dbeta_i = vb_i,  dG = dgamma e^T,  dB = dbeta e^T.
+ * phi per hidden layer: G_l (H_l, C) then B_l (H_l, C); it starts at 0 (theta0 = theta*). */
+static size_t film_n_params(const kgm_mlp *m, int cond_dim)
+{
+    size_t n = 0;
+    for (int l = 0; l + 1 < m->n_layers; l++) n += 2 * (size_t)m->sizes[l + 1] * (size_t)cond_dim;
+    return n;
+}
+static void film_init_params(const kgm_mlp *m, int cond_dim, float *phi)
+{
+    memset(phi, 0, film_n_params(m, cond_dim) * sizeof(float));
+}
+static float film_dot(const float *row, const float *e, int c)
+{
+    float s = 0.0f;
+    for (int i = 0; i < c; i++) s += row[i] * e[i];
+    return s;
+}
+static void film_forward(const kgm_mlp *m, int cond_dim, const float *ts, const float *phi,
+                         const float *e, float *theta0)
+{
+    memcpy(theta0, ts, m->n_params * sizeof(float));
+    const float *G = phi;
+    for (int l = 0; l + 1 < m->n_layers; l++) {
+        int H = m->sizes[l + 1], in = m->sizes[l];
+        const float *B = G + (size_t)H * (size_t)cond_dim;
+        for (int i = 0; i < H; i++) {
+            float scale = 1.0f + film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            float shift = film_dot(B + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            float *w = theta0 + m->w_off[l] + (size_t)i * (size_t)in;
+            for (int j = 0; j < in; j++) w[j] *= scale;
+            theta0[m->b_off[l] + (size_t)i] = scale * ts[m->b_off[l] + (size_t)i] + shift;
+        }
+        G = B + (size_t)H * (size_t)cond_dim;
+    }
+}
+static void film_backward(const kgm_mlp *m, int cond_dim, const float *ts, const float *phi,
+                          const float *e, const float *v0, float *g_theta, float *g_phi)
+{
+    /* Output layer (and anything not modulated) passes straight through. */
+    size_t out_w = m->w_off[m->n_layers - 1];
+    for (size_t i = out_w; i < m->n_params; i++) g_theta[i] += v0[i];
+    const float *G = phi;
+    float *gG = g_phi;
+    for (int l = 0; l + 1 < m->n_layers; l++) {
+        int H = m->sizes[l + 1], in = m->sizes[l];
+        const float *B = G + (size_t)H * (size_t)cond_dim;
+        float *gB = gG + (size_t)H * (size_t)cond_dim;
+        for (int i = 0; i < H; i++) {
+            float scale = 1.0f + film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            const float *w = ts + m->w_off[l] + (size_t)i * (size_t)in, *vw = v0 + m->w_off[l] + (size_t)i * (size_t)in;
+            float *gw = g_theta + m->w_off[l] + (size_t)i * (size_t)in;
+            size_t bi = m->b_off[l] + (size_t)i;
+            float dgamma = ts[bi] * v0[bi];
+            for (int j = 0; j < in; j++) { gw[j] += scale * vw[j]; dgamma += w[j] * vw[j]; }
+            g_theta[bi] += scale * v0[bi];
+            for (int c = 0; c < cond_dim; c++) {
+                gG[(size_t)i * (size_t)cond_dim + (size_t)c] += dgamma * e[c];
+                gB[(size_t)i * (size_t)cond_dim + (size_t)c] += v0[bi] * e[c];
+            }
+        }
+        G = B + (size_t)H * (size_t)cond_dim;
+        gG = gB + (size_t)H * (size_t)cond_dim;
+    }
+}
+const kgm_init_stage kgm_init_film = { "film", film_n_params, film_init_params, film_forward, film_backward };
+
 const kgm_init_stage *kgm_init_find(const char *name)
 {
+    if (!strcmp(name, kgm_init_film.name)) return &kgm_init_film;
     if (!strcmp(name, kgm_init_none.name)) return &kgm_init_none;
     if (!strcmp(name, kgm_init_shift.name)) return &kgm_init_shift;
     return NULL;

@@ -9,7 +9,9 @@
  * parameters]. The initial fast weights of a task are theta0(t) = init(theta*, phi, e(t)),
  * where e(t) is the task's conditioning vector and phi the init stage's parameters; the
  * meta-gradient reaches phi through the inner loop by the stage's vector-Jacobian product.
- * Stages: none (theta0 = theta*), shift (theta0 = theta* + U e). FiLM plugs in the same way.
+ * Stages: none (theta0 = theta*), shift (theta0 = theta* + U e), FiLM (per-hidden-unit scale
+ * and shift from e). A stage is a forward and its vector-Jacobian product (by hand, checked
+ * against finite differences through the whole inner loop in tests/test_meta.c).
  *
  * Training: meta-batches spread over pthreads, each task's meta-gradient into its own buffer,
  * summed in task order, so the same seed gives the same numbers with any thread count; the
@@ -44,7 +46,10 @@ typedef struct kgm_init_stage {
 } kgm_init_stage;
 extern const kgm_init_stage kgm_init_none;    /* theta0 = theta* */
 extern const kgm_init_stage kgm_init_shift;   /* theta0 = theta* + U e, U (P, cond_dim) from 0 */
-const kgm_init_stage *kgm_init_find(const char *name);   /* NULL when unknown */
+/* FiLM: per-hidden-unit scale 1 + G e and shift B e of each hidden layer's pre-activations,
+ * folded into that layer's initial weights and bias; G, B start at 0. */
+extern const kgm_init_stage kgm_init_film;
+const kgm_init_stage *kgm_init_find(const char *name);   /* "none", "shift", "film"; NULL if unknown */
 
 typedef struct kgm_meta_config {
     kgm_learner learner;
