@@ -336,9 +336,9 @@ static void check_learns(kgm_learner L)
     const int sizes[] = { 1, 20, 20, 1 };
     kgm_mlp_init(&m, 3, sizes, KGM_ACT_RELU, KGM_LOSS_MSE);
     kgm_meta_config c = kgm_meta_config_default();
-    c.learner = L; c.inner_steps = L == KGM_REPTILE ? 5 : 2; c.alpha = L == KGM_REPTILE ? 0.1f : 0.2f;
+    c.learner = L; c.inner_steps = L == KGM_REPTILE ? 5 : 2; c.alpha = L == KGM_REPTILE || L == KGM_FOMAML ? 0.1f : 0.2f;
     c.meta_batch = 10; c.outer_lr = 3e-3f; c.n_support = 10; c.n_query = 10;
-    c.iterations = 1000; c.threads = 2; c.seed = 3; c.val_every = 100; c.val_tasks = 50;
+    c.iterations = 400; c.threads = 2; c.seed = 3; c.val_every = 100; c.val_tasks = 50;
     kgm_meta *mt;
     assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
     kgm_eval_spec sp = { .n_tasks = 200, .max_steps = c.inner_steps, .n_support = 10, .n_query = 20,
@@ -347,7 +347,7 @@ static void check_learns(kgm_learner L)
     assert_int_equal(kgm_meta_evaluate(mt, &src, &sp, before, ci), 0);
     kgm_meta_stats st;
     assert_int_equal(kgm_meta_train(mt, &src, &st), 0);
-    assert_int_equal(st.iterations_done, 1000);
+    assert_int_equal(st.iterations_done, 400);
     assert_int_equal(kgm_meta_evaluate(mt, &src, &sp, after, ci), 0);
     int k = c.inner_steps;
     print_message("%-8s untrained: %.3f -> %.3f after %d steps; trained: %.3f -> %.3f (+-%.3f)\n",
@@ -355,7 +355,7 @@ static void check_learns(kgm_learner L)
     /* Adaptation from the learned start cuts the unadapted loss by 4x or more, and ends well
      * below adaptation from the untrained start. */
     assert_true(after[k] < 0.25 * after[0]);
-    assert_true(after[k] < 0.7 * before[k]);
+    assert_true(after[k] < 0.5 * before[k]);
     kgm_meta_free(mt);
 }
 
