@@ -13,12 +13,13 @@
 
 /* The build's -O2 uses GCC's "very cheap" vectorizer cost model, which leaves loops of unknown
  * length scalar; the op kernels here are the per-op cost of small networks, so use the usual one. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 
 #include <assert.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,9 @@
 
 /* The build's -O2 uses GCC's "very cheap" vectorizer cost model, which leaves loops of unknown
  * length scalar; these kernels are the whole cost of a small network, so they get the usual one. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -35,10 +37,11 @@ void kgm_tensor_free(kgm_tensor *t)
 }
 
 /* ---- matrix product ---- */
-/* Below this many multiply-adds the cblas_sgemm call (argument checks, kernel dispatch, packing)
- * costs more than the arithmetic: the loops below are ~4x faster than OpenBLAS 0.3.21 on the
- * 1-40-40-1 MLP's 10x40x40 products (bench_mlp_ops). */
-#define GEMM_BLAS_MIN_WORK (64 * 64 * 64)
+/* Below this many multiply-adds the loops below beat cblas_sgemm, whose call overhead
+ * (argument checks, dispatch, packing) dominates small products; OpenBLAS 0.3.21 also picks its
+ * SSE3 kernels on this machine's virtual CPU. Measured (best of 5 x 20000 calls, loaded machine):
+ * 10x40x40 1.3 vs 2.5 us, 32^3 1.6 vs 3.1 us, 48^3 7.0 vs 11.1 us; at 60^3 (A^T B) BLAS wins. */
+#define GEMM_BLAS_MIN_WORK (50 * 50 * 50)
 
 /* 8 floats as one value: GCC lowers arithmetic on it to AVX registers (or pairs of SSE ones). */
 typedef float v8 __attribute__((vector_size(32)));
@@ -86,53 +89,94 @@ static inline void row_kernel(float *restrict c, const float *restrict a, size_t
 /* Sum of the 8 lanes, in a fixed order (results do not depend on the clone). */
 #define HSUM8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
 
+/* a . b over k, 8 lanes at a time. */
+__attribute__((always_inline))
+static inline float dot8(const float *restrict a, const float *restrict b, int k)
+{
+    v8 s = { 0 };
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+        v8 av;
+        memcpy(&av, a + p, sizeof av);
+        MUL_ADD8(s, av, b + p);
+    }
+    float t = HSUM8(s);
+    for (; p < k; p++) t += a[p] * b[p];
+    return t;
+}
+
+/* The 8 lane-sums of s0..s7 as one vector: lane q = sum of sq's lanes. Three rounds of pairwise
+ * shuffles and adds (21 operations instead of 8 separate horizontal sums). */
+#ifdef __clang__
+#define SHUFFLE8(x, y, a, b, c, d, e, f, g, h) __builtin_shufflevector((x), (y), a, b, c, d, e, f, g, h)
+#else
+typedef int v8i __attribute__((vector_size(32)));
+#define SHUFFLE8(x, y, a, b, c, d, e, f, g, h) __builtin_shuffle((x), (y), (v8i){ a, b, c, d, e, f, g, h })
+#endif
+#define SUM_EVEN_ODD(x, y) (SHUFFLE8(x, y, 0, 8, 2, 10, 4, 12, 6, 14) + SHUFFLE8(x, y, 1, 9, 3, 11, 5, 13, 7, 15))
+#define SUM_PAIRS(x, y)    (SHUFFLE8(x, y, 0, 1, 8, 9, 4, 5, 12, 13) + SHUFFLE8(x, y, 2, 3, 10, 11, 6, 7, 14, 15))
+#define SUM_HALVES(x, y)   (SHUFFLE8(x, y, 0, 1, 2, 3, 8, 9, 10, 11) + SHUFFLE8(x, y, 4, 5, 6, 7, 12, 13, 14, 15))
+#define SUM_LANES_8(out, s0, s1, s2, s3, s4, s5, s6, s7) do {                                   \
+        v8 t01_ = SUM_EVEN_ODD(s0, s1), t23_ = SUM_EVEN_ODD(s2, s3);                               \
+        v8 t45_ = SUM_EVEN_ODD(s4, s5), t67_ = SUM_EVEN_ODD(s6, s7);                               \
+        v8 u0_ = SUM_PAIRS(t01_, t23_), u1_ = SUM_PAIRS(t45_, t67_);                               \
+        (out) = SUM_HALVES(u0_, u1_);                                                              \
+    } while (0)
+
 /* c[0..n) += alpha * A_row . B[j, :] for B (n x k) row-major: C = A B^T without packing.
- * Four rows of B share each load of the A row; lanes are summed at the end. */
+ * Eight rows of B share each load of the A row; their lane-sums are reduced together. */
 __attribute__((always_inline))
 static inline void row_kernel_bt(float *restrict c, const float *restrict a,
                                  const float *restrict b, int k, int n, float alpha)
 {
     int j = 0, k8 = k & ~7;
-    for (; j + 4 <= n; j += 4) {
-        const float *b0 = b + (size_t)j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
-        v8 s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 };
+    for (; j + 8 <= n; j += 8) {
+        const float *bj = b + (size_t)j * k;
+        v8 s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 }, s4 = { 0 }, s5 = { 0 }, s6 = { 0 }, s7 = { 0 };
         for (int p = 0; p < k8; p += 8) {
             v8 av;
             memcpy(&av, a + p, sizeof av);
-            MUL_ADD8(s0, av, b0 + p);
-            MUL_ADD8(s1, av, b1 + p);
-            MUL_ADD8(s2, av, b2 + p);
-            MUL_ADD8(s3, av, b3 + p);
+            MUL_ADD8(s0, av, bj + p);
+            MUL_ADD8(s1, av, bj + k + p);
+            MUL_ADD8(s2, av, bj + 2 * k + p);
+            MUL_ADD8(s3, av, bj + 3 * k + p);
+            MUL_ADD8(s4, av, bj + 4 * k + p);
+            MUL_ADD8(s5, av, bj + 5 * k + p);
+            MUL_ADD8(s6, av, bj + 6 * k + p);
+            MUL_ADD8(s7, av, bj + 7 * k + p);
         }
-        float t0 = HSUM8(s0), t1 = HSUM8(s1), t2 = HSUM8(s2), t3 = HSUM8(s3);
-        for (int p = k8; p < k; p++) {
-            t0 += a[p] * b0[p];
-            t1 += a[p] * b1[p];
-            t2 += a[p] * b2[p];
-            t3 += a[p] * b3[p];
-        }
-        c[j] += alpha * t0;
-        c[j + 1] += alpha * t1;
-        c[j + 2] += alpha * t2;
-        c[j + 3] += alpha * t3;
+        v8 sum;
+        SUM_LANES_8(sum, s0, s1, s2, s3, s4, s5, s6, s7);
+        for (int p = k8; p < k; p++)
+            for (int q = 0; q < 8; q++) sum[q] += a[p] * bj[(size_t)q * k + p];
+        STORE_ADD8(c + j, alpha * sum);
     }
-    for (; j < n; j++) {
-        float t = 0.0f;
-        for (int p = 0; p < k; p++) t += a[p] * b[(size_t)j * k + p];
-        c[j] += alpha * t;
-    }
+    for (; j < n; j++) c[j] += alpha * dot8(a, b + (size_t)j * k, k);
 }
 
 #define GEMM_PACK_MAX 4096   /* floats of B^T packed on the stack */
 
-/* C (m x n) += alpha * op(A) op(B) with plain loops: A B^T as dot products of rows; otherwise
- * op(B) = B^T is first packed into k x n rows so that the other cases run one row kernel. The avx2 clone doubles the vector width
- * where the CPU has it; the default clone runs anywhere. */
+/* C (m x n) += alpha * op(A) op(B) with plain loops: a vector B, A B^T as dot products of rows;
+ * otherwise B^T is first packed into k x n rows so that the other cases run one row kernel.
+ * The avx2 clone doubles the vector width where the CPU has it; the default runs anywhere. */
+#if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
+#endif
 static void gemm_loops(int ta, int tb, int m, int n, int k, float alpha,
                        const float *restrict a, const float *restrict b, float *restrict c)
 {
     float packed[GEMM_PACK_MAX];
+    if (n == 1) {               /* B is a vector (k x 1 or 1 x k: the same memory) */
+        if (ta)                 /* C += alpha sum_p b[p] A[p, :] */
+            for (int p = 0; p < k; p++) {
+                float bp = alpha * b[p];
+                const float *ap = a + (size_t)p * m;
+                for (int i = 0; i < m; i++) c[i] += bp * ap[i];
+            }
+        else
+            for (int i = 0; i < m; i++) c[i] += alpha * dot8(a + (size_t)i * k, b, k);
+        return;
+    }
     if (tb && !ta && k >= 8) {
         for (int i = 0; i < m; i++)
             row_kernel_bt(c + (size_t)i * n, a + (size_t)i * k, b, k, n, alpha);
