@@ -1,9 +1,11 @@
 /* bench/bench_embed.c - embeddings on WN18RR: training throughput at Fast-TransX's TransE settings
  * and filtered link-prediction quality per model, with their ratio to reference figures.
  *
- *   bench_embed [DATA_DIR] speed [EPOCHS [LR]]         TransE L1, dim 100, margin 1, 1 negative, SGD
+ *   bench_embed [DATA_DIR] speed [EPOCHS [LR [key=value ...]]]   TransE L1, dim 100, margin 1,
+ *       1 negative, SGD; keys as below (e.g. filter=0 for unfiltered negatives, bern=1)
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
+ *             normalize init filter bern
  *
  * DATA_DIR defaults to /work/shared/data/wn18rr; when it is absent the benchmark says so and
  * exits 0. Training stops at its epoch count or after SECONDS (through kgm_interrupt_raise(),
@@ -174,7 +176,9 @@ static int evaluate_test(const kgm_emb *e, const dataset *d, kgm_lp_metrics *m, 
 }
 
 /* ---- (1) speed at Fast-TransX settings ---- */
-static int run_speed(const dataset *d, int epochs, float lr)
+static int set_opt(kgm_emb_opts *o, const char *kv);
+
+static int run_speed(const dataset *d, int epochs, float lr, int argc, char **argv)
 {
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
@@ -183,6 +187,8 @@ static int run_speed(const dataset *d, int epochs, float lr)
     o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
     o.lr = lr;
     o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
+    for (int i = 0; i < argc; i++)
+        if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     kgm_emb_report rep;
     double cpu0 = cpu_now();
@@ -195,8 +201,9 @@ static int run_speed(const dataset *d, int epochs, float lr)
     kgm_lp_metrics m;
     double eval_s;
     if (evaluate_test(e, d, &m, &eval_s)) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); kgm_emb_free(e); return 1; }
-    printf("speed: transe-l1 dim 100 margin 1 neg 1 sgd lr %g normalize init +-0.0173, %d epochs, %d threads\n",
-           lr, rep.epochs_run, o.threads > 0 ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    printf("speed: transe-l1 dim %d margin %g neg %d sgd lr %g normalize %d init +-%g, negatives %s%s, %d epochs, %d threads\n",
+           o.dim, o.margin, o.negatives, o.lr, o.normalize, o.init_scale,
+           o.filter_negatives ? "filtered" : "unfiltered", o.bern ? " bern" : " 50/50", rep.epochs_run, o.threads > 0 ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     printf("  train %.2f s  %.3f M positive triples/s  (reference %.2f M/s, ratio %.2fx)\n",
            rep.seconds, rep.triples_per_s / 1e6, REF_TRIPLES_PER_S / 1e6, rep.triples_per_s / REF_TRIPLES_PER_S);
     /* the cores are shared: CPU time says what the code costs when the machine is busy */
@@ -235,6 +242,8 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "seed")) o->seed = (uint64_t)strtoull(v, NULL, 10);
     else if (!strcmp(key, "normalize")) o->normalize = atoi(v);
     else if (!strcmp(key, "init")) o->init_scale = strtof(v, NULL);
+    else if (!strcmp(key, "filter")) o->filter_negatives = atoi(v);
+    else if (!strcmp(key, "bern")) o->bern = atoi(v);
     else return -1;
     return 0;
 }
@@ -294,7 +303,9 @@ int main(int argc, char **argv)
            kgm_graph_n_ents(d.g), kgm_strmap_size(d.extra), kgm_graph_n_rels(d.g), d.g->n_triples,
            d.n_valid, d.n_test, d.store_load_s, d.load_s);
     int rc;
-    if (!strcmp(mode, "speed")) rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f);
+    if (!strcmp(mode, "speed"))
+        rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f,
+                       argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
     else if (!strcmp(mode, "quality") && a < argc)
         rc = run_quality(&d, argv[a], a + 1 < argc ? atof(argv[a + 1]) : 180.0, argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
     else { fprintf(stderr, "usage: bench_embed [DIR] speed [EPOCHS] | quality MODEL [SECONDS] [key=value...]\n"); rc = 2; }
