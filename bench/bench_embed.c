@@ -1,9 +1,15 @@
 /* bench/bench_embed.c - embeddings on WN18RR: training throughput at Fast-TransX's TransE settings
  * and filtered link-prediction quality per model, with their ratio to reference figures.
  *
- *   bench_embed [DATA_DIR] speed [EPOCHS [LR]]         TransE L1, dim 100, margin 1, 1 negative, SGD
+ *   bench_embed [DATA_DIR] speed [EPOCHS [LR [key=value ...]]]   TransE L1, dim 100, margin 1,
+ *       1 negative, SGD; keys as below (e.g. filter=0 for unfiltered negatives, bern=1)
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
+ *             normalize init filter bern
+ *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
+ *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
+ *       from those triples and compares how their triples rank with a model trained on all of
+ *       train for the same epochs
  *
  * DATA_DIR defaults to /work/shared/data/wn18rr; when it is absent the benchmark says so and
  * exits 0. Training stops at its epoch count or after SECONDS (through kgm_interrupt_raise(),
@@ -174,7 +180,9 @@ static int evaluate_test(const kgm_emb *e, const dataset *d, kgm_lp_metrics *m, 
 }
 
 /* ---- (1) speed at Fast-TransX settings ---- */
-static int run_speed(const dataset *d, int epochs, float lr)
+static int set_opt(kgm_emb_opts *o, const char *kv);
+
+static int run_speed(const dataset *d, int epochs, float lr, int argc, char **argv)
 {
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
@@ -183,6 +191,8 @@ static int run_speed(const dataset *d, int epochs, float lr)
     o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
     o.lr = lr;
     o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
+    for (int i = 0; i < argc; i++)
+        if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     kgm_emb_report rep;
     double cpu0 = cpu_now();
@@ -195,8 +205,9 @@ static int run_speed(const dataset *d, int epochs, float lr)
     kgm_lp_metrics m;
     double eval_s;
     if (evaluate_test(e, d, &m, &eval_s)) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); kgm_emb_free(e); return 1; }
-    printf("speed: transe-l1 dim 100 margin 1 neg 1 sgd lr %g normalize init +-0.0173, %d epochs, %d threads\n",
-           lr, rep.epochs_run, o.threads > 0 ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    printf("speed: transe-l1 dim %d margin %g neg %d sgd lr %g normalize %d init +-%g, negatives %s%s, %d epochs, %d threads\n",
+           o.dim, o.margin, o.negatives, o.lr, o.normalize, o.init_scale,
+           o.filter_negatives ? "filtered" : "unfiltered", o.bern ? " bern" : " 50/50", rep.epochs_run, o.threads > 0 ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     printf("  train %.2f s  %.3f M positive triples/s  (reference %.2f M/s, ratio %.2fx)\n",
            rep.seconds, rep.triples_per_s / 1e6, REF_TRIPLES_PER_S / 1e6, rep.triples_per_s / REF_TRIPLES_PER_S);
     /* the cores are shared: CPU time says what the code costs when the machine is busy */
@@ -235,6 +246,8 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "seed")) o->seed = (uint64_t)strtoull(v, NULL, 10);
     else if (!strcmp(key, "normalize")) o->normalize = atoi(v);
     else if (!strcmp(key, "init")) o->init_scale = strtof(v, NULL);
+    else if (!strcmp(key, "filter")) o->filter_negatives = atoi(v);
+    else if (!strcmp(key, "bern")) o->bern = atoi(v);
     else return -1;
     return 0;
 }
@@ -275,11 +288,115 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     return 0;
 }
 
+/* ---- (3) fold-in at scale ---- */
+typedef struct {
+    kgm_graph  *reduced;    /* train minus every triple touching a held-out entity */
+    kgm_triple *held;       /* those triples, held-out entities renumbered after the kept ones */
+    kgm_triple *held_orig;  /* the same triples in the original ids */
+    size_t      n_held_triples, n_kept;
+} holdout;
+
+static void holdout_free(holdout *h)
+{
+    kgm_graph_free(h->reduced);
+    free(h->held); free(h->held_orig);
+}
+
+/* Picks n_held distinct train entities at random (seeded) and splits train around them. */
+static int holdout_make(const kgm_graph *g, int n_held, uint64_t seed, holdout *h)
+{
+    memset(h, 0, sizeof *h);
+    size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g), n = g->n_triples;
+    int32_t *newid = malloc(ne * sizeof(int32_t));
+    h->reduced = kgm_graph_new();
+    h->held = malloc(n * sizeof(kgm_triple));
+    h->held_orig = malloc(n * sizeof(kgm_triple));
+    if (!newid || !h->reduced || !h->held || !h->held_orig) { free(newid); return -1; }
+    for (size_t i = 0; i < ne; i++) newid[i] = 0;
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int k = 0; k < n_held;) {   /* LCG draws: the bench needs no quality randomness here */
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        size_t c = (size_t)((x >> 33) % ne);
+        if (!newid[c]) { newid[c] = -1; k++; }
+    }
+    int32_t next = 0, held_next = (int32_t)(ne - (size_t)n_held);
+    char name[32];
+    for (size_t i = 0; i < ne; i++) {
+        if (newid[i] < 0) { newid[i] = held_next++; continue; }
+        snprintf(name, sizeof name, "e%zu", i);
+        newid[i] = next++;
+        if (kgm_graph_entity(h->reduced, name) != newid[i]) { free(newid); return -1; }
+    }
+    h->n_kept = (size_t)next;
+    for (size_t r = 0; r < nr; r++) {
+        snprintf(name, sizeof name, "r%zu", r);
+        if (kgm_graph_relation(h->reduced, name) != (int32_t)r) { free(newid); return -1; }
+    }
+    for (size_t i = 0; i < n; i++) {
+        kgm_triple t = g->triples[i], m = { newid[t.h], t.r, newid[t.t] };
+        if ((size_t)m.h >= h->n_kept || (size_t)m.t >= h->n_kept) {
+            h->held_orig[h->n_held_triples] = t;
+            h->held[h->n_held_triples++] = m;
+        } else if (kgm_graph_add(h->reduced, m.h, m.r, m.t)) { free(newid); return -1; }
+    }
+    free(newid);
+    return 0;
+}
+
+static int run_foldin(const dataset *d, const char *model, int epochs, int n_held, int fold_epochs,
+                      int argc, char **argv)
+{
+    kgm_emb_model mm;
+    if (kgm_emb_model_parse(model, &mm)) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); return 2; }
+    if (n_held < 1 || (size_t)n_held >= kgm_graph_n_ents(d->g)) { fprintf(stderr, "bench_embed: bad held-out count\n"); return 2; }
+    kgm_emb_opts o;
+    kgm_emb_opts_default(&o, mm);
+    o.epochs = epochs;
+    for (int i = 0; i < argc; i++)
+        if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
+    holdout h;
+    if (holdout_make(d->g, n_held, o.seed, &h)) { fprintf(stderr, "bench_embed: out of memory\n"); holdout_free(&h); return 1; }
+    size_t nr = kgm_graph_n_rels(d->g);
+    kgm_emb *full = kgm_emb_new(&o, kgm_graph_n_ents(d->g), nr), *part = kgm_emb_new(&o, h.n_kept, nr);
+    kgm_emb_report rf, rp;
+    kgm_lp_metrics mf, mp;
+    const kgm_triple *kf[1] = { d->g->triples }, *kp[2] = { h.reduced->triples, h.held };
+    size_t nkf[1] = { d->g->n_triples }, nkp[2] = { h.reduced->n_triples, h.n_held_triples };
+    kgm_emb_opts fo = o;
+    fo.epochs = fold_epochs;
+    double t0 = 0, fold_s = 0;
+    int rc = !full || !part;
+    if (!rc) rc = kgm_emb_train(full, d->g, &o, NULL, 0, NULL, 0, &rf);
+    if (!rc) rc = kgm_lp_evaluate(full, h.held_orig, h.n_held_triples, kf, nkf, 1, 0, &mf);
+    if (!rc) rc = kgm_emb_train(part, h.reduced, &o, NULL, 0, NULL, 0, &rp);
+    if (!rc) {
+        t0 = now();
+        rc = kgm_emb_foldin(part, (size_t)n_held, h.held, h.n_held_triples, &fo, NULL, NULL, 0, NULL);
+        fold_s = now() - t0;   /* the fit alone: ranking 2 x 40k candidates per triple is separate */
+    }
+    if (!rc) rc = kgm_lp_evaluate(part, h.held, h.n_held_triples, kp, nkp, 2, 0, &mp);
+    if (rc) fprintf(stderr, "bench_embed: %s\n", full && part ? kgm_error() : "out of memory");
+    else {
+        printf("foldin: %s dim %d lr %g neg %d, %d epochs; %d held-out entities with %zu train triples "
+               "(%.1f per entity) removed, %zu triples left\n", model, o.dim, o.lr, o.negatives, epochs, n_held,
+               h.n_held_triples, (double)h.n_held_triples / n_held, h.reduced->n_triples);
+        printf("  full model (trained on them, %.1f s): their triples' filtered MRR %.4f  Hits@1 %.4f  Hits@10 %.4f\n",
+               rf.seconds, mf.mrr, mf.hits1, mf.hits10);
+        printf("  without them (%.1f s) + fold-in of %d epochs, 1 thread: fit %.3f s; MRR %.4f  "
+               "Hits@1 %.4f  Hits@10 %.4f  (ratio to full %.2f)\n",
+               rp.seconds, fold_epochs, fold_s, mp.mrr, mp.hits1, mp.hits10, mf.mrr > 0 ? mp.mrr / mf.mrr : 0);
+    }
+    kgm_emb_free(full); kgm_emb_free(part);
+    holdout_free(&h);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "/work/shared/data/wn18rr";
     int a = 1;
-    if (a < argc && strcmp(argv[a], "speed") != 0 && strcmp(argv[a], "quality") != 0) dir = argv[a++];
+    if (a < argc && strcmp(argv[a], "speed") != 0 && strcmp(argv[a], "quality") != 0 &&
+        strcmp(argv[a], "foldin") != 0) dir = argv[a++];
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/train.txt", dir);
     if (access(probe, R_OK) != 0) {
@@ -294,10 +411,19 @@ int main(int argc, char **argv)
            kgm_graph_n_ents(d.g), kgm_strmap_size(d.extra), kgm_graph_n_rels(d.g), d.g->n_triples,
            d.n_valid, d.n_test, d.store_load_s, d.load_s);
     int rc;
-    if (!strcmp(mode, "speed")) rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f);
+    if (!strcmp(mode, "speed"))
+        rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f,
+                       argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
     else if (!strcmp(mode, "quality") && a < argc)
         rc = run_quality(&d, argv[a], a + 1 < argc ? atof(argv[a + 1]) : 180.0, argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
-    else { fprintf(stderr, "usage: bench_embed [DIR] speed [EPOCHS] | quality MODEL [SECONDS] [key=value...]\n"); rc = 2; }
+    else if (!strcmp(mode, "foldin") && a < argc) {
+        int kv = a + 1;   /* positional numbers first, then key=value options */
+        int num[3] = { 100, 100, 100 };
+        for (int i = 0; i < 3 && kv < argc && !strchr(argv[kv], '='); i++) num[i] = atoi(argv[kv++]);
+        rc = run_foldin(&d, argv[a], num[0], num[1], num[2], argc - kv, argv + kv);
+    }
+    else { fprintf(stderr, "usage: bench_embed [DIR] speed [EPOCHS [LR]] | quality MODEL [SECONDS] | "
+                   "foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value...]\n"); rc = 2; }
     dataset_free(&d);
     return rc;
 }

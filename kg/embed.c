@@ -127,6 +127,8 @@ void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m)
     o->reg = m == KGM_EMB_DISTMULT || m == KGM_EMB_COMPLEX ? KGM_EMB_REG_N3 : KGM_EMB_REG_NONE;
     o->reg_weight = o->reg ? 1e-4f : 0.0f;
     o->negatives = is_distance(m) && m != KGM_EMB_ROTATE ? 1 : 16;
+    o->filter_negatives = 1;
+    o->bern = 0;
     o->batch = 512;
     o->epochs = 100;
     o->threads = 0;
@@ -394,6 +396,117 @@ static void clip_unit(float *x, int n)     /* TransE: project onto the unit ball
     }
 }
 
+/* ---- negative sampling ---- */
+#define EMB_NEG_EMPTY UINT64_MAX
+
+static int bits_for(size_t n) { int b = 1; while (b < 63 && ((size_t)1 << b) < n) b++; return b; }
+
+static inline uint64_t neg_key(const emb_negs *s, int32_t h, int32_t r, int32_t t)
+{
+    return ((uint64_t)(uint32_t)h << (s->ebits + s->rbits)) | ((uint64_t)(uint32_t)r << s->ebits) | (uint32_t)t;
+}
+
+static inline size_t neg_slot(const emb_negs *s, uint64_t key)   /* Fibonacci hashing */
+{
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & s->mask;
+}
+
+int emb_negs_contains(const emb_negs *s, int32_t h, int32_t r, int32_t t)
+{
+    if (!s->keys) return 0;
+    uint64_t key = neg_key(s, h, r, t);
+    for (size_t i = neg_slot(s, key);; i = (i + 1) & s->mask) {
+        if (s->keys[i] == key) return 1;
+        if (s->keys[i] == EMB_NEG_EMPTY) return 0;
+    }
+}
+
+static int build_bern(emb_negs *s, const kgm_triple *pos, size_t n, size_t n_rels)
+{
+    /* tph of r = triples of r / distinct heads of r; hpt likewise with tails. Distinct (r, h)
+     * pairs are counted with the key set itself: (h, r, t) keys with t zeroed. */
+    size_t *cnt = calloc(3 * (n_rels ? n_rels : 1), sizeof(size_t));
+    emb_negs pairs = { .ebits = s->ebits, .rbits = s->rbits };
+    size_t cap = 16;
+    while (cap < 4 * n + 16) cap <<= 1;
+    pairs.keys = malloc(cap * sizeof(uint64_t));
+    s->head_thresh = malloc((n_rels ? n_rels : 1) * sizeof(uint32_t));
+    if (!cnt || !pairs.keys || !s->head_thresh) { free(cnt); free(pairs.keys); return -1; }
+    memset(pairs.keys, 0xff, cap * sizeof(uint64_t));
+    pairs.mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = (size_t)pos[i].r;
+        cnt[3 * r]++;
+        /* heads and tails in separate key spaces: the top bit marks a tail */
+        uint64_t kh = neg_key(&pairs, pos[i].h, pos[i].r, 0), kt = neg_key(&pairs, 0, pos[i].r, pos[i].t) | (1ull << 63);
+        for (int side = 0; side < 2; side++) {
+            uint64_t key = side ? kt : kh;
+            size_t j = neg_slot(&pairs, key);
+            while (pairs.keys[j] != EMB_NEG_EMPTY && pairs.keys[j] != key) j = (j + 1) & pairs.mask;
+            if (pairs.keys[j] == EMB_NEG_EMPTY) { pairs.keys[j] = key; cnt[3 * r + 1 + side]++; }
+        }
+    }
+    for (size_t r = 0; r < n_rels; r++) {
+        double tph = cnt[3 * r + 1] ? (double)cnt[3 * r] / (double)cnt[3 * r + 1] : 1;
+        double hpt = cnt[3 * r + 2] ? (double)cnt[3 * r] / (double)cnt[3 * r + 2] : 1;
+        s->head_thresh[r] = (uint32_t)(tph / (tph + hpt) * 4294967295.0);
+    }
+    free(cnt); free(pairs.keys);
+    return 0;
+}
+
+int emb_negs_init(emb_negs *s, const kgm_triple *pos, size_t n, size_t n_ents, size_t n_rels,
+                  int filter, int bern)
+{
+    memset(s, 0, sizeof *s);
+    s->n_ents = (uint32_t)n_ents;
+    s->ebits = bits_for(n_ents);
+    s->rbits = bits_for(n_rels);
+    if ((filter || bern) && 2 * s->ebits + s->rbits > 63)
+        return kgm_fail(KGM_EINVAL, "%zu entities and %zu relations are too many to pack a triple into 64 bits "
+                        "(needed for filtered or bern negatives)", n_ents, n_rels);
+    if (bern && build_bern(s, pos, n, n_rels)) { emb_negs_free(s); return kgm_fail(KGM_ENOMEM, "out of memory for bern sampling"); }
+    if (!filter) return 0;
+    size_t cap = 16;
+    while (cap < 2 * n + 16) cap <<= 1;
+    s->keys = malloc(cap * sizeof(uint64_t));
+    if (!s->keys) { emb_negs_free(s); return kgm_fail(KGM_ENOMEM, "out of memory for the negative filter"); }
+    memset(s->keys, 0xff, cap * sizeof(uint64_t));
+    s->mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = neg_key(s, pos[i].h, pos[i].r, pos[i].t);
+        size_t j = neg_slot(s, key);
+        while (s->keys[j] != EMB_NEG_EMPTY && s->keys[j] != key) j = (j + 1) & s->mask;
+        s->keys[j] = key;
+    }
+    return 0;
+}
+
+void emb_negs_free(emb_negs *s)
+{
+    free(s->keys); free(s->head_thresh);
+    s->keys = NULL; s->head_thresh = NULL;
+}
+
+int emb_negs_draw(const emb_negs *s, emb_rng *g, uint64_t first, const kgm_triple *p,
+                  int32_t *ent, unsigned char *head)
+{
+    /* the side is drawn once and only the entity again, as Fast-TransX samples the entity from
+     * those not forming a positive on the chosen side: redrawing the side too would favour the
+     * side with fewer positives and undo bern */
+    uint64_t x = first;
+    unsigned char hd = s->head_thresh ? (uint32_t)x < s->head_thresh[p->r] : (unsigned char)(x & 1);
+    for (int tries = 0; tries < EMB_NEG_TRIES; tries++) {
+        if (tries) x = emb_rng_next(g);
+        int32_t c = (int32_t)(((x >> 32) * (uint64_t)s->n_ents) >> 32);
+        if (!s->keys || !emb_negs_contains(s, hd ? c : p->h, p->r, hd ? p->t : c)) {
+            *ent = c; *head = hd;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- the training loop ---- */
 enum { CACHE_LINE = 64 };
 
@@ -413,6 +526,7 @@ struct emb_fit {
     kgm_emb_opts       o;
     emb_fit_spec       spec;
     opt_state          ent_st, rel_st;
+    emb_negs           negs;    /* negative sampler over spec.pos, shared read-only */
     int32_t           *order;   /* (n_pos) permutation, shuffled per slice each epoch */
     fit_thread        *th;      /* (threads), each on its own cache lines */
     int                epoch;
@@ -428,6 +542,7 @@ void emb_fit_free(emb_fit *f)
     if (f->th) for (int i = 0; i < f->spec.threads; i++) free(f->th[i].scratch);
     free(f->th);
     free(f->order);
+    emb_negs_free(&f->negs);
     free(f);
 }
 
@@ -457,6 +572,9 @@ emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec
     memset(f->th, 0, (size_t)nt * sizeof(fit_thread));
     if (alloc_state(&f->ent_st, o->opt, e->n_ents, e->ent_width) ||
         alloc_state(&f->rel_st, o->opt, e->n_rels, e->rel_width)) { emb_fit_free(f); return NULL; }
+    if (emb_negs_init(&f->negs, spec->pos, spec->n_pos, e->n_ents, e->n_rels, o->filter_negatives, o->bern)) {
+        emb_fit_free(f); return NULL;
+    }
     for (size_t i = 0; i < spec->n_pos; i++) f->order[i] = (int32_t)i;
     /* scratch: gh, gr, gt, one row per negative, then negative scores and weights */
     size_t w = (size_t)e->ent_width > (size_t)e->rel_width ? (size_t)e->ent_width : (size_t)e->rel_width;
@@ -481,14 +599,14 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
 {
     kgm_emb *e = f->e;
     const kgm_emb_opts *o = &f->o;
-    const int ew = e->ent_width, rw = e->rel_width, k = o->negatives;
+    const int ew = e->ent_width, rw = e->rel_width;
+    int k = o->negatives;
     const size_t w = (size_t)(ew > rw ? ew : rw);
     float *gh = th->scratch, *gr = gh + w, *gt = gr + w, *gneg = gt + w;
     float *sneg = gneg + (size_t)k * w, *dneg = sneg + k;
     int32_t *neg_ent = (int32_t *)(dneg + k);   /* entity that replaced the head or the tail */
     unsigned char *neg_head = (unsigned char *)(neg_ent + k);
     float *H = e->ent + (size_t)p->h * ew, *R = e->rel + (size_t)p->r * rw, *T = e->ent + (size_t)p->t * ew;
-    const uint32_t n_ents = (uint32_t)e->n_ents;
 
     const int rot = e->model == KGM_EMB_ROTATE;
     float *cs = (float *)(neg_head + ((k + 3) & ~3)), *sn = cs + e->dim;
@@ -497,16 +615,17 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
 #define GRAD(a, b, g, ga, gb) (rot ? rotate_grad_trig(a, cs, sn, b, e->dim, g, ga, gr, gb) \
                                    : emb_grad_rows(e, a, R, b, g, ga, gr, gb))
     float sp = SCORE(H, T);
+    int kk = 0;   /* negatives drawn: fewer than k only when p's side has no negative left */
     for (int j = 0; j < k; j++) {
-        uint64_t x = emb_rng_next(&th->rng);
-        neg_head[j] = (unsigned char)(x & 1);
-        neg_ent[j] = (int32_t)(((x >> 32) * (uint64_t)n_ents) >> 32);
-        const float *X = e->ent + (size_t)neg_ent[j] * ew;
-        sneg[j] = neg_head[j] ? SCORE(X, T) : SCORE(H, X);
+        if (!emb_negs_draw(&f->negs, &th->rng, emb_rng_next(&th->rng), p, &neg_ent[kk], &neg_head[kk])) continue;
+        const float *X = e->ent + (size_t)neg_ent[kk] * ew;
+        sneg[kk] = neg_head[kk] ? SCORE(X, T) : SCORE(H, X);
+        kk++;
     }
+    k = kk;
     /* weights of the negatives: uniform, or self-adversarial softmax(adv_temp * s-), detached */
     float wsum = 0;
-    if (o->adv_temp > 0) {
+    if (o->adv_temp > 0 && k > 0) {
         float mx = sneg[0];
         for (int j = 1; j < k; j++) mx = sneg[j] > mx ? sneg[j] : mx;
         for (int j = 0; j < k; j++) wsum += (dneg[j] = expf(o->adv_temp * (sneg[j] - mx)));
@@ -655,8 +774,7 @@ static float fit_step_transe_sgd(emb_fit *f, fit_thread *th, const kgm_triple *p
     int active = 0;
     for (int j = 0; j < k; j++) {
         uint64_t x = j ? emb_rng_next(&th->rng) : th->ahead;
-        neg_head[j] = (unsigned char)(x & 1);
-        neg_ent[j] = (int32_t)(((x >> 32) * (uint64_t)n_ents) >> 32);
+        if (!emb_negs_draw(&f->negs, &th->rng, x, p, &neg_ent[j], &neg_head[j])) continue;
         const float *X = e->ent + (size_t)neg_ent[j] * d;
         float *xj = xn + (size_t)active * d;
         float dist = neg_head[j] ? transe_diff(X, R, T, xj, d, l1) : transe_diff(H, R, X, xj, d, l1);

@@ -45,7 +45,10 @@ typedef struct {
     float        lr;
     kgm_emb_reg  reg;
     float        reg_weight;
-    int          negatives;    /* corrupted triples per positive (head or tail, 50/50) */
+    int          negatives;    /* corrupted triples per positive (head or tail, 50/50 or bern) */
+    int          filter_negatives; /* redraw a corrupted triple that is a training triple */
+    int          bern;         /* corrupt the head with probability tph / (tph + hpt) per relation
+                                  (Wang et al. 2014) instead of 50/50 */
     int          batch;        /* positives per mini-batch: the unit of interrupt polls. Updates
                                   are applied per positive (with its negatives), Hogwild-style,
                                   not averaged over the batch */

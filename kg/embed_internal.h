@@ -18,6 +18,32 @@ static inline float emb_rng_uniform(emb_rng *g)                /* [0, 1) */
     return (float)(emb_rng_next(g) >> 40) * (1.0f / 16777216.0f);
 }
 
+/* Negative sampling: which side to corrupt (50/50, or per relation "bern": the head with
+ * probability tph / (tph + hpt), Wang et al. 2014) and, when filtering, a set of the positives
+ * so that a corrupted triple that is itself a positive is drawn again (as Fast-TransX never
+ * trains on a true triple as a negative). The set packs (h, r, t) into one 64-bit key in an
+ * open-addressing table of at least twice the triples, built once. */
+typedef struct {
+    uint64_t *keys;          /* (mask + 1) slots, EMB_NEG_EMPTY when free; NULL: no filtering */
+    size_t    mask;
+    int       ebits, rbits;  /* bits of an entity id, of a relation id in a key */
+    uint32_t *head_thresh;   /* (n_rels) bern: corrupt the head when low 32 bits < this; NULL: 50/50 */
+    uint32_t  n_ents;
+} emb_negs;
+enum { EMB_NEG_TRIES = 256 };   /* draws before a positive is given up as having no negative */
+
+/* 0, or KGM_ENOMEM / KGM_EINVAL (ids too wide to pack into 64 bits) with kgm_error(). */
+int  emb_negs_init(emb_negs *s, const kgm_triple *pos, size_t n, size_t n_ents, size_t n_rels,
+                   int filter, int bern);
+void emb_negs_free(emb_negs *s);
+int  emb_negs_contains(const emb_negs *s, int32_t h, int32_t r, int32_t t);
+/* Draws a corruption of p: *ent replaces the head when *head, else the tail. first is the
+ * first random draw (the fast path fetches it a step ahead to prefetch the row); it picks the
+ * side, further draws only the entity. Returns 0 when no negative that is not a positive was
+ * found on that side in EMB_NEG_TRIES draws (the caller then trains without it). */
+int  emb_negs_draw(const emb_negs *s, emb_rng *g, uint64_t first, const kgm_triple *p,
+                   int32_t *ent, unsigned char *head);
+
 /* Which rows a fit may change: entities with id >= first_free_ent, relations if train_rels. */
 typedef struct {
     const kgm_triple *pos;

@@ -322,6 +322,57 @@ static void test_neighbours(void **state)
 }
 
 /* ---- interrupt and bad options ---- */
+/* Filtered negatives on a dense graph: 10 entities, relation 0 holds (h, t) unless
+ * (h + t) % 4 == 0, and every pair with entity 1 on either side, so most unfiltered draws hit
+ * a true triple. No filtered draw may; bern picks the head of 1-to-many relation 1 with
+ * probability tph / (tph + hpt) = 0.9; a triple with no negative on its side reports none. */
+static void test_filtered_negatives(void **state)
+{
+    (void)state;
+    enum { N = 10, DRAWS = 20000 };
+    kgm_triple pos[2 * N * N];
+    size_t n = 0;
+    for (int h = 0; h < N; h++)
+        for (int t = 0; t < N; t++)
+            if ((h + t) % 4 != 0 || h == 1 || t == 1) pos[n++] = (kgm_triple){ h, 0, t };
+    for (int t = 1; t < N; t++) pos[n++] = (kgm_triple){ 0, 1, t };   /* 1-to-many: tph 9, hpt 1 */
+    emb_negs plain, filt, bern;
+    assert_int_equal(emb_negs_init(&plain, pos, n, N, 2, 0, 0), 0);
+    assert_int_equal(emb_negs_init(&filt, pos, n, N, 2, 1, 0), 0);
+    assert_int_equal(emb_negs_init(&bern, pos, n, N, 2, 1, 1), 0);
+    int truth[2][N][N] = {{{0}}};
+    for (size_t i = 0; i < n; i++) truth[pos[i].r][pos[i].h][pos[i].t] = 1;
+    for (int r = 0; r < 2; r++)
+        for (int h = 0; h < N; h++)
+            for (int t = 0; t < N; t++) assert_int_equal(emb_negs_contains(&filt, h, r, t), truth[r][h][t]);
+
+    emb_rng g;
+    emb_rng_seed(&g, 7, 0);
+    int collisions = 0, bern_heads = 0, bern_draws = 0;
+    for (int i = 0; i < DRAWS; i++) {
+        const kgm_triple *p = &pos[emb_rng_below(&g, (uint32_t)n)];
+        int32_t c;
+        unsigned char hd;
+        assert_int_equal(emb_negs_draw(&plain, &g, emb_rng_next(&g), p, &c, &hd), 1);
+        collisions += truth[p->r][hd ? c : p->h][hd ? p->t : c];
+        if (emb_negs_draw(&filt, &g, emb_rng_next(&g), p, &c, &hd))
+            assert_false(truth[p->r][hd ? c : p->h][hd ? p->t : c]);
+        if (p->r == 1 && emb_negs_draw(&bern, &g, emb_rng_next(&g), p, &c, &hd)) {
+            assert_false(truth[1][hd ? c : 0][hd ? p->t : c]);
+            bern_draws++;
+            bern_heads += hd;
+        }
+    }
+    assert_true(collisions > DRAWS / 2);          /* the graph is dense enough to matter */
+    assert_true(bern_draws > 1000);
+    assert_true(fabs((double)bern_heads / bern_draws - 0.9) < 0.03);
+    /* (1, 0, 1): entity 1 is head and tail of every relation-0 triple, no negative exists */
+    int32_t c;
+    unsigned char hd;
+    assert_int_equal(emb_negs_draw(&filt, &g, emb_rng_next(&g), &(kgm_triple){ 1, 0, 1 }, &c, &hd), 0);
+    emb_negs_free(&plain); emb_negs_free(&filt); emb_negs_free(&bern);
+}
+
 static void test_interrupt_keeps_state(void **state)
 {
     (void)state;
@@ -358,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_foldin_rejects_bad_triples),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_neighbours),
+        cmocka_unit_test(test_filtered_negatives),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
