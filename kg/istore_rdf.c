@@ -309,7 +309,26 @@ static int legal(const librdf_statement *st)
         && st->predicate->type == RAPTOR_TERM_TYPE_URI;
 }
 
-/* A stream of statements goes through the bulk path: ids staged, merged once, all or
+/* A few statements (one journaled edit) go into the delta one by one: the bulk path
+ * re-sorts the whole store, which is linear in its size. On failure the ones added are
+ * taken out again, so it is still all or nothing. */
+#define SMALL_BATCH 1024
+
+static int add_each(ist_core *c, const ist_tri *t, size_t n)
+{
+    size_t i;
+    int r = 0;
+    char *fresh = calloc(n ? n : 1, 1);
+    if (!fresh) return -1;
+    for (i = 0; i < n && r >= 0; i++) fresh[i] = (char)((r = ist_core_add(c, t[i].a, t[i].b, t[i].c)) == 1);
+    if (r < 0)
+        while (i-- > 0)
+            if (fresh[i]) ist_core_remove(c, t[i].a, t[i].b, t[i].c);
+    free(fresh);
+    return r < 0 ? -1 : 0;
+}
+
+/* A larger stream of statements goes through the bulk path: ids staged, merged once, all or
  * nothing. Illegal statements are skipped, as librdf's own loop does. */
 static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
 {
@@ -331,7 +350,7 @@ static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
         if (s < 0 || p < 0 || o < 0) rc = -1;
         else t[n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
     }
-    if (!rc && ist_core_add_bulk(&is->core, t, n, NULL)) rc = -1;
+    if (!rc) rc = n <= SMALL_BATCH ? add_each(&is->core, t, n) : ist_core_add_bulk(&is->core, t, n, NULL) ? -1 : 0;
     if (rc) ist_dict_truncate(&is->core.dict, n_terms);
     free(t);
     return rc;

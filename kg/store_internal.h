@@ -39,7 +39,7 @@ int  store_log_fail(int code, const char *file, int line_shift, const char *fall
 int store_commit(kgm_store *s, char op, librdf_model **changes);
 /* Loads of at least this many triples into a "kgmeta" directory store are made durable by
  * a new snapshot instead of a journal record per triple (see store_commit). */
-#define STORE_BIG_LOAD 100000
+#define STORE_BIG_LOAD 10000
 const char *store_prefix_ns(const kgm_store *s, const char *prefix, size_t len);  /* or NULL */
 
 /* ---- parsing with raptor directly (store_parse.c) ---- */

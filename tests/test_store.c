@@ -482,13 +482,13 @@ static void refuses_damaged_store_files(void **state)
     assert_null(s);
 }
 
-/* A load of many triples: on "kgmeta" (at least STORE_BIG_LOAD, 100000) it is made durable
+/* A load of many triples: on "kgmeta" (at least STORE_BIG_LOAD, 10000) it is made durable
  * by a new snapshot rather than journal records; on 'trees' by the journal. Either way the
  * reopened store has it all, with its prefixes, and later edits replay over it. */
 static void big_load_survives_reopen(void **state)
 {
     (void)state;
-    const int n = on_kgmeta() ? 120000 : 3000;
+    const int n = on_kgmeta() ? 20000 : 3000;
     const char *path = tmp_path("big.ttl");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
