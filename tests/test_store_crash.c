@@ -31,8 +31,8 @@ const char *__lsan_default_suppressions(void)
     return "leak:libraptor2.so\n";
 }
 
-#define BASE   3000        /* triples loaded before the adds, so a compaction takes a while */
-#define ROUNDS 6           /* kills per storage and mode */
+#define BASE   2000        /* triples loaded before the adds, so a compaction takes a while */
+#define ROUNDS 4           /* kills per storage and mode */
 
 static char tmpdir[256];
 static uint64_t rng = 12345;
