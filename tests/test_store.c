@@ -451,8 +451,12 @@ static void refuses_damaged_store_files(void **state)
     assert_true(file_size(snap) > 0);
     copy_file(snap, good);
 
-    /* The other storage's name on this directory is refused, not misread. */
+    /* Without a name the snapshot tells the storage; the other name is refused, not misread. */
     kgm_store *o;
+    assert_int_equal(kgm_store_open_with(&o, dir, NULL), 0);
+    assert_string_equal(kgm_store_storage(o), storage);
+    assert_int_equal(kgm_store_size(o), 9);
+    kgm_store_free(o);
     assert_int_equal(kgm_store_open_with(&o, dir, on_kgmeta() ? "trees" : "kgmeta"), KGM_ESTATE);
     assert_null(o);
     assert_int_equal(kgm_store_open_with(&o, dir, "hashes"), KGM_EINVAL);
