@@ -1,14 +1,19 @@
-/* bench/bench_store.c - the store against raptor's raw parse speed.
+/* bench/bench_store.c - the store on its default "kgmeta" storage and on 'trees', side by
+ * side, against raptor's raw parse speed.
  *
- *   bench_store [N]      (N triples, default 1000000)
+ *   bench_store [N] [--no-trees]      (N triples, default 1000000)
  *
  * Writes a deterministic N-Triples file (power-law subjects and objects over a 50k entity
  * pool, 20 predicates, about 7% labels, 3% xsd:integer, 2% xsd:date, 1% blank nodes, like
  * redland-notes §2) into a temporary directory, then times in one process: raptor's raw
- * parse (no-op handler; also with the Turtle parser the store uses), a load into a directory store (peak memory too), reopening it
- * (journal replay), compaction, reopening from the snapshot, 1,000 subject-bound SPARQL
- * lookups and extraction of the integer view. Each time is also given as a ratio to the
- * raw parse. Everything it wrote is removed at the end. */
+ * parse (no-op handler: the reference), and for each storage a load into a fresh directory
+ * store (heap bytes per triple while it is open, peak RSS), reopening it (for "kgmeta" a big
+ * load is already a snapshot; 'trees' replays its journal), compaction, reopening from the
+ * snapshot, 1,000 subject-bound lookups (librdf_model_find_statements on the store's model,
+ * every statement read; and as SPARQL through kgm_store_query) and extraction of the integer
+ * view, and 200 single adds (journaled). Times are also given as a ratio to the raw parse.
+ * Everything written is removed. */
+#include <malloc.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +26,7 @@
 
 #include "error.h"
 #include "store.h"
+#include "store_internal.h"   /* the model, for the find_statements lookups */
 
 #define N_ENTITIES 50000
 #define N_PREDICATES 20
@@ -114,66 +120,72 @@ static void check(int rc, const char *what)
     if (rc) { fprintf(stderr, "%s failed: %s\n", what, kgm_error()); exit(1); }
 }
 
-static void row(const char *what, double secs, double raw, const char *extra)
+static size_t heap_bytes(void)
 {
-    printf("%-34s %9.3f s  %7.2fx raw   %s\n", what, secs, secs / raw, extra ? extra : "");
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    double load, reopen, compact, reopen_snap, find_cold_us, find_us, sparql_us, extract, add_us;
+    double bytes_per_triple, peak_mb;
+    size_t added, size, replayed, rows;
+} figures;
+
+/* 1,000 subject-bound find_statements, every statement read; microseconds per lookup. */
+static double find_lookups(kgm_store *s, size_t *rows)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);           /* each figure shows as soon as it is known */
-    long n = argc > 1 ? atol(argv[1]) : 1000000;
-    if (n <= 0) { fprintf(stderr, "usage: bench_store [N-triples]\n"); return 2; }
-    char dir[] = "/tmp/kgm_bench_store_XXXXXX";
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
-    char data[128], store_dir[128], extra[160];
-    snprintf(data, sizeof data, "%s/data.nt", dir);
-    snprintf(store_dir, sizeof store_dir, "%s/store", dir);
-
+    rng = 7;
+    *rows = 0;
     double t0 = now();
-    generate(data, n);
-    printf("bench_store: %ld triples generated in %.2f s (%s)\n\n", n, now() - t0, data);
+    for (int i = 0; i < 1000; i++) {
+        char iri[96];
+        subject_iri(iri, sizeof iri, (int)(uniform() * N_ENTITIES));
+        librdf_node *subj = librdf_new_node_from_uri_string(s->world, (const unsigned char *)iri);
+        librdf_statement *pat = librdf_new_statement_from_nodes(s->world, subj, NULL, NULL);
+        librdf_stream *st = librdf_model_find_statements(s->model, pat);
+        for (; !librdf_stream_end(st); librdf_stream_next(st))
+            *rows += librdf_stream_get_object(st) != NULL;
+        librdf_free_stream(st);
+        librdf_free_statement(pat);
+    }
+    return (now() - t0) * 1e3;
+}
 
-    long count;
-    double raw = raw_parse(data, "ntriples", &count);
-    snprintf(extra, sizeof extra, "%ld statements, %.0f triples/s", count, count / raw);
-    row("raptor raw parse (no-op handler)", raw, raw, extra);
-    /* The store reads N-Triples with raptor's Turtle parser (see kg/store_parse.c). */
-    double raw_ttl = raw_parse(data, "turtle", &count);
-    snprintf(extra, sizeof extra, "%ld statements, whole file in one document", count);
-    row("same file, raptor's Turtle parser", raw_ttl, raw, extra);
-
+static figures run(const char *storage, const char *data, const char *store_dir)
+{
+    figures f = { 0 };
     kgm_store *s;
-    check(kgm_store_open(&s, store_dir), "open");
-    size_t added;
+    size_t heap0 = heap_bytes();
+    check(kgm_store_open_with(&s, store_dir, storage), "open");
     double secs, rss0 = status_mb("VmRSS:");
     peak_reset();
-    check(kgm_store_load(s, data, NULL, NULL, &added, &secs), "load");
-    snprintf(extra, sizeof extra, "%zu added, peak RSS %.0f MB (+%.0f MB over %.0f MB before)",
-             added, status_mb("VmHWM:"), status_mb("VmHWM:") - rss0, rss0);
-    row("load into a directory store", secs, raw, extra);
+    check(kgm_store_load(s, data, NULL, NULL, &f.added, &secs), "load");
+    f.load = secs;
+    f.peak_mb = status_mb("VmHWM:") - rss0;
+    malloc_trim(0);
+    f.bytes_per_triple = (double)(heap_bytes() - heap0) / (double)kgm_store_size(s);
     kgm_store_free(s);
 
-    t0 = now();
-    check(kgm_store_open(&s, store_dir), "reopen");
-    secs = now() - t0;
-    size_t replayed, dropped;
-    kgm_store_open_report(s, &replayed, &dropped);
-    snprintf(extra, sizeof extra, "%zu triples, %zu journal records replayed", kgm_store_size(s), replayed);
-    row("reopen (snapshot none, journal)", secs, raw, extra);
-
+    double t0 = now();
+    check(kgm_store_open_with(&s, store_dir, storage), "reopen");
+    f.reopen = now() - t0;
+    kgm_store_open_report(s, &f.replayed, NULL);
     t0 = now();
     check(kgm_store_compact(s), "compact");
-    row("compaction (new snapshot, fsync)", now() - t0, raw, NULL);
+    f.compact = now() - t0;
     kgm_store_free(s);
 
     t0 = now();
-    check(kgm_store_open(&s, store_dir), "reopen");
-    snprintf(extra, sizeof extra, "%zu triples", kgm_store_size(s));
-    row("reopen (snapshot, empty journal)", now() - t0, raw, extra);
+    check(kgm_store_open_with(&s, store_dir, storage), "reopen");
+    f.reopen_snap = now() - t0;
+    f.size = kgm_store_size(s);
 
+    /* Subject-bound lookups: librdf's find_statements on the store's model, twice: first
+     * touch (the storage makes librdf nodes for the terms it returns) and warm. */
+    f.find_cold_us = find_lookups(s, &f.rows);
+    f.find_us = find_lookups(s, &f.rows);
     rng = 7;
-    size_t rows = 0;
     t0 = now();
     for (int i = 0; i < 1000; i++) {
         char q[160], iri[96];
@@ -181,22 +193,88 @@ int main(int argc, char **argv)
         snprintf(q, sizeof q, "SELECT ?p ?o WHERE { <%s> ?p ?o }", iri);
         kgm_table *t;
         check(kgm_store_query(s, q, NULL, &t), "lookup");
-        rows += t->n_rows;
         kgm_table_free(t);
     }
-    secs = now() - t0;
-    snprintf(extra, sizeof extra, "%.3f ms each, %zu rows in all", secs, rows);
-    row("1,000 subject-bound SPARQL lookups", secs, raw, extra);
+    f.sparql_us = (now() - t0) * 1e3;
 
     kgm_graph *g;
     t0 = now();
     check(kgm_store_extract(s, &g), "extract");
-    secs = now() - t0;
-    snprintf(extra, sizeof extra, "%zu entities, %zu relations, %zu triples, %zu attributes",
-             kgm_graph_n_ents(g), kgm_graph_n_rels(g), g->n_triples, g->n_attrs);
-    row("extraction to the integer view", secs, raw, extra);
+    f.extract = now() - t0;
+    printf("  %s extraction: %zu entities, %zu relations, %zu triples, %zu attributes\n", storage,
+           kgm_graph_n_ents(g), kgm_graph_n_rels(g), g->n_triples, g->n_attrs);
     kgm_graph_free(g);
+
+    /* Edits as the shell makes them: each journaled and fsync'd before it returns. */
+    t0 = now();
+    for (int i = 0; i < 200; i++) {
+        char subj[96];
+        snprintf(subj, sizeof subj, "<http://bench.example.org/new%d>", i);
+        check(kgm_store_add(s, subj, "<http://bench.example.org/p1>", "<http://bench.example.org/e1>"), "add");
+    }
+    f.add_us = (now() - t0) / 200 * 1e6;
     kgm_store_free(s);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", store_dir);
+    return f;
+}
+
+static void line(const char *what, double k, double t, double raw, int have_trees, const char *unit, const char *target)
+{
+    if (raw > 0) {
+        printf("%-30s %9.3f %-3s %6.2fx", what, k, unit, k / raw);
+        if (have_trees) printf("   %9.3f %-3s %6.2fx", t, unit, t / raw);
+        else printf("   %20s", "-");
+    } else {
+        printf("%-30s %9.1f %-11s", what, k, unit);
+        if (have_trees) printf("   %9.1f %-11s", t, unit);
+        else printf("   %20s", "-");
+    }
+    printf("   %s\n", target);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);           /* each figure shows as soon as it is known */
+    long n = 1000000;
+    int trees = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-trees") == 0) trees = 0;
+        else n = atol(argv[i]);
+    }
+    if (n <= 0) { fprintf(stderr, "usage: bench_store [N-triples] [--no-trees]\n"); return 2; }
+    char dir[] = "/tmp/kgm_bench_store_XXXXXX";
+    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+    char data[128], store_dir[128];
+    snprintf(data, sizeof data, "%s/data.nt", dir);
+    snprintf(store_dir, sizeof store_dir, "%s/store", dir);
+
+    double t0 = now();
+    generate(data, n);
+    printf("bench_store: %ld triples generated in %.2f s (%s)\n", n, now() - t0, data);
+
+    long count;
+    double raw = raw_parse(data, "ntriples", &count);
+    printf("raptor raw parse (ntriples, no-op handler): %.3f s, %ld statements, %.0f triples/s\n\n",
+           raw, count, count / raw);
+
+    figures k = run("kgmeta", data, store_dir), t = { 0 };
+    if (trees) t = run("trees", data, store_dir);
+    printf("\n%-30s %20s   %20s   %s\n", "", "kgmeta (default)", "trees", "target (kgmeta)");
+    line("load into a directory store", k.load, t.load, raw, trees, "s", "<= 2x raw");
+    line("reopen after the load", k.reopen, t.reopen, raw, trees, "s", "");
+    line("compaction", k.compact, t.compact, raw, trees, "s", "");
+    line("reopen from the snapshot", k.reopen_snap, t.reopen_snap, raw, trees, "s", "<= 0.5x raw");
+    line("extraction (integer view)", k.extract, t.extract, raw, trees, "s", "");
+    line("subject lookup, first touch", k.find_cold_us, t.find_cold_us, 0, trees, "us each", "");
+    line("subject lookup, find_statements", k.find_us, t.find_us, 0, trees, "us each", "< 10 us");
+    line("subject lookup, SPARQL", k.sparql_us, t.sparql_us, 0, trees, "us each", "");
+    line("one kgm_store_add (fsync'd)", k.add_us, t.add_us, 0, trees, "us each", "");
+    line("heap bytes per triple (open)", k.bytes_per_triple, t.bytes_per_triple, 0, trees, "B", "<= 120 B");
+    line("peak RSS growth during load", k.peak_mb, t.peak_mb, 0, trees, "MB", "");
+    printf("\nkgmeta: %zu triples, %zu journal records replayed at reopen, %zu lookup rows\n", k.size, k.replayed, k.rows);
+    if (trees) printf("trees:  %zu triples, %zu journal records replayed at reopen, %zu lookup rows\n", t.size, t.replayed, t.rows);
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -488,24 +488,26 @@ int ist_cursor_next(ist_cursor *k, ist_tri *spo)
 /* ---- snapshot ---- */
 
 #define SNAP_MAGIC   "KGMISTOR"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 
 typedef struct {
     char     magic[8];
     uint32_t version;
     uint32_t header_size;
     uint64_t n_terms, n_bytes, n_triples, bnode_next;
-    uint64_t body_sum;          /* checksum of offsets, term bytes and triples */
-    uint64_t head_sum;          /* checksum of the 56 bytes above */
+    uint64_t n_extra;           /* bytes of the owner's extra block after the triples */
+    uint64_t body_sum;          /* checksum of offsets, term bytes, triples and extra */
+    uint64_t head_sum;          /* checksum of the 64 bytes above */
 } snap_header;
-_Static_assert(sizeof(snap_header) == 64, "the header is 64 bytes on disk");
+_Static_assert(sizeof(snap_header) == 72, "the header is 72 bytes on disk");
 
 static uint64_t body_sum(const uint64_t *off, size_t n_terms, const char *bytes, size_t n_bytes,
-                         const ist_tri *spo, size_t n_triples)
+                         const ist_tri *spo, size_t n_triples, const void *extra, size_t n_extra)
 {
     uint64_t h = hash_bytes(1, off, (n_terms + 1) * sizeof *off);
     h = hash_bytes(h, bytes, n_bytes);
-    return hash_bytes(h, spo, n_triples * sizeof *spo);
+    h = hash_bytes(h, spo, n_triples * sizeof *spo);
+    return hash_bytes(h, extra, n_extra);
 }
 
 static int write_all(FILE *f, const void *p, size_t n)
@@ -527,7 +529,7 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-int ist_snapshot_save(ist_core *c, const char *path)
+int ist_snapshot_save(ist_core *c, const char *path, const void *extra, size_t n_extra)
 {
     int rc = ist_core_compact(c);
     if (rc) return rc;
@@ -543,7 +545,8 @@ int ist_snapshot_save(ist_core *c, const char *path)
     h.n_bytes = d->n_bytes;
     h.n_triples = c->n_base;
     h.bnode_next = c->bnode_next;
-    h.body_sum = body_sum(off, d->n, d->bytes, d->n_bytes, c->base[IST_SPO], c->n_base);
+    h.n_extra = n_extra;
+    h.body_sum = body_sum(off, d->n, d->bytes, d->n_bytes, c->base[IST_SPO], c->n_base, extra, n_extra);
     h.head_sum = hash_bytes(2, &h, offsetof(snap_header, head_sum));
 
     size_t plen = strlen(path);
@@ -561,6 +564,7 @@ int ist_snapshot_save(ist_core *c, const char *path)
           && write_all(f, off, (d->n + 1) * sizeof *off)
           && write_all(f, d->bytes, d->n_bytes)
           && write_all(f, c->base[IST_SPO], c->n_base * sizeof(ist_tri))
+          && write_all(f, extra, n_extra)
           && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int err = errno;
     if (fclose(f) != 0 && ok) { ok = 0; err = errno; }
@@ -598,7 +602,7 @@ static const char *check_body(const ist_dict *d, const ist_tri *spo, size_t n)
     return NULL;
 }
 
-static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *path)
+static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *path, char *extra)
 {
     ist_dict *d = &c->dict;
     d->n = (uint32_t)h->n_terms;
@@ -611,9 +615,9 @@ static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *pat
     if (!d->off || !d->bytes || !spo)
         return kgm_fail(KGM_ENOMEM, "%s: out of memory reading the snapshot", path);
     if (!read_all(f, d->off, (d->n + 1) * sizeof *d->off) || !read_all(f, d->bytes, d->n_bytes)
-        || !read_all(f, spo, h->n_triples * sizeof *spo))
+        || !read_all(f, spo, h->n_triples * sizeof *spo) || !read_all(f, extra, h->n_extra))
         return kgm_fail(KGM_EFORMAT, "%s: truncated snapshot (read failed)", path);
-    if (body_sum(d->off, d->n, d->bytes, d->n_bytes, spo, h->n_triples) != h->body_sum)
+    if (body_sum(d->off, d->n, d->bytes, d->n_bytes, spo, h->n_triples, extra, h->n_extra) != h->body_sum)
         return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (checksum mismatch), not loaded", path);
     const char *why = check_body(d, spo, h->n_triples);
     if (why) return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (%s), not loaded", path, why);
@@ -645,17 +649,21 @@ static int check_header(const snap_header *h, long long size, const char *path)
     if (h->version != SNAP_VERSION || h->header_size != sizeof *h)
         return kgm_fail(KGM_EFORMAT, "%s: snapshot version %u not supported (this build reads %u)",
                         path, h->version, SNAP_VERSION);
-    if (h->n_terms >= UINT32_MAX || h->n_bytes > (1ULL << 46) || h->n_triples > (1ULL << 40))
+    if (h->n_terms >= UINT32_MAX || h->n_bytes > (1ULL << 46) || h->n_triples > (1ULL << 40)
+        || h->n_extra > (1ULL << 30))
         return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (impossible counts)", path);
-    unsigned long long want = sizeof *h + (h->n_terms + 1) * 8 + h->n_bytes + h->n_triples * 12;
+    unsigned long long want = sizeof *h + (h->n_terms + 1) * 8 + h->n_bytes + h->n_triples * 12
+                            + h->n_extra;
     if ((unsigned long long)size != want)
         return kgm_fail(KGM_EFORMAT, "%s: %s snapshot (%lld bytes, header says %llu)", path,
                         (unsigned long long)size < want ? "truncated" : "damaged", size, want);
     return 0;
 }
 
-int ist_snapshot_load(ist_core *c, const char *path)
+int ist_snapshot_load(ist_core *c, const char *path, char **extra, size_t *n_extra)
 {
+    *extra = NULL;
+    *n_extra = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return kgm_fail(KGM_EIO, "cannot open snapshot %s: %s", path, strerror(errno));
     struct stat st;
@@ -664,14 +672,25 @@ int ist_snapshot_load(ist_core *c, const char *path)
     if (fstat(fileno(f), &st) != 0)
         rc = kgm_fail(KGM_EIO, "cannot stat %s: %s", path, strerror(errno));
     else if (st.st_size < (off_t)sizeof h || !read_all(f, &h, sizeof h))
-        rc = kgm_fail(KGM_EFORMAT, "%s: truncated snapshot (%lld bytes, no complete header)",
+        /* A short file that does not even start with the magic is not a snapshot at all. */
+        rc = st.st_size >= 8 && (rewind(f), fread(h.magic, 1, 8, f) == 8) && memcmp(h.magic, SNAP_MAGIC, 8)
+           ? kgm_fail(KGM_EFORMAT, "%s: not a kgmeta snapshot (bad magic)", path)
+           : kgm_fail(KGM_EFORMAT, "%s: truncated snapshot (%lld bytes, no complete header)",
                       path, (long long)st.st_size);
-    else if ((rc = check_header(&h, (long long)st.st_size, path)) == 0)
-        rc = load_body(c, f, &h, path);
+    else if ((rc = check_header(&h, (long long)st.st_size, path)) == 0) {
+        *extra = malloc(h.n_extra + 1);         /* NUL-terminated for text blocks */
+        rc = *extra ? load_body(c, f, &h, path, *extra)
+                    : kgm_fail(KGM_ENOMEM, "%s: out of memory reading the snapshot", path);
+    }
     fclose(f);
     if (rc) {
         ist_core_free(c);
         ist_core_init(c);
+        free(*extra);
+        *extra = NULL;
+        return rc;
     }
-    return rc;
+    (*extra)[h.n_extra] = 0;
+    *n_extra = h.n_extra;
+    return 0;
 }

@@ -19,8 +19,9 @@
  * Streams and iterators from a store stop (report end) as soon as the store changes:
  * they never read freed memory, but they do not see changes made while they are open.
  *
- * Snapshot file: a 64-byte header (magic "KGMISTOR", version, counts, checksums) then the
- * term offsets, the term bytes and the SPO triples. It is written to a temporary file,
+ * Snapshot file: a 72-byte header (magic "KGMISTOR", version 2, counts, checksums) then the
+ * term offsets, the term bytes, the SPO triples and the owner's extra block (opaque bytes
+ * kg/store.c uses for its generation and prefixes). It is written to a temporary file,
  * fsync'd and renamed, so a crash leaves the old or the new file. A damaged or truncated
  * snapshot is refused with a one-line error and nothing is loaded. Host byte order.
  *
@@ -59,6 +60,11 @@ int  kgm_istore_is(librdf_storage *st);
 /* ---- persistence ---- Write the whole store to path atomically (tmp, fsync, rename). */
 int  kgm_istore_save(librdf_storage *st, const char *path);
 
+/* The extra block written with every snapshot (copied); after opening a snapshot it holds
+ * the block read back. kgm_istore_extra's result is borrowed, NUL-terminated ("" if none). */
+int  kgm_istore_set_extra(librdf_storage *st, const void *data, size_t len);
+const char *kgm_istore_extra(librdf_storage *st, size_t *len);
+
 /* ---- bulk load ---- raptor statements straight into the dictionary and the triple
  * arrays; duplicates removed, indexes rebuilt once by sorting. All or nothing: on a parse
  * error (kgm_error() = file:line:col: text), an interrupt (KGM_EINTR) or out of memory,
@@ -68,6 +74,16 @@ int  kgm_istore_load_file(librdf_storage *st, const char *path, const char *synt
                           const char *base, size_t *n_added);
 int  kgm_istore_load_string(librdf_storage *st, const char *text, size_t len,
                             const char *syntax, const char *base, size_t *n_added);
+/* Prefixes a bulk-loaded document declares are reported to fn as they are read (also
+ * when the load later fails: collect them aside and keep them on success). fn returns 0,
+ * or nonzero to stop the load with KGM_ENOMEM. fn NULL: not reported. */
+typedef int (*kgm_istore_prefix_fn)(void *ud, const char *prefix, const char *ns);
+void kgm_istore_set_prefix_handler(librdf_storage *st, kgm_istore_prefix_fn fn, void *ud);
+/* Fresh blank labels are "b<N>" with N counting up from kgm_istore_next_blank(); a blank
+ * label "b<N>" added from outside moves it past N. reserve_blanks raises it to at least
+ * next (a staging store set from the store it will be merged into). */
+uint64_t kgm_istore_next_blank(librdf_storage *st);
+void kgm_istore_reserve_blanks(librdf_storage *st, uint64_t next);
 
 /* ---- integer view (for kg/graph.h and the learner) ---- */
 /* The triples as (s, p, o) id triples sorted by s, then p, then o: n_triples * 3 uint32.

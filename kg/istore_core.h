@@ -78,8 +78,11 @@ void ist_cursor_init(ist_cursor *k, const ist_core *c, int64_t s, int64_t p, int
 int  ist_cursor_next(ist_cursor *k, ist_tri *spo);
 
 /* ---- snapshot ---- */
-int  ist_snapshot_save(ist_core *c, const char *path);
-/* Load into a fresh core (initialised by the caller); on error it is left empty. */
-int  ist_snapshot_load(ist_core *c, const char *path);
+/* The owner's extra block (n_extra bytes, may be 0) is stored after the triples under the
+ * same checksum. */
+int  ist_snapshot_save(ist_core *c, const char *path, const void *extra, size_t n_extra);
+/* Load into a fresh core (initialised by the caller); on error it is left empty. *extra is
+ * new (NUL-terminated, *n_extra bytes before the NUL), NULL on error. */
+int  ist_snapshot_load(ist_core *c, const char *path, char **extra, size_t *n_extra);
 
 #endif

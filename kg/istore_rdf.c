@@ -34,6 +34,10 @@ typedef struct istore {
     raptor_world   *raptor;     /* private to bulk loads (made on first use), so parse
                                    errors reach this module, not librdf's logger */
     struct loader  *loading;    /* the load in progress, for the raptor log handler */
+    char           *extra;      /* the owner's block saved with every snapshot (owned) */
+    size_t          n_extra;
+    kgm_istore_prefix_fn on_prefix;   /* bulk loads report declared prefixes here */
+    void           *prefix_ud;
 } istore;
 
 static istore *live;
@@ -104,9 +108,21 @@ static int64_t find_id(istore *is, const raptor_term *t)
     return ist_dict_find(&is->core.dict, is->key.p, is->key.len);
 }
 
+/* A blank label "b<N>" stored from outside (a journal, a typed _:b7) moves the fresh-label
+ * counter past N, so bulk loads never hand out a label the store already holds. */
+static void reserve_blank_label(istore *is, const raptor_term *t)
+{
+    const char *l = (const char *)t->value.blank.string;
+    if (l[0] != 'b' || l[1] < '0' || l[1] > '9') return;
+    char *end;
+    unsigned long long n = strtoull(l + 1, &end, 10);
+    if (*end == 0 && n >= is->core.bnode_next && n < UINT64_MAX) is->core.bnode_next = n + 1;
+}
+
 static int64_t intern_id(istore *is, const raptor_term *t)
 {
     if (term_key(&is->key, t)) return -1;
+    if (t->type == RAPTOR_TERM_TYPE_BLANK) reserve_blank_label(is, t);
     return ist_dict_intern(&is->core.dict, is->key.p, is->key.len);
 }
 
@@ -237,7 +253,7 @@ static int m_init(librdf_storage *storage, const char *name, librdf_hash *option
     librdf_storage_set_instance(storage, is);
     if (!name) return 0;
     if (!(is->path = strdup(name))) return 1;
-    if (!fresh && access(name, F_OK) == 0 && ist_snapshot_load(&is->core, name)) {
+    if (!fresh && access(name, F_OK) == 0 && ist_snapshot_load(&is->core, name, &is->extra, &is->n_extra)) {
         librdf_log(is->world, 0, LIBRDF_LOG_ERROR, LIBRDF_FROM_STORAGE, NULL, "%s", kgm_error_text());
         return 1;
     }
@@ -255,6 +271,7 @@ static void m_terminate(librdf_storage *storage)
     ist_core_free(&is->core);
     free(is->path);
     free(is->key.p);
+    free(is->extra);
     if (is->raptor) raptor_free_world(is->raptor);
     free(is);
 }
@@ -292,7 +309,26 @@ static int legal(const librdf_statement *st)
         && st->predicate->type == RAPTOR_TERM_TYPE_URI;
 }
 
-/* A stream of statements goes through the bulk path: ids staged, merged once, all or
+/* A few statements (one journaled edit) go into the delta one by one: the bulk path
+ * re-sorts the whole store, which is linear in its size. On failure the ones added are
+ * taken out again, so it is still all or nothing. */
+#define SMALL_BATCH 1024
+
+static int add_each(ist_core *c, const ist_tri *t, size_t n)
+{
+    size_t i;
+    int r = 0;
+    char *fresh = calloc(n ? n : 1, 1);
+    if (!fresh) return -1;
+    for (i = 0; i < n && r >= 0; i++) fresh[i] = (char)((r = ist_core_add(c, t[i].a, t[i].b, t[i].c)) == 1);
+    if (r < 0)
+        while (i-- > 0)
+            if (fresh[i]) ist_core_remove(c, t[i].a, t[i].b, t[i].c);
+    free(fresh);
+    return r < 0 ? -1 : 0;
+}
+
+/* A larger stream of statements goes through the bulk path: ids staged, merged once, all or
  * nothing. Illegal statements are skipped, as librdf's own loop does. */
 static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
 {
@@ -314,7 +350,7 @@ static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
         if (s < 0 || p < 0 || o < 0) rc = -1;
         else t[n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
     }
-    if (!rc && ist_core_add_bulk(&is->core, t, n, NULL)) rc = -1;
+    if (!rc) rc = n <= SMALL_BATCH ? add_each(&is->core, t, n) : ist_core_add_bulk(&is->core, t, n, NULL) ? -1 : 0;
     if (rc) ist_dict_truncate(&is->core.dict, n_terms);
     free(t);
     return rc;
@@ -355,7 +391,7 @@ static int m_sync(librdf_storage *storage)
 {
     istore *is = librdf_storage_get_instance(storage);
     if (!is->path) return 0;
-    if (ist_snapshot_save(&is->core, is->path) == 0) return 0;
+    if (ist_snapshot_save(&is->core, is->path, is->extra, is->n_extra) == 0) return 0;
     librdf_log(is->world, 0, LIBRDF_LOG_ERROR, LIBRDF_FROM_STORAGE, NULL, "%s", kgm_error_text());
     return 1;
 }
@@ -420,7 +456,7 @@ int kgm_istore_open(librdf_world *w, const char *path, librdf_storage **out)
     int rc = new_storage(w, NULL, &st);
     if (rc) return rc;
     istore *is = instance(st);
-    if ((rc = ist_snapshot_load(&is->core, path)) == 0 && !(is->path = strdup(path)))
+    if ((rc = ist_snapshot_load(&is->core, path, &is->extra, &is->n_extra)) == 0 && !(is->path = strdup(path)))
         rc = kgm_fail(KGM_ENOMEM, "out of memory");
     if (rc) { librdf_free_storage(st); st = NULL; }
     *out = st;
@@ -437,7 +473,48 @@ static istore *checked(librdf_storage *st)
 int kgm_istore_save(librdf_storage *st, const char *path)
 {
     istore *is = checked(st);
-    return is ? ist_snapshot_save(&is->core, path) : KGM_EINVAL;
+    return is ? ist_snapshot_save(&is->core, path, is->extra, is->n_extra) : KGM_EINVAL;
+}
+
+int kgm_istore_set_extra(librdf_storage *st, const void *data, size_t len)
+{
+    istore *is = checked(st);
+    if (!is) return KGM_EINVAL;
+    char *copy = malloc(len + 1);
+    if (!copy) return kgm_fail(KGM_ENOMEM, "out of memory");
+    if (len) memcpy(copy, data, len);
+    copy[len] = 0;
+    free(is->extra);
+    is->extra = copy;
+    is->n_extra = len;
+    return 0;
+}
+
+const char *kgm_istore_extra(librdf_storage *st, size_t *len)
+{
+    istore *is = instance(st);
+    *len = is ? is->n_extra : 0;
+    return is && is->extra ? is->extra : "";
+}
+
+void kgm_istore_set_prefix_handler(librdf_storage *st, kgm_istore_prefix_fn fn, void *ud)
+{
+    istore *is = instance(st);
+    if (!is) return;
+    is->on_prefix = fn;
+    is->prefix_ud = ud;
+}
+
+uint64_t kgm_istore_next_blank(librdf_storage *st)
+{
+    istore *is = instance(st);
+    return is ? is->core.bnode_next : 0;
+}
+
+void kgm_istore_reserve_blanks(librdf_storage *st, uint64_t next)
+{
+    istore *is = instance(st);
+    if (is && next > is->core.bnode_next) is->core.bnode_next = next;
 }
 
 int kgm_istore_triples(librdf_storage *st, const uint32_t **spo, size_t *n_triples)
@@ -491,6 +568,8 @@ typedef struct loader {
     ist_dict       labels;      /* the document's blank labels ... */
     uint32_t      *label_id;    /* ... and the store id each one became */
     int            rc;
+    int            have_line;   /* the error recorded in rc has its line */
+    char           text[512];   /* the first error's message */
 } loader;
 
 /* A document blank label gets a fresh store label "b<N>" the first time it is seen, so two
@@ -525,6 +604,12 @@ static void on_statement(void *ud, raptor_statement *st)
 {
     loader *L = ud;
     if (L->rc) return;
+    if (st->subject->type == RAPTOR_TERM_TYPE_LITERAL) {
+        raptor_locator *loc = raptor_parser_get_locator(L->parser);
+        L->rc = kgm_fail_at(KGM_ESYNTAX, L->file, loc ? loc->line : 0, loc ? loc->column : 0,
+                            "a literal cannot be the subject of a triple");
+        goto stop;
+    }
     if (L->n == L->cap) {
         size_t cap = L->cap ? 2 * L->cap : 65536;
         ist_tri *g = realloc(L->t, cap * sizeof *g);
@@ -535,21 +620,39 @@ static void on_statement(void *ud, raptor_statement *st)
     int64_t s = load_id(L, st->subject), p = load_id(L, st->predicate), o = load_id(L, st->object);
     if (s < 0 || p < 0 || o < 0) { L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file); goto stop; }
     L->t[L->n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
-    if ((L->n & 0xffff) == 0) {
+    if ((L->n & 0xffff) == 1) {               /* the first statement, then every 64k */
         kgm_progress("loading %s: %zu triples", L->file, L->n);
-        if (kgm_interrupted()) { L->rc = kgm_fail(KGM_EINTR, "loading %s interrupted", L->file); goto stop; }
+        if (kgm_interrupted()) {
+            L->rc = kgm_fail(KGM_EINTR, "loading %s interrupted after %zu triples; nothing was added", L->file, L->n);
+            goto stop;
+        }
     }
     return;
 stop:
     raptor_parser_parse_abort(L->parser);
 }
 
+/* The first error's text is kept; its place may come from a later message (raptor reports
+ * an undefined prefix first without a line, then with one). */
 static void on_log(void *ud, raptor_log_message *m)
 {
     loader *L = ((istore *)ud)->loading;
-    if (!L || m->level < RAPTOR_LOG_LEVEL_ERROR || L->rc) return;
+    if (!L || m->level < RAPTOR_LOG_LEVEL_ERROR) return;
     int line = m->locator ? m->locator->line : -1, col = m->locator ? m->locator->column : -1;
-    L->rc = kgm_fail_at(KGM_ESYNTAX, L->file, line, col, "%s", m->text ? m->text : "parse error");
+    if (L->rc && (L->rc != KGM_ESYNTAX || L->have_line || line <= 0)) return;
+    if (!L->rc) snprintf(L->text, sizeof L->text, "%s", m->text ? m->text : "parse error");
+    L->have_line = line > 0;
+    L->rc = kgm_fail_at(KGM_ESYNTAX, L->file, line > 0 ? line : 0, col > 0 ? col : 0, "%s", L->text);
+}
+
+static void on_namespace(void *ud, raptor_namespace *ns)
+{
+    loader *L = ud;
+    raptor_uri *u = raptor_namespace_get_uri(ns);
+    if (!L->is->on_prefix || !u || L->rc) return;
+    const unsigned char *p = raptor_namespace_get_prefix(ns);
+    if (L->is->on_prefix(L->is->prefix_ud, p ? (const char *)p : "", (const char *)raptor_uri_as_string(u)))
+        L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
 }
 
 typedef int (*parse_fn)(raptor_parser *p, void *src, raptor_uri *base);
@@ -607,6 +710,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
         L.rc = kgm_fail(KGM_EINVAL, "bad base URI for %s", L.file);
     if (!L.rc) {
         raptor_parser_set_statement_handler(L.parser, &L, on_statement);
+        raptor_parser_set_namespace_handler(L.parser, &L, on_namespace);
         if (parse(L.parser, src, b) && !L.rc) L.rc = kgm_fail(KGM_ESYNTAX, "%s: parse failed", L.file);
     }
     if (b) raptor_free_uri(b);

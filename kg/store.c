@@ -3,9 +3,12 @@
  * Loading files and typed triples are in store_edit.c, queries, export and extraction in
  * store_query.c, raptor parsing in store_parse.c.
  *
- * A store directory holds two files:
- *   snapshot.nt  "# kgmeta snapshot 1 generation G" and "# prefix P: <NS>" lines, then the
- *                graph in N-Triples. Replaced only atomically (temporary file + rename).
+ * A store directory holds two files: a snapshot, replaced only atomically (temporary file
+ * + rename), and the journal.
+ *   snapshot.kgs "kgmeta" storage: the binary istore snapshot (kg/istore.h, checksummed);
+ *                its extra block is "generation G\n" then "prefix P: <NS>\n" lines.
+ *   snapshot.nt  'trees' storage: "# kgmeta snapshot 1 generation G" and "# prefix P: <NS>"
+ *                lines, then the graph in N-Triples.
  *   journal      "KGMJRNL1" + generation G (u64 LE), then records: u32 length, u32 CRC-32
  *                of the payload, payload = one op byte + data. 'A' adds and 'R' removes the
  *                N-Triples in data; 'P' sets a prefix ("prefix\0ns"). A record is fsync'd
@@ -24,11 +27,14 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "istore.h"
 #include "store_internal.h"
 
 #define JOURNAL_MAGIC "KGMJRNL1"
 #define JOURNAL_HEAD  16
 #define SNAPSHOT_TAG  "# kgmeta snapshot 1 generation "
+#define SNAPSHOT_NT   "snapshot.nt"
+#define SNAPSHOT_KGS  "snapshot.kgs"
 
 /* ---- the shared world and its logger ---- */
 
@@ -275,7 +281,8 @@ static int apply_remove(kgm_store *s, librdf_model *changes)
 
 static int apply_add(kgm_store *s, librdf_model **changes)
 {
-    if (librdf_model_size(s->model) == 0) {      /* adopt the parsed model: no second copy */
+    int same_kind = kgm_istore_is(librdf_model_get_storage(*changes)) == s->kgmeta;
+    if (same_kind && librdf_model_size(s->model) == 0) {   /* adopt the parsed model: no copy */
         store_free_model(s->model);
         s->model = *changes;
         s->storage = librdf_model_get_storage(s->model);
@@ -289,9 +296,36 @@ static int apply_add(kgm_store *s, librdf_model **changes)
     return rc ? kgm_fail(KGM_ENOMEM, "cannot add statements to the store") : 0;
 }
 
+static int write_snapshot_file(kgm_store *s);
+
+/* A big load into an empty "kgmeta" directory store: the staged storage is written as the
+ * next snapshot (one sequential write of the binary arrays instead of a journal record of
+ * every triple), then adopted; the journal is reset to the new generation. If the
+ * snapshot cannot be written the store is as it was. */
+static int commit_as_snapshot(kgm_store *s, librdf_model **changes)
+{
+    librdf_model *old = s->model;
+    s->model = *changes;
+    s->storage = librdf_model_get_storage(s->model);
+    int rc = write_snapshot_file(s);
+    if (rc) {
+        s->model = old;
+        s->storage = librdf_model_get_storage(old);
+        store_free_model(*changes);
+    } else {
+        store_free_model(old);               /* the snapshot is in place: no way back */
+        rc = journal_reset(s, s->generation + 1);
+    }
+    *changes = NULL;
+    return rc;
+}
+
 int store_commit(kgm_store *s, char op, librdf_model **changes)
 {
-    int rc = 0;
+    int rc = 0, n = librdf_model_size(*changes);
+    if (op == 'A' && s->kgmeta && s->dir && n >= STORE_BIG_LOAD && kgm_store_size(s) == 0
+        && kgm_istore_is(librdf_model_get_storage(*changes)))
+        return commit_as_snapshot(s, changes);
     if (s->journal_fd >= 0) {
         char *text = NULL;
         size_t len = 0;
@@ -304,6 +338,8 @@ int store_commit(kgm_store *s, char op, librdf_model **changes)
     if (!rc) rc = op == 'A' ? apply_add(s, changes) : apply_remove(s, *changes);
     store_free_model(*changes);
     *changes = NULL;
+    /* Journaled, so durable already; a snapshot keeps the next open from replaying it all. */
+    if (!rc && s->kgmeta && s->dir && n >= STORE_BIG_LOAD && kgm_store_compact(s)) kgm_error_clear();
     return rc;
 }
 
@@ -402,9 +438,52 @@ char *kgm_store_expand(const kgm_store *s, const char *term)
 
 /* ---- opening: snapshot, then journal ---- */
 
+/* Generation and prefixes from the kgmeta snapshot's extra block ("" when none). */
+static int read_snapshot_extra(kgm_store *s, const char *path)
+{
+    size_t len;
+    const char *p = kgm_istore_extra(s->storage, &len);
+    if (!*p) return 0;
+    if (strncmp(p, "generation ", 11) != 0) return kgm_fail(KGM_EFORMAT, "%s: bad store header in the snapshot", path);
+    s->generation = strtoull(p + 11, NULL, 10);
+    for (const char *line = strchr(p, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        const char *px = line + 1, *colon = strchr(px, ':'), *lt = strchr(px, '<'), *gt = strchr(px, '>');
+        if (strncmp(px, "prefix ", 7) != 0 || !colon || !lt || !gt || gt < lt || colon > lt)
+            return kgm_fail(KGM_EFORMAT, "%s: bad prefix line in the snapshot", path);
+        char *prefix = strndup(px + 7, (size_t)(colon - px - 7)), *ns = strndup(lt + 1, (size_t)(gt - lt - 1));
+        int bad = !prefix || !ns || store_set_prefix_mem(s, prefix, ns);
+        free(prefix);
+        free(ns);
+        if (bad) return kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* The kgmeta snapshot replaces the empty storage made by kgm_store_open. */
+static int read_snapshot_kgs(kgm_store *s)
+{
+    char *path = path_join(s->dir, SNAPSHOT_KGS);
+    if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
+    librdf_storage *st = NULL;
+    librdf_model *m = NULL;
+    int rc = access(path, F_OK) ? 0 : kgm_istore_open(s->world, path, &st);
+    if (!rc && st && !(m = librdf_new_model(s->world, st, NULL))) rc = kgm_fail(KGM_ENOMEM, "cannot create a model");
+    if (!rc && m) {
+        store_free_model(s->model);
+        s->model = m;
+        s->storage = st;
+        rc = read_snapshot_extra(s, path);
+    } else if (st && !m) {
+        librdf_free_storage(st);
+    }
+    free(path);
+    return rc;
+}
+
 static int read_snapshot(kgm_store *s)
 {
-    char *path = path_join(s->dir, "snapshot.nt");
+    if (s->kgmeta) return read_snapshot_kgs(s);
+    char *path = path_join(s->dir, SNAPSHOT_NT);
     if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
     FILE *fh = fopen(path, "rb");
     if (!fh) {
@@ -505,20 +584,62 @@ static int open_dir(kgm_store *s, const char *dir)
     if (s->journal_fd < 0) return kgm_fail(KGM_EIO, "cannot open the journal in %s: %s", dir, strerror(errno));
     if (flock(s->journal_fd, LOCK_EX | LOCK_NB))
         return kgm_fail(KGM_ESTATE, "the store %s is in use by another process", dir);
+    char *other = path_join(dir, s->kgmeta ? SNAPSHOT_NT : SNAPSHOT_KGS);
+    if (!other) return kgm_fail(KGM_ENOMEM, "out of memory");
+    int mismatch = access(other, F_OK) == 0;
+    free(other);
+    if (mismatch)
+        return kgm_fail(KGM_ESTATE, "%s holds a '%s' store, not '%s'", dir,
+                        s->kgmeta ? "trees" : KGM_ISTORE_NAME, s->kgmeta ? KGM_ISTORE_NAME : "trees");
     int rc = read_snapshot(s);
     return rc ? rc : replay_journal(s);
 }
 
+/* NULL: 'trees' when dir holds a 'trees' snapshot, else the default. */
+static int pick_storage(const char *dir, const char *storage, int *kgmeta)
+{
+    if (storage) {
+        *kgmeta = strcmp(storage, KGM_ISTORE_NAME) == 0;
+        if (!*kgmeta && strcmp(storage, "trees") != 0)
+            return kgm_fail(KGM_EINVAL, "unknown storage '%s' (%s or trees)", storage, KGM_ISTORE_NAME);
+        return 0;
+    }
+    *kgmeta = 1;
+    char *nt = dir ? path_join(dir, SNAPSHOT_NT) : NULL;
+    if (nt && access(nt, F_OK) == 0) *kgmeta = 0;
+    free(nt);
+    return 0;
+}
+
+static librdf_model *new_model(kgm_store *s)
+{
+    if (!s->kgmeta) return store_scratch_model(s->world);
+    librdf_storage *st;
+    if (kgm_istore_new(s->world, &st)) return NULL;
+    librdf_model *m = librdf_new_model(s->world, st, NULL);
+    if (!m) librdf_free_storage(st);
+    return m;
+}
+
 int kgm_store_open(kgm_store **out, const char *dir)
 {
+    return kgm_store_open_with(out, dir, NULL);
+}
+
+int kgm_store_open_with(kgm_store **out, const char *dir, const char *storage)
+{
     *out = NULL;
+    int kgmeta;
+    int rc = pick_storage(dir, storage, &kgmeta);
+    if (rc) return rc;
     kgm_store *s = calloc(1, sizeof *s);
     if (!s) return kgm_fail(KGM_ENOMEM, "out of memory");
     s->journal_fd = -1;
-    int rc = world_acquire(&s->world);
+    s->kgmeta = kgmeta;
+    rc = world_acquire(&s->world);
     if (rc) { free(s); return rc; }
-    s->model = store_scratch_model(s->world);
-    if (!s->model) rc = kgm_fail(KGM_ENOMEM, "cannot create a 'trees' model");
+    s->model = new_model(s);
+    if (!s->model) rc = kgm_fail(KGM_ENOMEM, "cannot create a '%s' model", kgmeta ? KGM_ISTORE_NAME : "trees");
     else s->storage = librdf_model_get_storage(s->model);
     if (!rc && dir) rc = open_dir(s, dir);
     if (rc) { kgm_store_free(s); return rc; }
@@ -542,6 +663,8 @@ void kgm_store_free(kgm_store *s)
 }
 
 const char *kgm_store_dir(const kgm_store *s) { return s->dir; }
+
+const char *kgm_store_storage(const kgm_store *s) { return s->kgmeta ? KGM_ISTORE_NAME : "trees"; }
 
 size_t kgm_store_size(const kgm_store *s)
 {
@@ -567,12 +690,34 @@ static int write_snapshot(FILE *f, void *store)
     return store_write_ntriples(s, s->model, f);
 }
 
+/* The kgmeta snapshot: the istore's own atomic save, with generation G+1 and the
+ * prefixes in its extra block. */
+static int write_snapshot_kgs(kgm_store *s, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) return kgm_fail(KGM_ENOMEM, "out of memory");
+    fprintf(mem, "generation %llu\n", (unsigned long long)s->generation + 1);
+    for (size_t i = 0; i < s->n_prefixes; i++)
+        fprintf(mem, "prefix %s: <%s>\n", s->prefixes[i].prefix, s->prefixes[i].ns);
+    int rc = fclose(mem) ? kgm_fail(KGM_ENOMEM, "out of memory") : kgm_istore_set_extra(s->storage, text, len);
+    free(text);
+    return rc ? rc : kgm_istore_save(s->storage, path);
+}
+
+static int write_snapshot_file(kgm_store *s)
+{
+    char *path = path_join(s->dir, s->kgmeta ? SNAPSHOT_KGS : SNAPSHOT_NT);
+    if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
+    int rc = s->kgmeta ? write_snapshot_kgs(s, path) : store_write_atomic(path, write_snapshot, s);
+    free(path);
+    return rc;
+}
+
 int kgm_store_compact(kgm_store *s)
 {
     if (!s->dir) return 0;
-    char *path = path_join(s->dir, "snapshot.nt");
-    if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
-    int rc = store_write_atomic(path, write_snapshot, s);
-    free(path);
+    int rc = write_snapshot_file(s);
     return rc ? rc : journal_reset(s, s->generation + 1);
 }

@@ -1,6 +1,8 @@
-/* kg/store.h - a durable RDF store in a directory: librdf 'trees' in memory, made
+/* kg/store.h - a durable RDF store in a directory: a librdf storage in memory, made
  * persistent by a snapshot plus an fsync'd append-only journal of changes (replayed on
- * open, compacted into a new snapshot atomically). A NULL directory gives an in-memory
+ * open, compacted into a new snapshot atomically). The storage is kgmeta's own "kgmeta"
+ * (kg/istore.h: integer dictionary and sorted triple arrays, binary snapshot) by default,
+ * or librdf's 'trees' (kept as the reference). A NULL directory gives an in-memory
  * scratch store. One thread only (librdf's world is not thread-safe).
  *
  * Every change is all or nothing: on error the store is unchanged and kgm_error() says
@@ -13,8 +15,10 @@
  * the id shown in query results (ids are kept across reopen); each loaded document gets
  * fresh blank node ids, so the same label in two files gives two nodes.
  *
- * The directory holds snapshot.nt and journal (see kg/store.c) and is locked while open:
- * a second open of the same directory, from any process, fails with KGM_ESTATE. */
+ * The directory holds a snapshot (snapshot.kgs for "kgmeta", snapshot.nt for 'trees') and
+ * journal (see kg/store.c) and is locked while open: a second open of the same directory,
+ * from any process, fails with KGM_ESTATE. A damaged or truncated snapshot is refused
+ * (KGM_EFORMAT) and nothing is opened. */
 #ifndef KGM_STORE_H
 #define KGM_STORE_H
 
@@ -28,6 +32,11 @@ typedef struct kgm_store kgm_store;
 
 /* ---- life ---- */
 int  kgm_store_open(kgm_store **out, const char *dir);   /* dir NULL: scratch; creates dir */
+/* storage "kgmeta" or "trees"; NULL: 'trees' if dir already holds a 'trees' snapshot, else
+ * "kgmeta" (what kgm_store_open does). A directory holding the other storage's snapshot is
+ * refused with KGM_ESTATE. */
+int  kgm_store_open_with(kgm_store **out, const char *dir, const char *storage);
+const char *kgm_store_storage(const kgm_store *s);        /* "kgmeta" or "trees"; static */
 void kgm_store_free(kgm_store *s);                       /* NULL is a no-op; closes cleanly */
 const char *kgm_store_dir(const kgm_store *s);           /* NULL for scratch; borrowed */
 size_t kgm_store_size(const kgm_store *s);               /* number of triples */
@@ -73,7 +82,9 @@ int  kgm_query_complete(const char *text);
  * sparql NULL: the whole graph, else the CONSTRUCT/DESCRIBE result. */
 int  kgm_store_export(kgm_store *s, const char *path, const char *syntax, const char *sparql);
 
-/* ---- extraction for learning ---- one pass, linear in the triples. */
+/* ---- extraction for learning ---- one pass, linear in the triples. On "kgmeta" the pass
+ * reads the storage's sorted id arrays and dictionary directly (no librdf nodes); the
+ * graph still owns its own copy of the names and (h, r, t) triples. */
 int  kgm_store_extract(kgm_store *s, kgm_graph **out);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "istore.h"
 #include "store_internal.h"
 
 /* ---- loading ---- */
@@ -104,6 +105,38 @@ static int commit_prefixes(kgm_store *s, const kgm_store *pending)
     return 0;
 }
 
+static int collect_prefix(void *pending, const char *prefix, const char *ns)
+{
+    return store_set_prefix_mem(pending, prefix, ns);
+}
+
+/* A "kgmeta" store's load: raptor straight into a staging kgmeta storage (the istore bulk
+ * path: dictionary ids, sorted once), whose fresh blank labels start past the store's;
+ * then committed like any change (store_commit: journal + bulk merge, or for a big load
+ * into an empty store a new snapshot and adoption of the staging storage). */
+static int load_kgmeta(kgm_store *s, const char *path, const char *text, size_t len,
+                       const char *syntax, const char *base, size_t *n_added)
+{
+    librdf_storage *st;
+    int rc = kgm_istore_new(s->world, &st);
+    if (rc) return rc;
+    librdf_model *stage = librdf_new_model(s->world, st, NULL);
+    if (!stage) { librdf_free_storage(st); return kgm_fail(KGM_ENOMEM, "cannot create a staging model"); }
+    kgm_istore_reserve_blanks(st, kgm_istore_next_blank(s->storage));
+    kgm_store pending = { .journal_fd = -1 };
+    kgm_istore_set_prefix_handler(st, collect_prefix, &pending);
+    size_t before = kgm_store_size(s);
+    rc = path ? kgm_istore_load_file(st, path, syntax, base, NULL)
+              : kgm_istore_load_string(st, text, len, syntax, base, NULL);
+    kgm_istore_set_prefix_handler(st, NULL, NULL);
+    if (!rc) rc = commit_prefixes(s, &pending);
+    if (!rc) rc = store_commit(s, 'A', &stage);
+    free_prefixes(&pending);
+    store_free_model(stage);
+    if (!rc && n_added) *n_added = kgm_store_size(s) - before;
+    return rc;
+}
+
 /* The common tail of every load: parse aside, then journal and merge (all or nothing).
  * Prefixes the text declares are collected aside and kept only when the parse succeeds. */
 static int load_common(kgm_store *s, const char *label, FILE *fh, const char *text, size_t len,
@@ -140,8 +173,14 @@ int kgm_store_load(kgm_store *s, const char *path, const char *syntax, const cha
     if (rc) return rc;
     char *own_base = base ? NULL : file_base(path);
     if (!base && !own_base) { fclose(fh); return kgm_fail(KGM_ENOMEM, "out of memory"); }
-    rc = load_common(s, path, fh, NULL, 0, name, base ? base : own_base, n_added);
-    fclose(fh);
+    if (s->kgmeta) {
+        fclose(fh);                    /* checked; the istore reads the file itself */
+        fh = NULL;
+        rc = load_kgmeta(s, path, NULL, 0, name, base ? base : own_base, n_added);
+    } else {
+        rc = load_common(s, path, fh, NULL, 0, name, base ? base : own_base, n_added);
+        fclose(fh);
+    }
     free(own_base);
     if (!rc && seconds) *seconds = now_seconds() - t0;
     return rc;
@@ -165,7 +204,8 @@ int kgm_store_load_string(kgm_store *s, const char *text, const char *syntax,
     if (rc) return rc;
     char *own_base = base ? NULL : cwd_base();
     if (!base && !own_base) return kgm_fail(KGM_ENOMEM, "out of memory");
-    rc = load_common(s, "<string>", NULL, text, strlen(text), name, base ? base : own_base, n_added);
+    rc = s->kgmeta ? load_kgmeta(s, NULL, text, strlen(text), name, base ? base : own_base, n_added)
+                   : load_common(s, "<string>", NULL, text, strlen(text), name, base ? base : own_base, n_added);
     free(own_base);
     return rc;
 }

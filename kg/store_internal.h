@@ -12,7 +12,8 @@
 
 struct kgm_store {
     librdf_world   *world;        /* shared by all stores of the process (reference counted) */
-    librdf_storage *storage;      /* 'trees' */
+    librdf_storage *storage;      /* "kgmeta" (kg/istore.h) or 'trees' */
+    int             kgmeta;       /* 1 when storage is "kgmeta" */
     librdf_model   *model;
     char           *dir;          /* NULL for a scratch store */
     int             journal_fd;   /* -1 for a scratch store; holds the directory's lock */
@@ -36,6 +37,9 @@ int  store_log_fail(int code, const char *file, int line_shift, const char *fall
 /* Journals the triples of *changes under op ('A' add, 'R' remove), then applies them.
  * Takes *changes (may adopt it as the store's model); sets it to NULL either way. */
 int store_commit(kgm_store *s, char op, librdf_model **changes);
+/* Loads of at least this many triples into a "kgmeta" directory store are made durable by
+ * a new snapshot instead of a journal record per triple (see store_commit). */
+#define STORE_BIG_LOAD 10000
 const char *store_prefix_ns(const kgm_store *s, const char *prefix, size_t len);  /* or NULL */
 
 /* ---- parsing with raptor directly (store_parse.c) ---- */

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "interrupt.h"
+#include "istore.h"
 #include "store_internal.h"
 
 #define XSD "http://www.w3.org/2001/XMLSchema#"
@@ -446,9 +447,119 @@ static int32_t entity_of(kgm_graph *g, librdf_node *n, char **buf, size_t *cap)
     return kgm_graph_entity(g, *buf);
 }
 
+/* ---- extraction straight from the "kgmeta" arrays ---- One pass over the sorted SPO id
+ * triples; each dictionary id becomes a graph entity or relation once (cached by id). */
+
+typedef struct {
+    librdf_storage *st;
+    kgm_graph *g;
+    int32_t   *ent, *rel;        /* (n_terms) graph id per dictionary id, -1 = not yet */
+    char      *buf;              /* NUL-terminated copy of a term for the graph's maps */
+    size_t     cap;
+} id_view;
+
+/* Term id's bytes NUL-terminated in v->buf, after `prefix`; NULL when out of memory. */
+static const char *term_text(id_view *v, uint32_t id, const char *prefix, int *kind, size_t *len)
+{
+    const char *b = kgm_istore_term(v->st, id, kind, len);
+    size_t lp = strlen(prefix);
+    if (!b) return NULL;
+    if (lp + *len + 1 > v->cap) {
+        char *p = realloc(v->buf, lp + *len + 64);
+        if (!p) return NULL;
+        v->buf = p;
+        v->cap = lp + *len + 64;
+    }
+    memcpy(v->buf, prefix, lp);
+    memcpy(v->buf + lp, b, *len);
+    v->buf[lp + *len] = 0;
+    return v->buf;
+}
+
+static int32_t id_entity(id_view *v, uint32_t id)
+{
+    if (v->ent[id] >= 0) return v->ent[id];
+    int kind;
+    size_t len;
+    const char *b = kgm_istore_term(v->st, id, &kind, &len);
+    const char *name = b ? term_text(v, id, kind == KGM_TERM_BLANK ? "_:" : "", &kind, &len) : NULL;
+    return name ? (v->ent[id] = kgm_graph_entity(v->g, name)) : -1;
+}
+
+static int32_t id_relation(id_view *v, uint32_t id)
+{
+    if (v->rel[id] >= 0) return v->rel[id];
+    int kind;
+    size_t len;
+    const char *name = term_text(v, id, "", &kind, &len);
+    return name ? (v->rel[id] = kgm_graph_relation(v->g, name)) : -1;
+}
+
+/* The number of a literal term (numeric xsd type, or plain whole-number text), as
+ * literal_number does for librdf nodes. */
+static int id_number(id_view *v, uint32_t id, int kind, double *x)
+{
+    size_t len;
+    if (kind == KGM_TERM_LANG) return 0;
+    const char *t = term_text(v, id, "", &kind, &len);
+    if (!t) return 0;
+    const char *lex = t;
+    if (kind == KGM_TERM_TYPED) {
+        if (!numeric_datatype(t)) return 0;       /* t = datatype NUL lexical form */
+        lex = t + strlen(t) + 1;
+    }
+    char *end;
+    *x = strtod(lex, &end);
+    return end != lex && *end == 0 && isfinite(*x);
+}
+
+static int extract_ids(kgm_store *s, kgm_graph *g)
+{
+    const uint32_t *spo;
+    size_t n;
+    int rc = kgm_istore_triples(s->storage, &spo, &n);
+    if (rc) return rc;
+    size_t nt = kgm_istore_n_terms(s->storage);
+    id_view v = { .st = s->storage, .g = g, .ent = malloc((nt ? nt : 1) * sizeof *v.ent),
+                  .rel = malloc((nt ? nt : 1) * sizeof *v.rel) };
+    if (!v.ent || !v.rel) rc = kgm_fail(KGM_ENOMEM, "out of memory extracting the graph");
+    for (size_t i = 0; !rc && i < nt; i++) v.ent[i] = v.rel[i] = -1;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const uint32_t *t = spo + 3 * i;
+        int kind;
+        size_t len;
+        kgm_istore_term(s->storage, t[2], &kind, &len);
+        int32_t h = id_entity(&v, t[0]);
+        double x;
+        if (h < 0) rc = kgm_fail(KGM_ENOMEM, "out of memory extracting the graph");
+        else if (kind == KGM_TERM_IRI || kind == KGM_TERM_BLANK) {
+            int32_t r = id_relation(&v, t[1]), o = id_entity(&v, t[2]);
+            rc = r < 0 || o < 0 ? kgm_fail(KGM_ENOMEM, "out of memory extracting the graph") : kgm_graph_add(g, h, r, o);
+        } else if (id_number(&v, t[2], kind, &x)) {
+            size_t plen;
+            const char *pred = term_text(&v, t[1], "", &kind, &plen);
+            rc = pred ? kgm_graph_add_attr(g, h, pred, x) : kgm_fail(KGM_ENOMEM, "out of memory");
+        }
+        if (!rc && (i & 0xffff) == 0xffff && kgm_interrupted()) rc = kgm_fail(KGM_EINTR, "extraction interrupted");
+    }
+    free(v.ent);
+    free(v.rel);
+    free(v.buf);
+    return rc;
+}
+
 int kgm_store_extract(kgm_store *s, kgm_graph **out)
 {
     *out = NULL;
+    if (s->kgmeta) {
+        kgm_graph *g = kgm_graph_new();
+        if (!g) return kgm_fail(KGM_ENOMEM, "out of memory");
+        int rc = extract_ids(s, g);
+        if (!rc) rc = kgm_graph_finish(g);
+        if (rc) { kgm_graph_free(g); return rc; }
+        *out = g;
+        return 0;
+    }
     kgm_graph *g = kgm_graph_new();
     if (!g) return kgm_fail(KGM_ENOMEM, "out of memory");
     librdf_stream *st = librdf_model_as_stream(s->model);

@@ -1,7 +1,8 @@
 /* tests/test_store.c - the RDF store: loading each syntax, durability (journal replay,
- * compaction, a torn journal tail), every bad input refused with the graph unchanged
- * (reopened store included), SPARQL forms, export round trip, extraction. Fixtures are
- * written into a fresh temporary directory. */
+ * compaction, a torn journal tail, a damaged snapshot), every bad input refused with the
+ * graph unchanged (reopened store included), SPARQL forms, export round trip, extraction
+ * (also after edits). Every test runs twice: on 'trees' (the reference) and on the default
+ * "kgmeta" storage. Fixtures are written into a fresh temporary directory per run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,22 @@
 #include "interrupt.h"
 #include "store.h"
 
+/* For LeakSanitizer builds: raptor 2.0.15's N-Triples parser, which "kgmeta" loads use,
+ * leaves a URI of its world referenced after typed literals (one per datatype and world;
+ * reproduced with raptor alone, see tests/test_istore.c). Matched by library because
+ * raptor has no frame pointers. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libraptor2.so\n";
+}
+
 static char tmpdir[256];
+
+/* The storage under test: every kgm_store_open below opens this one. */
+static const char *storage;
+#define kgm_store_open(out, dir) kgm_store_open_with(out, dir, storage)
+static int on_kgmeta(void) { return strcmp(storage, "kgmeta") == 0; }
 
 static const char *tmp_path(const char *name)
 {
@@ -403,18 +419,70 @@ static void drops_a_torn_journal_record(void **state)
     kgm_store_free(s);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp %s %s", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void expect_open_refused(const char *dir, int code, const char *needle)
+{
+    kgm_store *s = (kgm_store *)1;
+    assert_int_equal(kgm_store_open(&s, dir), code);
+    if (!strstr(kgm_error(), needle)) fail_msg("error \"%s\" lacks \"%s\"", kgm_error(), needle);
+    assert_null(s);
+}
+
 static void refuses_damaged_store_files(void **state)
 {
     (void)state;
-    char dir[512], snap[600], journal[600];
+    char dir[512], snap[600], good[700];
     snprintf(dir, sizeof dir, "%s", tmp_path("damaged"));
-    snprintf(snap, sizeof snap, "%s/snapshot.nt", dir);
-    snprintf(journal, sizeof journal, "%s/journal", dir);
+    snprintf(snap, sizeof snap, "%s/%s", dir, on_kgmeta() ? "snapshot.kgs" : "snapshot.nt");
+    snprintf(good, sizeof good, "%s.good", snap);
     kgm_store *s;
     assert_int_equal(kgm_store_open(&s, dir), 0);
+    size_t n;
+    assert_int_equal(kgm_store_load_string(s, GOOD_TTL, "turtle", NULL, &n), 0);
     assert_int_equal(kgm_store_add(s, "<http://ex.org/a>", "<http://ex.org/p>", "1"), 0);
     assert_int_equal(kgm_store_compact(s), 0);
     kgm_store_free(s);
+    assert_true(file_size(snap) > 0);
+    copy_file(snap, good);
+
+    /* Without a name the snapshot tells the storage; the other name is refused, not misread. */
+    kgm_store *o;
+    assert_int_equal(kgm_store_open_with(&o, dir, NULL), 0);
+    assert_string_equal(kgm_store_storage(o), storage);
+    assert_int_equal(kgm_store_size(o), 9);
+    kgm_store_free(o);
+    assert_int_equal(kgm_store_open_with(&o, dir, on_kgmeta() ? "trees" : "kgmeta"), KGM_ESTATE);
+    assert_null(o);
+    assert_int_equal(kgm_store_open_with(&o, dir, "hashes"), KGM_EINVAL);
+
+    if (on_kgmeta()) {
+        /* Truncated anywhere, or one flipped byte: refused whole, never half-loaded. */
+        long size = file_size(snap);
+        const long cuts[] = { 10, 80, size / 2, size - 1 };
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(truncate(snap, cuts[i]), 0);
+            expect_open_refused(dir, KGM_EFORMAT, "truncated");
+            copy_file(good, snap);
+        }
+        FILE *f = fopen(snap, "r+b");
+        assert_non_null(f);
+        fseek(f, size - 5, SEEK_SET);              /* inside the prefixes of the extra block */
+        int c = fgetc(f);
+        fseek(f, size - 5, SEEK_SET);
+        fputc(c ^ 0x20, f);
+        fclose(f);
+        expect_open_refused(dir, KGM_EFORMAT, "checksum");
+        copy_file(good, snap);
+        assert_int_equal(kgm_store_open(&s, dir), 0);
+        assert_int_equal(kgm_store_size(s), 9);
+        kgm_store_free(s);
+    }
 
     write_file("damaged/journal", "KGMJRNL1\x09\0\0\0\0\0\0\0", 16);   /* a generation from the future */
     assert_int_equal(kgm_store_open(&s, dir), KGM_EFORMAT);
@@ -422,10 +490,44 @@ static void refuses_damaged_store_files(void **state)
     WRITE("damaged/journal", "not a journal at all");
     assert_int_equal(kgm_store_open(&s, dir), KGM_EFORMAT);
     assert_non_null(strstr(kgm_error(), "not a kgmeta journal"));
-    WRITE("damaged/snapshot.nt", "<http://ex.org/a> <http://ex.org/p> \"1\" .\n");
+    WRITE(on_kgmeta() ? "damaged/snapshot.kgs" : "damaged/snapshot.nt", "<http://ex.org/a> <http://ex.org/p> \"1\" .\n");
     assert_int_equal(kgm_store_open(&s, dir), KGM_EFORMAT);
     assert_non_null(strstr(kgm_error(), "not a kgmeta snapshot"));
     assert_null(s);
+}
+
+/* A load of many triples: on "kgmeta" (at least STORE_BIG_LOAD, 10000) it is made durable
+ * by a new snapshot rather than journal records; on 'trees' by the journal. Either way the
+ * reopened store has it all, with its prefixes, and later edits replay over it. */
+static void big_load_survives_reopen(void **state)
+{
+    (void)state;
+    const int n = on_kgmeta() ? 20000 : 3000;
+    const char *path = tmp_path("big.ttl");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "@prefix big: <http://big.org/> .\n");
+    for (int i = 0; i < n; i++) fprintf(f, "big:s%d big:p%d big:o%d .\n", i, i % 7, i % 1000);
+    fclose(f);
+    const char *dir = tmp_path("bigstore");
+    char journal[600];
+    snprintf(journal, sizeof journal, "%s/journal", dir);
+    kgm_store *s;
+    assert_int_equal(kgm_store_open(&s, dir), 0);
+    size_t added;
+    assert_int_equal(kgm_store_load(s, path, NULL, NULL, &added, NULL), 0);
+    assert_int_equal(added, (size_t)n);
+    if (on_kgmeta()) assert_int_equal(file_size(journal), 16);   /* nothing journaled */
+    assert_int_equal(kgm_store_remove(s, "big:s5", "big:p5", "big:o5"), 0);
+    kgm_store_free(s);
+    assert_int_equal(kgm_store_open(&s, dir), 0);
+    assert_int_equal(kgm_store_size(s), (size_t)n - 1);
+    kgm_table *t;
+    assert_int_equal(kgm_store_query(s, "SELECT ?o WHERE { big:s42 big:p0 ?o }", NULL, &t), 0);
+    assert_int_equal(t->n_rows, 1);
+    assert_string_equal(kgm_table_cell(t, 0, 0)->value, "http://big.org/o42");
+    kgm_table_free(t);
+    kgm_store_free(s);
 }
 
 static void interrupted_load_adds_nothing(void **state)
@@ -581,11 +683,28 @@ static void extracts_the_integer_view(void **state)
         if (g->attrs[i].ent == t1) amp1 = g->attrs[i].value;
     assert_true(amp1 == 2.5);
     kgm_graph_free(g);
+
+    /* Edits as the shell makes them show in the next extraction. */
+    assert_int_equal(kgm_store_add(s, "ex:t3", "ex:near", "ex:t2"), 0);
+    assert_int_equal(kgm_store_add(s, "ex:t3", "ex:amp", "7"), 0);
+    assert_int_equal(kgm_store_remove(s, "ex:t2", "ex:near", "ex:t1"), 0);
+    assert_int_equal(kgm_store_extract(s, &g), 0);
+    assert_int_equal(kgm_graph_n_ents(g), 5);
+    assert_int_equal(g->n_triples, 4);
+    assert_int_equal(g->n_attrs, 4);
+    int32_t t3 = kgm_graph_find_entity(g, "http://ex.org/t3");
+    t1 = kgm_graph_find_entity(g, "http://ex.org/t1");
+    t2 = kgm_graph_find_entity(g, "http://ex.org/t2");
+    assert_true(t3 >= 0);
+    assert_int_equal(g->in_off[t1 + 1] - g->in_off[t1], 0);      /* t2 near t1 is gone */
+    assert_int_equal(g->in_off[t2 + 1] - g->in_off[t2], 1);      /* t3 near t2 is there */
+    kgm_graph_free(g);
     kgm_store_free(s);
 }
 
 int main(void)
 {
+    const char *const storages[] = { "trees", "kgmeta" };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loads_each_syntax),
         cmocka_unit_test(blank_nodes_are_per_document),
@@ -596,11 +715,17 @@ int main(void)
         cmocka_unit_test(compacts_atomically),
         cmocka_unit_test(drops_a_torn_journal_record),
         cmocka_unit_test(refuses_damaged_store_files),
+        cmocka_unit_test(big_load_survives_reopen),
         cmocka_unit_test(interrupted_load_adds_nothing),
         cmocka_unit_test(answers_each_query_form),
         cmocka_unit_test(tells_complete_queries),
         cmocka_unit_test(exports_and_reads_back),
         cmocka_unit_test(extracts_the_integer_view),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = 0;
+    for (int i = 0; i < 2; i++) {
+        storage = storages[i];
+        failed += cmocka_run_group_tests_name(storages[i], tests, setup, teardown);
+    }
+    return failed;
 }
