@@ -1,0 +1,805 @@
+/* kg/embed.c - embedding models: parameters, scores with their hand-derived gradients side by
+ * side, optimizers, and the multithreaded training loop (Hogwild updates, see embed.h).
+ * Evaluation is in kg/linkpred.c, fold-in in kg/foldin.c, files and look-ups at the end here. */
+#include "embed_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "interrupt.h"
+#include "progress.h"
+
+/* ---- small helpers ---- */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+void emb_rng_seed(emb_rng *g, uint64_t seed, uint64_t stream)
+{
+    uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ULL);
+    for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&x);
+}
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t emb_rng_next(emb_rng *g)
+{
+    uint64_t *s = g->s, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return r;
+}
+int emb_threads(int requested)
+{
+    if (requested > 0) return requested;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+double emb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- vector kernels ----
+ * Eight independent partial sums per loop let the compiler keep them in one vector register
+ * (a single running float sum would force strict left-to-right order and no vectorization). */
+float emb_l1(const float *a, const float *b, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += fabsf(a[i + j] - b[i + j]);
+    float s = 0;
+    for (; i < n; i++) s += fabsf(a[i] - b[i]);
+    for (int j = 0; j < 8; j++) s += acc[j];
+    return s;
+}
+float emb_l2(const float *a, const float *b, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) { float d = a[i + j] - b[i + j]; acc[j] += d * d; }
+    float s = 0;
+    for (; i < n; i++) { float d = a[i] - b[i]; s += d * d; }
+    for (int j = 0; j < 8; j++) s += acc[j];
+    return sqrtf(s);
+}
+float emb_cmod(const float *a, const float *b, int dim)
+{
+    float s = 0;
+    for (int i = 0; i < dim; i++) {
+        float dr = a[i] - b[i], di = a[dim + i] - b[dim + i];
+        s += sqrtf(dr * dr + di * di);
+    }
+    return s;
+}
+
+/* ---- models ---- */
+static const char *const MODEL_NAMES[KGM_EMB_MODEL_COUNT] = {
+    [KGM_EMB_TRANSE_L1] = "transe-l1", [KGM_EMB_TRANSE_L2] = "transe-l2",
+    [KGM_EMB_DISTMULT] = "distmult", [KGM_EMB_COMPLEX] = "complex", [KGM_EMB_ROTATE] = "rotate",
+};
+
+const char *kgm_emb_model_name(kgm_emb_model m)
+{
+    return (unsigned)m < KGM_EMB_MODEL_COUNT ? MODEL_NAMES[m] : "?";
+}
+int kgm_emb_model_parse(const char *name, kgm_emb_model *out)
+{
+    for (int m = 0; m < KGM_EMB_MODEL_COUNT; m++)
+        if (strcmp(name, MODEL_NAMES[m]) == 0) { *out = (kgm_emb_model)m; return 0; }
+    if (strcmp(name, "transe") == 0) { *out = KGM_EMB_TRANSE_L1; return 0; }
+    return kgm_fail(KGM_EINVAL, "unknown embedding model '%s' (transe-l1, transe-l2, distmult, "
+                    "complex, rotate)", name);
+}
+
+static int is_complex(kgm_emb_model m) { return m == KGM_EMB_COMPLEX || m == KGM_EMB_ROTATE; }
+static int is_distance(kgm_emb_model m) { return m != KGM_EMB_DISTMULT && m != KGM_EMB_COMPLEX; }
+
+void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m)
+{
+    memset(o, 0, sizeof *o);
+    o->model = m;
+    o->dim = 100;
+    o->loss = is_distance(m) && m != KGM_EMB_ROTATE ? KGM_EMB_LOSS_MARGIN : KGM_EMB_LOSS_SOFTPLUS;
+    o->margin = 1.0f;
+    o->gamma = m == KGM_EMB_ROTATE ? 6.0f : 0.0f;
+    o->adv_temp = m == KGM_EMB_ROTATE ? 1.0f : 0.0f;
+    o->opt = is_distance(m) && m != KGM_EMB_ROTATE ? KGM_EMB_OPT_SGD : KGM_EMB_OPT_ADAGRAD;
+    o->lr = o->opt == KGM_EMB_OPT_SGD ? 0.01f : 0.1f;
+    o->reg = m == KGM_EMB_DISTMULT || m == KGM_EMB_COMPLEX ? KGM_EMB_REG_N3 : KGM_EMB_REG_NONE;
+    o->reg_weight = o->reg ? 1e-4f : 0.0f;
+    o->negatives = is_distance(m) && m != KGM_EMB_ROTATE ? 1 : 16;
+    o->batch = 512;
+    o->epochs = 100;
+    o->threads = 0;
+    o->seed = 1;
+    o->normalize = m == KGM_EMB_TRANSE_L1 || m == KGM_EMB_TRANSE_L2;
+    o->eval_every = 0;
+    o->patience = 0;
+}
+
+static int check_opts(const kgm_emb_opts *o)
+{
+    if ((unsigned)o->model >= KGM_EMB_MODEL_COUNT) return kgm_fail(KGM_EINVAL, "bad embedding model %d", (int)o->model);
+    if (o->dim < 1 || o->dim > 65536) return kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", o->dim);
+    if (o->negatives < 1 || o->negatives > 4096) return kgm_fail(KGM_EINVAL, "negatives %d out of range 1..4096", o->negatives);
+    if (o->batch < 1) return kgm_fail(KGM_EINVAL, "batch %d must be positive", o->batch);
+    if (o->epochs < 0) return kgm_fail(KGM_EINVAL, "epochs %d must not be negative", o->epochs);
+    if (!(o->lr > 0) || !isfinite(o->lr)) return kgm_fail(KGM_EINVAL, "learning rate must be positive");
+    if ((unsigned)o->loss > KGM_EMB_LOSS_SOFTPLUS || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
+        (unsigned)o->reg > KGM_EMB_REG_N3)
+        return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");
+    return 0;
+}
+
+static float default_init_scale(const kgm_emb_opts *o)
+{
+    if (o->init_scale > 0) return o->init_scale;
+    if (o->model == KGM_EMB_ROTATE) return (o->gamma + 2.0f) / (float)o->dim;  /* RotatE paper */
+    if (is_distance(o->model)) return 6.0f / sqrtf((float)o->dim);           /* TransE paper */
+    return 0.1f;
+}
+
+kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
+{
+    if (check_opts(o)) return NULL;
+    kgm_emb *e = calloc(1, sizeof *e);
+    if (!e) { kgm_fail(KGM_ENOMEM, "out of memory for an embedding"); return NULL; }
+    e->model = o->model;
+    e->dim = o->dim;
+    e->ent_width = is_complex(o->model) ? 2 * o->dim : o->dim;
+    e->rel_width = o->model == KGM_EMB_COMPLEX ? 2 * o->dim : o->dim;
+    e->n_ents = n_ents;
+    e->n_rels = n_rels;
+    e->ent = malloc((n_ents ? n_ents : 1) * (size_t)e->ent_width * sizeof(float));
+    e->rel = malloc((n_rels ? n_rels : 1) * (size_t)e->rel_width * sizeof(float));
+    if (!e->ent || !e->rel) {
+        kgm_fail(KGM_ENOMEM, "out of memory for %zu x %d entity floats", n_ents, e->ent_width);
+        kgm_emb_free(e);
+        return NULL;
+    }
+    emb_rng g;
+    emb_rng_seed(&g, o->seed, 0xe11b);
+    float a = default_init_scale(o);
+    for (size_t i = 0; i < n_ents * (size_t)e->ent_width; i++) e->ent[i] = a * (2 * emb_rng_uniform(&g) - 1);
+    float ar = o->model == KGM_EMB_ROTATE ? (float)M_PI : a;   /* RotatE relations are phases */
+    for (size_t i = 0; i < n_rels * (size_t)e->rel_width; i++) e->rel[i] = ar * (2 * emb_rng_uniform(&g) - 1);
+    if (o->normalize && !is_complex(o->model)) {   /* TransE relations start at unit length */
+        for (size_t r = 0; r < n_rels; r++) {
+            float *x = e->rel + r * (size_t)e->rel_width, n2 = 0;
+            for (int i = 0; i < e->dim; i++) n2 += x[i] * x[i];
+            float inv = n2 > 0 ? 1.0f / sqrtf(n2) : 0;
+            for (int i = 0; i < e->dim; i++) x[i] *= inv;
+        }
+    }
+    return e;
+}
+
+void kgm_emb_free(kgm_emb *e)
+{
+    if (!e) return;
+    free(e->ent);
+    free(e->rel);
+    free(e);
+}
+
+/* ---- scores and their gradients, per model ----
+ * grad adds g * ds/dx into gh, gr, gt (each a row of the matching width). */
+float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const float *t)
+{
+    const int d = e->dim;
+    switch (e->model) {
+    case KGM_EMB_TRANSE_L1: case KGM_EMB_TRANSE_L2: {
+        float acc[8] = {0}, s = 0;
+        int i = 0, l1 = e->model == KGM_EMB_TRANSE_L1;
+        for (; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) {
+                float x = h[i + j] + r[i + j] - t[i + j];
+                acc[j] += l1 ? fabsf(x) : x * x;
+            }
+        for (; i < d; i++) { float x = h[i] + r[i] - t[i]; s += l1 ? fabsf(x) : x * x; }
+        for (int j = 0; j < 8; j++) s += acc[j];
+        return l1 ? -s : -sqrtf(s);
+    }
+    case KGM_EMB_DISTMULT: {
+        float acc[8] = {0}, s = 0;
+        int i = 0;
+        for (; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) acc[j] += h[i + j] * r[i + j] * t[i + j];
+        for (; i < d; i++) s += h[i] * r[i] * t[i];
+        for (int j = 0; j < 8; j++) s += acc[j];
+        return s;
+    }
+    case KGM_EMB_COMPLEX: {
+        /* Re(h r conj t) = hr rr tr + hi rr ti + hr ri ti - hi ri tr */
+        const float *hi = h + d, *ri = r + d, *ti = t + d;
+        float s = 0;
+        for (int i = 0; i < d; i++)
+            s += h[i] * (r[i] * t[i] + ri[i] * ti[i]) + hi[i] * (r[i] * ti[i] - ri[i] * t[i]);
+        return s;
+    }
+    case KGM_EMB_ROTATE: {
+        const float *hi = h + d, *ti = t + d;
+        float s = 0;
+        for (int i = 0; i < d; i++) {
+            float c = cosf(r[i]), sn = sinf(r[i]);
+            float dr = h[i] * c - hi[i] * sn - t[i], di = h[i] * sn + hi[i] * c - ti[i];
+            s += sqrtf(dr * dr + di * di);
+        }
+        return -s;
+    }
+    default: return 0;
+    }
+}
+
+void emb_grad_rows(const kgm_emb *e, const float *h, const float *r, const float *t, float g,
+                      float *gh, float *gr, float *gt)
+{
+    const int d = e->dim;
+    switch (e->model) {
+    case KGM_EMB_TRANSE_L1:
+        /* s = -sum |h + r - t|: ds/dh = ds/dr = -sign(x), ds/dt = sign(x) */
+        for (int i = 0; i < d; i++) {
+            float x = h[i] + r[i] - t[i];
+            float sg = x > 0 ? g : (x < 0 ? -g : 0.0f);
+            gh[i] -= sg; gr[i] -= sg; gt[i] += sg;
+        }
+        break;
+    case KGM_EMB_TRANSE_L2: {
+        /* s = -||x||: ds/dh = ds/dr = -x / ||x||, ds/dt = x / ||x|| */
+        float n = -emb_score_rows(e, h, r, t);
+        float k = n > 1e-12f ? g / n : 0.0f;
+        for (int i = 0; i < d; i++) {
+            float x = (h[i] + r[i] - t[i]) * k;
+            gh[i] -= x; gr[i] -= x; gt[i] += x;
+        }
+        break;
+    }
+    case KGM_EMB_DISTMULT:
+        for (int i = 0; i < d; i++) {
+            gh[i] += g * r[i] * t[i]; gr[i] += g * h[i] * t[i]; gt[i] += g * h[i] * r[i];
+        }
+        break;
+    case KGM_EMB_COMPLEX: {
+        const float *hi = h + d, *ri = r + d, *ti = t + d;
+        for (int i = 0; i < d; i++) {
+            gh[i]     += g * (r[i] * t[i] + ri[i] * ti[i]);
+            gh[d + i] += g * (r[i] * ti[i] - ri[i] * t[i]);
+            gr[i]     += g * (h[i] * t[i] + hi[i] * ti[i]);
+            gr[d + i] += g * (h[i] * ti[i] - hi[i] * t[i]);
+            gt[i]     += g * (h[i] * r[i] - hi[i] * ri[i]);
+            gt[d + i] += g * (hi[i] * r[i] + h[i] * ri[i]);
+        }
+        break;
+    }
+    case KGM_EMB_ROTATE: {
+        /* u = h e^{i theta}, x = u - t, s = -sum |x|.  ds/dx = -x/|x|;  ds/dt = x/|x|;
+         * ds/dh = rotate(ds/du, -theta);  ds/dtheta = Im(conj(u) ds/du) = ur dsi - ui dsr */
+        const float *hi = h + d, *ti = t + d;
+        for (int i = 0; i < d; i++) {
+            float c = cosf(r[i]), sn = sinf(r[i]);
+            float ur = h[i] * c - hi[i] * sn, ui = h[i] * sn + hi[i] * c;
+            float xr = ur - t[i], xi = ui - ti[i];
+            float m = sqrtf(xr * xr + xi * xi);
+            float k = m > 1e-9f ? g / m : 0.0f;
+            float dsr = -xr * k, dsi = -xi * k;          /* g * ds/du */
+            gt[i] -= dsr; gt[d + i] -= dsi;
+            gh[i] += dsr * c + dsi * sn;
+            gh[d + i] += -dsr * sn + dsi * c;
+            gr[i] += ur * dsi - ui * dsr;
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+/* ---- optimizers and regularizers, applied to one row ---- */
+enum { ADAM_B1_NUM = 9, ADAM_B2_NUM = 999 };
+static const float ADAM_B1 = 0.9f, ADAM_B2 = 0.999f, OPT_EPS = 1e-8f;
+
+typedef struct {
+    float *s1, *s2;        /* Adagrad: s1 = sum g^2.  Adam: s1 = m, s2 = v. Same layout as params */
+    float *steps;          /* Adam: per-row step count (lazy Adam: rows step only when touched) */
+} opt_state;
+
+static void add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float *x, float *g)
+{
+    float w = o->reg_weight;
+    if (o->reg == KGM_EMB_REG_L2) {
+        int n = complex_pairs ? 2 * dim : dim;
+        for (int i = 0; i < n; i++) g[i] += 2 * w * x[i];
+    } else if (o->reg == KGM_EMB_REG_N3) {
+        /* N3 (Lacroix et al. 2018): w * sum |z|^3; d/dx = 3 w |z| x, |z| the complex modulus */
+        if (complex_pairs) {
+            for (int i = 0; i < dim; i++) {
+                float m = sqrtf(x[i] * x[i] + x[dim + i] * x[dim + i]);
+                g[i] += 3 * w * m * x[i]; g[dim + i] += 3 * w * m * x[dim + i];
+            }
+        } else {
+            for (int i = 0; i < dim; i++) g[i] += 3 * w * fabsf(x[i]) * x[i];
+        }
+    }
+}
+
+static void apply_row(const kgm_emb_opts *o, const opt_state *st, size_t row, int width,
+                      float *x, const float *g)
+{
+    const float lr = o->lr;
+    size_t off = row * (size_t)width;
+    switch (o->opt) {
+    case KGM_EMB_OPT_SGD:
+        for (int i = 0; i < width; i++) x[i] -= lr * g[i];
+        break;
+    case KGM_EMB_OPT_ADAGRAD: {
+        float *s = st->s1 + off;
+        for (int i = 0; i < width; i++) {
+            s[i] += g[i] * g[i];
+            x[i] -= lr * g[i] / (sqrtf(s[i]) + 1e-10f);
+        }
+        break;
+    }
+    case KGM_EMB_OPT_ADAM: {
+        float *m = st->s1 + off, *v = st->s2 + off;
+        float t = (st->steps[row] += 1.0f);
+        float c1 = 1.0f / (1.0f - powf(ADAM_B1, t)), c2 = 1.0f / (1.0f - powf(ADAM_B2, t));
+        for (int i = 0; i < width; i++) {
+            m[i] = ADAM_B1 * m[i] + (1 - ADAM_B1) * g[i];
+            v[i] = ADAM_B2 * v[i] + (1 - ADAM_B2) * g[i] * g[i];
+            x[i] -= lr * m[i] * c1 / (sqrtf(v[i] * c2) + OPT_EPS);
+        }
+        break;
+    }
+    }
+}
+
+static void clip_unit(float *x, int n)     /* TransE: project onto the unit ball */
+{
+    float acc[8] = {0}, n2 = 0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[i + j] * x[i + j];
+    for (; i < n; i++) n2 += x[i] * x[i];
+    for (int j = 0; j < 8; j++) n2 += acc[j];
+    if (n2 > 1.0f) {
+        float inv = 1.0f / sqrtf(n2);
+        for (i = 0; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) x[i + j] *= inv;
+        for (; i < n; i++) x[i] *= inv;
+    }
+}
+
+/* ---- the training loop ---- */
+enum { CACHE_LINE = 64 };
+
+typedef struct {
+    _Alignas(CACHE_LINE) emb_rng rng;
+    double  loss;
+    uint64_t ahead;            /* TransE fast path: random draw of the next step's first negative */
+    int     interrupted;
+    size_t  lo, hi;            /* this thread's slice of f->order */
+    float  *scratch;           /* own cache-line aligned block: gradients and negative scores */
+    struct emb_fit *f;
+    pthread_t tid;
+} fit_thread;
+
+struct emb_fit {
+    kgm_emb           *e;
+    kgm_emb_opts       o;
+    emb_fit_spec       spec;
+    opt_state          ent_st, rel_st;
+    int32_t           *order;   /* (n_pos) permutation, shuffled per slice each epoch */
+    fit_thread        *th;      /* (threads), each on its own cache lines */
+    int                epoch;
+};
+
+static size_t round_line(size_t bytes) { return (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE; }
+
+void emb_fit_free(emb_fit *f)
+{
+    if (!f) return;
+    free(f->ent_st.s1); free(f->ent_st.s2); free(f->ent_st.steps);
+    free(f->rel_st.s1); free(f->rel_st.s2); free(f->rel_st.steps);
+    if (f->th) for (int i = 0; i < f->spec.threads; i++) free(f->th[i].scratch);
+    free(f->th);
+    free(f->order);
+    free(f);
+}
+
+static int alloc_state(opt_state *st, kgm_emb_opt opt, size_t rows, int width)
+{
+    size_t n = (rows ? rows : 1) * (size_t)width;
+    if (opt == KGM_EMB_OPT_SGD) return 0;
+    st->s1 = calloc(n, sizeof(float));
+    if (!st->s1) return -1;
+    if (opt == KGM_EMB_OPT_ADAM) {
+        st->s2 = calloc(n, sizeof(float));
+        st->steps = calloc(rows ? rows : 1, sizeof(float));
+        if (!st->s2 || !st->steps) return -1;
+    }
+    return 0;
+}
+
+emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec)
+{
+    emb_fit *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->e = e; f->o = *o; f->spec = *spec;
+    int nt = spec->threads;
+    f->order = malloc((spec->n_pos ? spec->n_pos : 1) * sizeof(int32_t));
+    f->th = aligned_alloc(CACHE_LINE, round_line((size_t)nt * sizeof(fit_thread)));
+    if (!f->order || !f->th) { free(f->th); f->th = NULL; emb_fit_free(f); return NULL; }
+    memset(f->th, 0, (size_t)nt * sizeof(fit_thread));
+    if (alloc_state(&f->ent_st, o->opt, e->n_ents, e->ent_width) ||
+        alloc_state(&f->rel_st, o->opt, e->n_rels, e->rel_width)) { emb_fit_free(f); return NULL; }
+    for (size_t i = 0; i < spec->n_pos; i++) f->order[i] = (int32_t)i;
+    /* scratch: gh, gr, gt, one row per negative, then negative scores and weights */
+    size_t w = (size_t)e->ent_width > (size_t)e->rel_width ? (size_t)e->ent_width : (size_t)e->rel_width;
+    size_t floats = (3 + (size_t)o->negatives) * w + 2 * (size_t)o->negatives + 2 * (size_t)o->negatives;
+    for (int i = 0; i < nt; i++) {
+        fit_thread *t = &f->th[i];
+        t->f = f;
+        t->lo = spec->n_pos * (size_t)i / (size_t)nt;
+        t->hi = spec->n_pos * (size_t)(i + 1) / (size_t)nt;
+        emb_rng_seed(&t->rng, o->seed, 1 + (uint64_t)i);
+        t->scratch = aligned_alloc(CACHE_LINE, round_line(floats * sizeof(float)));
+        if (!t->scratch) { emb_fit_free(f); return NULL; }
+    }
+    return f;
+}
+
+static inline float softplus(float x) { return x > 20 ? x : (x < -20 ? expf(x) : log1pf(expf(x))); }
+static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* One positive with its negatives: scores, loss, gradients, updates. Returns the loss. */
+static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
+{
+    kgm_emb *e = f->e;
+    const kgm_emb_opts *o = &f->o;
+    const int ew = e->ent_width, rw = e->rel_width, k = o->negatives;
+    const size_t w = (size_t)(ew > rw ? ew : rw);
+    float *gh = th->scratch, *gr = gh + w, *gt = gr + w, *gneg = gt + w;
+    float *sneg = gneg + (size_t)k * w, *dneg = sneg + k;
+    int32_t *neg_ent = (int32_t *)(dneg + k);   /* entity that replaced the head or the tail */
+    unsigned char *neg_head = (unsigned char *)(neg_ent + k);
+    float *H = e->ent + (size_t)p->h * ew, *R = e->rel + (size_t)p->r * rw, *T = e->ent + (size_t)p->t * ew;
+    const uint32_t n_ents = (uint32_t)e->n_ents;
+
+    float sp = emb_score_rows(e, H, R, T);
+    for (int j = 0; j < k; j++) {
+        uint64_t x = emb_rng_next(&th->rng);
+        neg_head[j] = (unsigned char)(x & 1);
+        neg_ent[j] = (int32_t)(((x >> 32) * (uint64_t)n_ents) >> 32);
+        const float *X = e->ent + (size_t)neg_ent[j] * ew;
+        sneg[j] = neg_head[j] ? emb_score_rows(e, X, R, T) : emb_score_rows(e, H, R, X);
+    }
+    /* weights of the negatives: uniform, or self-adversarial softmax(adv_temp * s-), detached */
+    float wsum = 0;
+    if (o->adv_temp > 0) {
+        float mx = sneg[0];
+        for (int j = 1; j < k; j++) mx = sneg[j] > mx ? sneg[j] : mx;
+        for (int j = 0; j < k; j++) wsum += (dneg[j] = expf(o->adv_temp * (sneg[j] - mx)));
+        for (int j = 0; j < k; j++) dneg[j] /= wsum;
+    } else {
+        for (int j = 0; j < k; j++) dneg[j] = 1.0f / (float)k;
+    }
+    /* dL/ds+ and dL/ds- per negative (dneg[] turns from weight into derivative) */
+    float loss = 0, dpos = 0;
+    if (o->loss == KGM_EMB_LOSS_MARGIN) {
+        for (int j = 0; j < k; j++) {
+            float v = o->margin - sp + sneg[j];
+            if (v > 0) { loss += dneg[j] * v; dpos -= dneg[j]; }
+            else dneg[j] = 0;
+        }
+    } else {
+        loss = softplus(-(o->gamma + sp));
+        dpos = -sigmoid(-(o->gamma + sp));
+        for (int j = 0; j < k; j++) {
+            float z = o->gamma + sneg[j];
+            loss += dneg[j] * softplus(z);
+            dneg[j] *= sigmoid(z);
+        }
+    }
+    if (dpos == 0 && o->reg == KGM_EMB_REG_NONE) return loss;
+
+    memset(gh, 0, (3 + (size_t)k) * w * sizeof(float));
+    if (dpos != 0) emb_grad_rows(e, H, R, T, dpos, gh, gr, gt);
+    for (int j = 0; j < k; j++) {
+        if (dneg[j] == 0) continue;
+        float *X = e->ent + (size_t)neg_ent[j] * ew, *gx = gneg + (size_t)j * w;
+        if (neg_head[j]) emb_grad_rows(e, X, R, T, dneg[j], gx, gr, gt);
+        else             emb_grad_rows(e, H, R, X, dneg[j], gh, gr, gx);
+    }
+    /* regularize and update only rows this fit may change */
+    const int cpx = e->model == KGM_EMB_COMPLEX || e->model == KGM_EMB_ROTATE;
+    const int32_t free_from = f->spec.first_free_ent;
+    if (p->h >= free_from) {
+        add_reg(o, cpx, e->dim, H, gh);
+        apply_row(o, &f->ent_st, (size_t)p->h, ew, H, gh);
+    }
+    if (f->spec.train_rels) {
+        if (e->model != KGM_EMB_ROTATE) add_reg(o, cpx, e->dim, R, gr);
+        apply_row(o, &f->rel_st, (size_t)p->r, rw, R, gr);
+    }
+    if (p->t >= free_from) {
+        add_reg(o, cpx, e->dim, T, gt);
+        apply_row(o, &f->ent_st, (size_t)p->t, ew, T, gt);
+    }
+    for (int j = 0; j < k; j++) {
+        if (dneg[j] == 0 || neg_ent[j] < free_from) continue;
+        float *X = e->ent + (size_t)neg_ent[j] * ew, *gx = gneg + (size_t)j * w;
+        add_reg(o, cpx, e->dim, X, gx);
+        apply_row(o, &f->ent_st, (size_t)neg_ent[j], ew, X, gx);
+        if (o->normalize && !cpx) clip_unit(X, ew);
+    }
+    if (o->normalize && !cpx) {
+        if (p->h >= free_from) clip_unit(H, ew);
+        if (p->t >= free_from) clip_unit(T, ew);
+        if (f->spec.train_rels) clip_unit(R, e->rel_width);
+    }
+    return loss;
+}
+
+/* ---- TransE with margin loss and plain SGD: the Fast-TransX setting, kept tight ----
+ * Same math as fit_step, without gradient buffers: the difference vector x = h + r - t of the
+ * positive and of each negative is kept, and each row moves by lr/k times the direction
+ * dir(x) = sign(x) (L1) or x / ||x|| (L2), with the sign of the role the row plays. */
+static inline float transe_diff(const float *restrict h, const float *restrict r,
+                                const float *restrict t, float *restrict x, int d, int l1)
+{
+    float acc[8] = {0}, s = 0;
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) x[i + j] = h[i + j] + r[i + j] - t[i + j];
+    for (; i < d; i++) x[i] = h[i] + r[i] - t[i];
+    if (l1) {
+        for (i = 0; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) acc[j] += fabsf(x[i + j]);
+        for (; i < d; i++) s += fabsf(x[i]);
+    } else {
+        for (i = 0; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) acc[j] += x[i + j] * x[i + j];
+        for (; i < d; i++) s += x[i] * x[i];
+    }
+    for (int j = 0; j < 8; j++) s += acc[j];
+    return l1 ? s : sqrtf(s);
+}
+
+/* Ask for a row before it is needed: rows are picked at random from a table larger than the
+ * caches, so without this each step waits on several memory loads. */
+static inline void prefetch_row(const float *x, int n)
+{
+    for (int i = 0; i < n; i += 16) __builtin_prefetch(x + i, 1);
+}
+
+/* x := step * dir(x), in place. Loops run in blocks of 8 so that -O2's cheap vectorizer, which
+ * only vectorizes loops of a known trip count, turns each block into vector instructions. */
+static inline void transe_dir(float *restrict x, int d, int l1, float dist, float step)
+{
+    int i = 0;
+    if (l1) {
+        for (; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) x[i + j] = step * (float)((x[i + j] > 0) - (x[i + j] < 0));
+        for (; i < d; i++) x[i] = step * (float)((x[i] > 0) - (x[i] < 0));
+    } else {
+        float k = dist > 1e-12f ? step / dist : 0.0f;
+        for (; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) x[i + j] *= k;
+        for (; i < d; i++) x[i] *= k;
+    }
+}
+
+static inline void add_scaled(float *restrict y, const float *restrict u, float a, int d)  /* y += a u */
+{
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) y[i + j] += a * u[i + j];
+    for (; i < d; i++) y[i] += a * u[i];
+}
+
+/* h -= u; r -= u; t += u (the positive's move; a negative's is the same with u negated).
+ * Separate calls: h and t may be the same row (a self-loop), and both moves must land. */
+static inline void transe_move(float *h, float *r, float *t, const float *u, int d)
+{
+    add_scaled(r, u, -1.0f, d);
+    add_scaled(h, u, -1.0f, d);
+    add_scaled(t, u, 1.0f, d);
+}
+
+static float fit_step_transe_sgd(emb_fit *f, fit_thread *th, const kgm_triple *p)
+{
+    kgm_emb *e = f->e;
+    const kgm_emb_opts *o = &f->o;
+    const int d = e->dim, k = o->negatives, l1 = e->model == KGM_EMB_TRANSE_L1;
+    float *xp = th->scratch, *xn = xp + d;       /* xn: k rows of d */
+    int32_t *neg_ent = (int32_t *)(xn + (size_t)k * d);
+    unsigned char *neg_head = (unsigned char *)(neg_ent + k);
+    float *distn = (float *)(neg_head + ((k + 3) & ~3));
+    float *H = e->ent + (size_t)p->h * d, *R = e->rel + (size_t)p->r * d, *T = e->ent + (size_t)p->t * d;
+    const uint32_t n_ents = (uint32_t)e->n_ents;
+
+    float distp = transe_diff(H, R, T, xp, d, l1), loss = 0;
+    int active = 0;
+    for (int j = 0; j < k; j++) {
+        uint64_t x = j ? emb_rng_next(&th->rng) : th->ahead;
+        neg_head[j] = (unsigned char)(x & 1);
+        neg_ent[j] = (int32_t)(((x >> 32) * (uint64_t)n_ents) >> 32);
+        const float *X = e->ent + (size_t)neg_ent[j] * d;
+        float *xj = xn + (size_t)active * d;
+        float dist = neg_head[j] ? transe_diff(X, R, T, xj, d, l1) : transe_diff(H, R, X, xj, d, l1);
+        float v = o->margin + distp - dist;   /* s = -dist */
+        if (v <= 0) continue;
+        loss += v;
+        neg_ent[active] = neg_ent[j]; neg_head[active] = neg_head[j]; distn[active] = dist;
+        active++;
+    }
+    th->ahead = emb_rng_next(&th->rng);    /* the next step's first negative, fetched now */
+    prefetch_row(e->ent + (size_t)(((th->ahead >> 32) * (uint64_t)n_ents) >> 32) * d, d);
+    if (!active) return 0;
+    const float step = o->lr / (float)k;
+    transe_dir(xp, d, l1, distp, step * (float)active);
+    transe_move(H, R, T, xp, d);
+    for (int j = 0; j < active; j++) {
+        float *X = e->ent + (size_t)neg_ent[j] * d, *xj = xn + (size_t)j * d;
+        transe_dir(xj, d, l1, distn[j], -step);
+        if (neg_head[j]) transe_move(X, R, T, xj, d); else transe_move(H, R, X, xj, d);
+        if (o->normalize) clip_unit(X, d);
+    }
+    if (o->normalize) { clip_unit(H, d); clip_unit(T, d); clip_unit(R, d); }
+    return loss / (float)k;
+}
+
+static void *fit_thread_run(void *arg)
+{
+    fit_thread *th = arg;
+    emb_fit *f = th->f;
+    int32_t *ord = f->order;
+    /* Fisher-Yates over this thread's slice only: threads never touch each other's part */
+    for (size_t i = th->hi - th->lo; i > 1; i--) {
+        size_t j = emb_rng_below(&th->rng, (uint32_t)i);
+        int32_t tmp = ord[th->lo + i - 1]; ord[th->lo + i - 1] = ord[th->lo + j]; ord[th->lo + j] = tmp;
+    }
+    double loss = 0;
+    const size_t batch = (size_t)f->o.batch;
+    enum { PREFETCH_AHEAD = 2 };
+    th->ahead = emb_rng_next(&th->rng);
+    const int fast = (f->e->model == KGM_EMB_TRANSE_L1 || f->e->model == KGM_EMB_TRANSE_L2) &&
+                     f->o.loss == KGM_EMB_LOSS_MARGIN && f->o.opt == KGM_EMB_OPT_SGD &&
+                     f->o.reg == KGM_EMB_REG_NONE && f->o.adv_temp <= 0 &&
+                     f->spec.first_free_ent == 0 && f->spec.train_rels;
+    for (size_t b = th->lo; b < th->hi; b += batch) {
+        if (kgm_interrupted()) { th->interrupted = 1; break; }
+        size_t end = b + batch < th->hi ? b + batch : th->hi;
+        if (fast)
+            for (size_t i = b; i < end; i++) {
+                if (i + PREFETCH_AHEAD < th->hi) {
+                    const kgm_triple *q = &f->spec.pos[ord[i + PREFETCH_AHEAD]];
+                    prefetch_row(f->e->ent + (size_t)q->h * f->e->dim, f->e->dim);
+                    prefetch_row(f->e->ent + (size_t)q->t * f->e->dim, f->e->dim);
+                }
+                loss += fit_step_transe_sgd(f, th, &f->spec.pos[ord[i]]);
+            }
+        else
+            for (size_t i = b; i < end; i++) loss += fit_step(f, th, &f->spec.pos[ord[i]]);
+    }
+    th->loss = loss;
+    return NULL;
+}
+
+double emb_fit_epoch(emb_fit *f)
+{
+    int nt = f->spec.threads, started = 0, stop = 0;
+    for (int i = 1; i < nt; i++) {
+        f->th[i].interrupted = 0;
+        if (pthread_create(&f->th[i].tid, NULL, fit_thread_run, &f->th[i]) != 0) break;
+        started = i;
+    }
+    f->th[0].interrupted = 0;
+    fit_thread_run(&f->th[0]);
+    /* threads that could not start: run their slices here so no triple is skipped */
+    for (int i = started + 1; i < nt; i++) fit_thread_run(&f->th[i]);
+    double loss = 0;
+    for (int i = 0; i < nt; i++) {
+        if (i >= 1 && i <= started) pthread_join(f->th[i].tid, NULL);
+        loss += f->th[i].loss;
+        stop |= f->th[i].interrupted;
+    }
+    f->epoch++;
+    if (stop) return -1;
+    return f->spec.n_pos ? loss / (double)f->spec.n_pos : 0;
+}
+
+/* ---- training with validation and early stopping ---- */
+typedef struct { float *ent, *rel; } param_copy;
+
+static int copy_params(param_copy *c, const kgm_emb *e)
+{
+    size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
+    if (!c->ent) c->ent = malloc((ne ? ne : 1) * sizeof(float));
+    if (!c->rel) c->rel = malloc((nr ? nr : 1) * sizeof(float));
+    if (!c->ent || !c->rel) return -1;
+    memcpy(c->ent, e->ent, ne * sizeof(float));
+    memcpy(c->rel, e->rel, nr * sizeof(float));
+    return 0;
+}
+
+int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
+                  const kgm_triple *valid, size_t n_valid,
+                  const kgm_triple *extra_known, size_t n_extra, kgm_emb_report *report)
+{
+    kgm_emb_report rep = { .best_valid_mrr = -1 };
+    if (report) *report = rep;
+    int rc = check_opts(o);
+    if (rc) return rc;
+    if (o->model != e->model || o->dim != e->dim)
+        return kgm_fail(KGM_EINVAL, "training options (%s, dim %d) do not match the embedding (%s, dim %d)",
+                        kgm_emb_model_name(o->model), o->dim, kgm_emb_model_name(e->model), e->dim);
+    if (kgm_graph_n_ents(g) > e->n_ents || kgm_graph_n_rels(g) > e->n_rels)
+        return kgm_fail(KGM_EINVAL, "graph has %zu entities and %zu relations, embedding only %zu and %zu",
+                        kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
+    emb_fit_spec spec = { g->triples, g->n_triples, 0, 1, emb_threads(o->threads) };
+    if ((size_t)spec.threads > g->n_triples) spec.threads = g->n_triples ? (int)g->n_triples : 1;
+    emb_fit *f = emb_fit_new(e, o, &spec);
+    param_copy best = {0};
+    if (!f) return kgm_fail(KGM_ENOMEM, "out of memory for training state");
+
+    const kgm_triple *known[3] = { g->triples, valid, extra_known };
+    size_t n_known[3] = { g->n_triples, n_valid, n_extra };
+    int checking = valid && n_valid && o->eval_every > 0, since_best = 0;
+    double t_train = 0;
+    for (int ep = 1; ep <= o->epochs; ep++) {
+        double t0 = emb_now();
+        double loss = emb_fit_epoch(f);
+        t_train += emb_now() - t0;
+        if (loss < 0) { rep.interrupted = 1; break; }
+        if (!isfinite(loss)) { rc = kgm_fail(KGM_ENUMERIC, "training loss became %g at epoch %d", loss, ep); break; }
+        rep.epochs_run = ep;
+        rep.last_loss = loss;
+        kgm_progress("%s epoch %d/%d loss %.4f best valid MRR %.4f", kgm_emb_model_name(e->model),
+                     ep, o->epochs, loss, rep.best_valid_mrr);
+        if (checking && (ep % o->eval_every == 0 || ep == o->epochs)) {
+            kgm_lp_metrics m;
+            rc = kgm_lp_evaluate(e, valid, n_valid, known, n_known, 3, o->threads, &m);
+            if (rc) break;
+            if (m.mrr > rep.best_valid_mrr) {
+                rep.best_valid_mrr = m.mrr; rep.best_epoch = ep; since_best = 0;
+                if (copy_params(&best, e)) { rc = kgm_fail(KGM_ENOMEM, "out of memory keeping the best parameters"); break; }
+            } else if (o->patience > 0 && ++since_best >= o->patience) {
+                break;
+            }
+        }
+        if (kgm_interrupted()) { rep.interrupted = 1; break; }
+    }
+    kgm_progress_done();
+    if (best.ent) {   /* keep the parameters with the best validation MRR */
+        memcpy(e->ent, best.ent, e->n_ents * (size_t)e->ent_width * sizeof(float));
+        memcpy(e->rel, best.rel, e->n_rels * (size_t)e->rel_width * sizeof(float));
+    }
+    free(best.ent); free(best.rel);
+    emb_fit_free(f);
+    rep.seconds = t_train;
+    rep.triples_per_s = t_train > 0 ? (double)rep.epochs_run * (double)g->n_triples / t_train : 0;
+    if (report) *report = rep;
+    if (rc) return rc;
+    if (rep.interrupted) return kgm_fail(KGM_EINTR, "embedding training interrupted after %d epochs; best state kept",
+                                         rep.epochs_run);
+    return 0;
+}
+
+/* ---- look-ups ---- */
+float kgm_emb_score(const kgm_emb *e, int32_t h, int32_t r, int32_t t)
+{
+    return emb_score_rows(e, e->ent + (size_t)h * e->ent_width, e->rel + (size_t)r * e->rel_width,
+                          e->ent + (size_t)t * e->ent_width);
+}

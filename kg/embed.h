@@ -1,0 +1,138 @@
+/* kg/embed.h - knowledge-graph embeddings on the integer view (kg/graph.h): TransE (L1, L2),
+ * DistMult, ComplEx and RotatE; their training (negative sampling, margin or logistic loss,
+ * L2/N3 regularization, SGD/Adagrad/Adam, pthreads), filtered link-prediction evaluation
+ * (kg/linkpred.c), fold-in of entities added after training (kg/foldin.c), save/load, nearest
+ * neighbours and triple scores.
+ *
+ * It is not a general tensor library: every model's score and gradient is a closed form written
+ * by hand next to each other in kg/embed.c (checked against finite differences in the tests).
+ *
+ * Scores are "higher = more plausible" for every model:
+ *   TransE   s = -||h + r - t||  (L1 or L2)
+ *   DistMult s = <h, r, t>
+ *   ComplEx  s = Re <h, r, conj(t)>          (rows: dim real parts, then dim imaginary parts)
+ *   RotatE   s = -sum_i |h_i * e^{i theta_i} - t_i|  (entity rows complex as ComplEx;
+ *                                                 relation rows: dim phases)
+ * Threads update shared parameters without locks (Hogwild): rows of different triples rarely
+ * collide and a lost update costs nothing measurable. Each thread's scratch sits in its own
+ * cache-line aligned block, so threads never share a written line other than parameter rows.
+ * With threads = 1 a run is exactly reproducible from its seed; with more threads the per-thread
+ * random streams are still seeded, but the order of racing updates is not. */
+#ifndef KGM_EMBED_H
+#define KGM_EMBED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+
+typedef enum {
+    KGM_EMB_TRANSE_L1, KGM_EMB_TRANSE_L2, KGM_EMB_DISTMULT, KGM_EMB_COMPLEX, KGM_EMB_ROTATE,
+    KGM_EMB_MODEL_COUNT
+} kgm_emb_model;
+typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS } kgm_emb_loss;
+typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
+typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
+
+typedef struct {
+    kgm_emb_model model;
+    int          dim;          /* real dims (TransE/DistMult) or complex dims (ComplEx/RotatE) */
+    kgm_emb_loss loss;
+    float        margin;       /* margin loss: max(0, margin - s+ + s-) */
+    float        gamma;        /* softplus loss on distance models: logit = gamma + s */
+    float        adv_temp;     /* > 0: self-adversarial negative weights softmax(adv_temp * s-) */
+    kgm_emb_opt  opt;
+    float        lr;
+    kgm_emb_reg  reg;
+    float        reg_weight;
+    int          negatives;    /* corrupted triples per positive (head or tail, 50/50) */
+    int          batch;        /* positives per mini-batch: the unit of interrupt and progress polls */
+    int          epochs;
+    int          threads;      /* <= 0: all online cores */
+    uint64_t     seed;
+    int          normalize;    /* TransE: keep touched entity and relation rows at L2 norm <= 1,
+                                  after each update (as Fast-TransX does) */
+    float        init_scale;   /* initial values uniform in +-init_scale (0: model default) */
+    int          eval_every;   /* epochs between validation MRR checks (0: never) */
+    int          patience;     /* stop after this many checks without improvement (0: never) */
+} kgm_emb_opts;
+
+typedef struct kgm_emb {
+    kgm_emb_model model;
+    int     dim;
+    int     ent_width, rel_width;   /* floats per entity row / relation row */
+    size_t  n_ents, n_rels;
+    float  *ent;                    /* (n_ents, ent_width) */
+    float  *rel;                    /* (n_rels, rel_width) */
+} kgm_emb;
+
+/* Filtered link-prediction figures over both sides (head and tail) of each triple. A rank is
+ * the mean of the optimistic and the pessimistic rank among candidates with equal scores;
+ * MRR, mean rank and Hits@k are all computed from that rank. */
+typedef struct {
+    double mrr, mean_rank, hits1, hits3, hits10;
+    size_t n;                       /* ranks averaged: 2 per triple */
+} kgm_lp_metrics;
+
+/* What training did; figures measured on the validation split when one was given. */
+typedef struct {
+    int    epochs_run, best_epoch;
+    double best_valid_mrr;          /* -1 when no validation was run */
+    double seconds;                 /* training time, evaluation excluded */
+    double triples_per_s;           /* positives per second */
+    double last_loss;               /* mean loss per positive in the last epoch */
+    int    interrupted;
+} kgm_emb_report;
+
+const char *kgm_emb_model_name(kgm_emb_model m);           /* "transe-l1", ... */
+int  kgm_emb_model_parse(const char *name, kgm_emb_model *out);    /* 0 or KGM_EINVAL */
+void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m);       /* sensible per-model defaults */
+
+/* returns new: kgm_emb_free(); NULL with kgm_error() on a bad option or out of memory.
+ * Parameters are initialized from o->seed. */
+kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels);
+void     kgm_emb_free(kgm_emb *e);                         /* NULL is a no-op */
+
+/* Train on g's triples (borrowed). valid may be NULL; with it and o->eval_every > 0 the
+ * validation MRR is checked every eval_every epochs and the best parameters are kept
+ * (filtered against g's triples, valid and extra_known). On interrupt (kgm_interrupted())
+ * returns KGM_EINTR with the best state so far in e; report is filled either way. */
+int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
+                  const kgm_triple *valid, size_t n_valid,
+                  const kgm_triple *extra_known, size_t n_extra, kgm_emb_report *report);
+
+/* ---- look-ups ---- */
+float kgm_emb_score(const kgm_emb *e, int32_t h, int32_t r, int32_t t);   /* ids must be valid */
+/* Scores of (h, r, every entity) when side = 't', of (every entity, r, t) when 'h'.
+ * scores: (e->n_ents). The fixed entity is the one not being replaced. */
+void  kgm_emb_score_all(const kgm_emb *e, int side, int32_t h, int32_t r, int32_t t, float *scores);
+/* The k entities with the highest cosine similarity to ent (ent itself excluded), best first.
+ * out_ids/out_sims: (k); returns how many were written, or KGM_EINVAL. */
+int   kgm_emb_neighbours(const kgm_emb *e, int32_t ent, int k, int32_t *out_ids, float *out_sims);
+
+/* ---- evaluation (kg/linkpred.c) ---- */
+/* Filtered ranks of triples (both sides): candidates forming a triple in `known` (the union of
+ * every split, borrowed) other than the one being ranked are left out. threads <= 0: all cores. */
+int kgm_lp_evaluate(const kgm_emb *e, const kgm_triple *triples, size_t n,
+                    const kgm_triple *const *known, const size_t *n_known, int n_sets,
+                    int threads, kgm_lp_metrics *out);
+/* Rank of scores[target] among scores[0..n) (skip[i] != 0 leaves candidate i out):
+ * 1 + #greater + #equal / 2. The building block of kgm_lp_evaluate, public for tests. */
+double kgm_lp_rank(const float *scores, size_t n, size_t target, const unsigned char *skip);
+
+/* ---- fold-in (kg/foldin.c) ---- */
+/* Adds n_new entities (ids e->n_ents .. e->n_ents + n_new - 1) and fits only their rows to
+ * `triples` (each must touch at least one new entity; relations and old entities stay frozen),
+ * with o's loss, negatives, optimizer and lr for o->epochs epochs, single-threaded. Then ranks
+ * these triples (filtered by known sets and by `triples`) into out (may be NULL).
+ * On error e is unchanged. */
+int kgm_emb_foldin(kgm_emb *e, size_t n_new, const kgm_triple *triples, size_t n,
+                   const kgm_emb_opts *o, const kgm_triple *const *known, const size_t *n_known,
+                   int n_sets, kgm_lp_metrics *out);
+
+/* ---- files ---- (self-contained format until src/modelfile.h lands: magic "KGMEMB01",
+ * version, shape, float rows, FNV-1a 64 checksum; written to a temporary file then renamed) */
+int kgm_emb_save(const kgm_emb *e, const char *path);
+int kgm_emb_load(kgm_emb **out, const char *path);       /* *out returns new: kgm_emb_free() */
+
+#endif

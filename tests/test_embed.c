@@ -1,0 +1,357 @@
+/* tests/test_embed.c - embeddings: gradients against finite differences, every model learning
+ * small chain graphs to near-perfect filtered MRR, the filtered ranking against a brute-force
+ * implementation (ties included), fold-in of a withheld entity, save/load, interrupt, bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "embed_internal.h"
+#include "error.h"
+#include "interrupt.h"
+
+enum { CHAINS = 4, CHAIN_LEN = 8 };
+
+/* CHAINS chains of CHAIN_LEN entities. Directed "next" links i -> i+1, or, for models that
+ * only represent symmetric relations (DistMult), "link" triples in both directions.
+ * Entity `skip` (if >= 0) and its triples are left out (for fold-in). */
+static kgm_graph *chain_graph(int symmetric, int skip)
+{
+    kgm_graph *g = kgm_graph_new();
+    char name[32];
+    int32_t id[CHAINS * CHAIN_LEN];
+    for (int i = 0; i < CHAINS * CHAIN_LEN; i++) {
+        snprintf(name, sizeof name, "e%d", i);
+        id[i] = i == skip ? -1 : kgm_graph_entity(g, name);
+    }
+    int32_t r = kgm_graph_relation(g, symmetric ? "link" : "next");
+    for (int c = 0; c < CHAINS; c++)
+        for (int k = 0; k + 1 < CHAIN_LEN; k++) {
+            int a = c * CHAIN_LEN + k, b = a + 1;
+            if (a == skip || b == skip) continue;
+            assert_int_equal(kgm_graph_add(g, id[a], r, id[b]), 0);
+            if (symmetric) assert_int_equal(kgm_graph_add(g, id[b], r, id[a]), 0);
+        }
+    assert_int_equal(kgm_graph_finish(g), 0);
+    return g;
+}
+
+static void test_opts(kgm_emb_opts *o, kgm_emb_model m)
+{
+    kgm_emb_opts_default(o, m);
+    o->dim = 32;
+    o->epochs = 300;
+    o->threads = 2;
+    o->seed = 7;
+    o->batch = 16;
+    if (m == KGM_EMB_TRANSE_L1 || m == KGM_EMB_TRANSE_L2) { o->lr = 0.05f; o->negatives = 4; }
+    if (m == KGM_EMB_TRANSE_L2) { o->lr = 0.1f; o->margin = 0.2f; o->epochs = 1000; }
+    if (m == KGM_EMB_ROTATE) { o->gamma = 4.0f; o->lr = 0.05f; o->negatives = 8; }
+    if (m == KGM_EMB_DISTMULT || m == KGM_EMB_COMPLEX) { o->lr = 0.2f; o->negatives = 8; }
+}
+
+/* ---- gradients ---- */
+static void test_gradients(void **state)
+{
+    (void)state;
+    for (int m = 0; m < KGM_EMB_MODEL_COUNT; m++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, (kgm_emb_model)m);
+        o.dim = 5; o.init_scale = 0.8f; o.seed = 3 + (uint64_t)m; o.normalize = 0;
+        kgm_emb *e = kgm_emb_new(&o, 2, 1);
+        assert_non_null(e);
+        float *rows[3] = { e->ent, e->rel, e->ent + e->ent_width };
+        int widths[3] = { e->ent_width, e->rel_width, e->ent_width };
+        float g[3][16] = {{0}};
+        emb_grad_rows(e, rows[0], rows[1], rows[2], 1.0f, g[0], g[1], g[2]);
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < widths[p]; i++) {
+                const float step = 1e-2f;
+                float keep = rows[p][i];
+                rows[p][i] = keep + step; double up = emb_score_rows(e, rows[0], rows[1], rows[2]);
+                rows[p][i] = keep - step; double down = emb_score_rows(e, rows[0], rows[1], rows[2]);
+                rows[p][i] = keep;
+                double fd = (up - down) / (2 * step);
+                if (fabs(fd - g[p][i]) > 2e-2 * (1 + fabs(fd)))
+                    fail_msg("%s: d score / d row%d[%d] = %g analytic, %g finite difference",
+                             kgm_emb_model_name((kgm_emb_model)m), p, i, g[p][i], fd);
+            }
+        kgm_emb_free(e);
+    }
+}
+
+/* ---- learning the chains ---- */
+static void test_models_learn_chains(void **state)
+{
+    (void)state;
+    for (int m = 0; m < KGM_EMB_MODEL_COUNT; m++) {
+        int symmetric = m == KGM_EMB_DISTMULT;
+        kgm_graph *g = chain_graph(symmetric, -1);
+        kgm_emb_opts o;
+        test_opts(&o, (kgm_emb_model)m);
+        kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        assert_non_null(e);
+        const kgm_triple *known[1] = { g->triples };
+        size_t nk[1] = { g->n_triples };
+        kgm_lp_metrics before, after;
+        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 2, &before), 0);
+        kgm_emb_report rep;
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
+        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 2, &after), 0);
+        printf("%-10s MRR %.3f -> %.3f  hits@1 %.3f  (%d epochs, %.2f s)\n",
+               kgm_emb_model_name((kgm_emb_model)m), before.mrr, after.mrr, after.hits1,
+               rep.epochs_run, rep.seconds);
+        assert_int_equal(after.n, 2 * g->n_triples);
+        assert_true(before.mrr < 0.5);
+        assert_true(after.mrr > 0.9);
+        kgm_emb_free(e);
+        kgm_graph_free(g);
+    }
+}
+
+/* ---- ranking against brute force ---- */
+/* Brute force rank: sort the unfiltered candidates' scores, best first; the target's rank is the
+ * mean of the first and the last position holding its score. */
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+static double brute_rank(const float *scores, size_t n, size_t target, const unsigned char *skip)
+{
+    float *kept = malloc(n * sizeof(float));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) if (i == target || !skip[i]) kept[k++] = scores[i];
+    qsort(kept, k, sizeof(float), cmp_desc);
+    size_t first = k, last = 0;
+    for (size_t i = 0; i < k; i++)
+        if (kept[i] == scores[target]) { if (first == k) first = i; last = i; }
+    free(kept);
+    return 0.5 * ((double)first + 1 + (double)last + 1);
+}
+
+static void test_rank_matches_brute_force(void **state)
+{
+    (void)state;
+    emb_rng g;
+    emb_rng_seed(&g, 11, 0);
+    for (int trial = 0; trial < 200; trial++) {
+        size_t n = 1 + emb_rng_below(&g, 60);
+        float scores[64];
+        unsigned char skip[64];
+        for (size_t i = 0; i < n; i++) {
+            scores[i] = (float)emb_rng_below(&g, 5);    /* few values: many ties */
+            skip[i] = emb_rng_below(&g, 4) == 0;
+        }
+        size_t target = emb_rng_below(&g, (uint32_t)n);
+        assert_true(fabs(kgm_lp_rank(scores, n, target, skip) - brute_rank(scores, n, target, skip)) < 1e-12);
+    }
+}
+
+/* kgm_lp_evaluate (query vectors, sgemm, sorted filter) against scoring each triple one by one
+ * with kgm_emb_score and filtering by a linear scan. Integer-valued parameters make every score
+ * exact in float, so ties are real ties in both. */
+static int is_known(const kgm_triple *k, size_t n, int32_t h, int32_t r, int32_t t)
+{
+    for (size_t i = 0; i < n; i++) if (k[i].h == h && k[i].r == r && k[i].t == t) return 1;
+    return 0;
+}
+
+static void test_evaluate_matches_brute_force(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_TRANSE_L1, KGM_EMB_TRANSE_L2, KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    enum { NE = 30, NR = 3, NK = 120, NT = 25 };
+    emb_rng g;
+    emb_rng_seed(&g, 5, 0);
+    kgm_triple known[NK];
+    for (int i = 0; i < NK; i++)
+        known[i] = (kgm_triple){ (int32_t)emb_rng_below(&g, NE), (int32_t)emb_rng_below(&g, NR),
+                                 (int32_t)emb_rng_below(&g, NE) };
+    const kgm_triple *test = known + NK - NT;    /* the test split is part of what is known */
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, models[mi]);
+        o.dim = 3;
+        kgm_emb *e = kgm_emb_new(&o, NE, NR);
+        for (size_t i = 0; i < NE * (size_t)e->ent_width; i++) e->ent[i] = (float)emb_rng_below(&g, 3) - 1;
+        for (size_t i = 0; i < NR * (size_t)e->rel_width; i++) e->rel[i] = (float)emb_rng_below(&g, 3) - 1;
+        const kgm_triple *sets[2] = { known, test };
+        size_t ns[2] = { NK - NT, NT };
+        kgm_lp_metrics got;
+        assert_int_equal(kgm_lp_evaluate(e, test, NT, sets, ns, 2, 2, &got), 0);
+
+        double rr = 0, mr = 0, h1 = 0, h3 = 0, h10 = 0;
+        float scores[NE];
+        unsigned char skip[NE];
+        for (int i = 0; i < NT; i++)
+            for (int side = 0; side < 2; side++) {
+                const kgm_triple *q = &test[i];
+                for (int x = 0; x < NE; x++) {
+                    int32_t h = side ? x : q->h, t = side ? q->t : x;
+                    scores[x] = kgm_emb_score(e, h, q->r, t);
+                    skip[x] = (unsigned char)is_known(known, NK, h, q->r, t);
+                }
+                double rank = brute_rank(scores, NE, (size_t)(side ? q->h : q->t), skip);
+                rr += 1 / rank; mr += rank; h1 += rank <= 1; h3 += rank <= 3; h10 += rank <= 10;
+            }
+        assert_int_equal(got.n, 2 * NT);
+        assert_true(fabs(got.mrr - rr / (2 * NT)) < 1e-9);
+        assert_true(fabs(got.mean_rank - mr / (2 * NT)) < 1e-9);
+        assert_true(fabs(got.hits1 - h1 / (2 * NT)) < 1e-9);
+        assert_true(fabs(got.hits3 - h3 / (2 * NT)) < 1e-9);
+        assert_true(fabs(got.hits10 - h10 / (2 * NT)) < 1e-9);
+        kgm_emb_free(e);
+    }
+}
+
+/* ---- fold-in ---- */
+static void test_foldin_places_withheld_entity(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_TRANSE_L1, KGM_EMB_COMPLEX, KGM_EMB_ROTATE };
+    const int withheld = 2 * CHAIN_LEN - 1;       /* the end of the second chain */
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        kgm_graph *g = chain_graph(0, withheld);
+        kgm_emb_opts o;
+        test_opts(&o, models[mi]);
+        kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        int32_t before = kgm_graph_find_entity(g, "e14"), fresh = (int32_t)e->n_ents;
+        kgm_triple mine[1] = { { before, 0, fresh } };
+        float rel0 = e->rel[0], ent0 = e->ent[0];
+        const kgm_triple *known[1] = { g->triples };
+        size_t nk[1] = { g->n_triples };
+        kgm_lp_metrics m;
+        o.epochs = 100;
+        assert_int_equal(kgm_emb_foldin(e, 1, mine, 1, &o, known, nk, 1, &m), 0);
+        printf("fold-in %-9s MRR of its own triples %.3f\n", kgm_emb_model_name(models[mi]), m.mrr);
+        assert_int_equal((int)e->n_ents, (int)kgm_graph_n_ents(g) + 1);
+        assert_true(e->rel[0] == rel0 && e->ent[0] == ent0);    /* everything else frozen */
+        assert_true(m.mrr > 0.75);
+        kgm_emb_free(e);
+        kgm_graph_free(g);
+    }
+}
+
+static void test_foldin_rejects_bad_triples(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_TRANSE_L1);
+    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+    size_t n = e->n_ents;
+    kgm_triple old_only = { 0, 0, 1 }, bad_rel = { 0, 5, (int32_t)n };
+    assert_int_equal(kgm_emb_foldin(e, 1, &old_only, 1, &o, NULL, NULL, 0, NULL), KGM_EINVAL);
+    assert_int_equal(kgm_emb_foldin(e, 1, &bad_rel, 1, &o, NULL, NULL, 0, NULL), KGM_EINVAL);
+    assert_int_equal(e->n_ents, n);
+    kgm_emb_free(e);
+    kgm_graph_free(g);
+}
+
+/* ---- files, look-ups ---- */
+static void test_save_load_round_trip(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kgm_embed_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    kgm_emb_opts o;
+    kgm_emb_opts_default(&o, KGM_EMB_COMPLEX);
+    o.dim = 4;
+    kgm_emb *e = kgm_emb_new(&o, 9, 2), *back = NULL;
+    assert_int_equal(kgm_emb_save(e, path), 0);
+    assert_int_equal(kgm_emb_load(&back, path), 0);
+    assert_int_equal(back->model, e->model);
+    assert_int_equal(back->n_ents, 9);
+    assert_memory_equal(back->ent, e->ent, 9 * 8 * sizeof(float));
+    assert_memory_equal(back->rel, e->rel, 2 * 8 * sizeof(float));
+    assert_true(kgm_emb_score(back, 1, 1, 2) == kgm_emb_score(e, 1, 1, 2));
+    kgm_emb_free(back);
+
+    /* one flipped byte in the data: refused by the checksum */
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, 60, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, 60, SEEK_SET);
+    fputc(c ^ 0x10, fp);
+    fclose(fp);
+    back = (kgm_emb *)1;
+    assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
+    assert_null(back);
+    assert_non_null(strstr(kgm_error(), "checksum"));
+    /* truncated */
+    assert_int_equal(truncate(path, 40), 0);
+    assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
+    remove(path);
+    assert_int_equal(kgm_emb_load(&back, path), KGM_EIO);
+    kgm_emb_free(e);
+}
+
+static void test_neighbours(void **state)
+{
+    (void)state;
+    kgm_emb_opts o;
+    kgm_emb_opts_default(&o, KGM_EMB_DISTMULT);
+    o.dim = 2;
+    kgm_emb *e = kgm_emb_new(&o, 4, 1);
+    const float rows[4][2] = { { 1, 0 }, { 0, 1 }, { 0.9f, 0.1f }, { -1, 0 } };
+    memcpy(e->ent, rows, sizeof rows);
+    int32_t ids[3];
+    float sims[3];
+    assert_int_equal(kgm_emb_neighbours(e, 0, 3, ids, sims), 3);
+    assert_int_equal(ids[0], 2); assert_int_equal(ids[1], 1); assert_int_equal(ids[2], 3);
+    assert_true(fabsf(sims[2] + 1.0f) < 1e-6f);
+    assert_int_equal(kgm_emb_neighbours(e, 4, 3, ids, sims), KGM_EINVAL);
+    kgm_emb_free(e);
+}
+
+/* ---- interrupt and bad options ---- */
+static void test_interrupt_keeps_state(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_TRANSE_L1);
+    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+    kgm_emb_report rep;
+    kgm_interrupt_raise();
+    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), KGM_EINTR);
+    kgm_interrupt_clear();
+    assert_true(rep.interrupted);
+    assert_int_equal(rep.epochs_run, 0);
+    o.dim = 7;   /* does not match e */
+    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), KGM_EINVAL);
+    o.dim = 32; o.negatives = 0;
+    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), KGM_EINVAL);
+    kgm_emb_model m;
+    assert_int_equal(kgm_emb_model_parse("rotate", &m), 0);
+    assert_int_equal(m, KGM_EMB_ROTATE);
+    assert_int_equal(kgm_emb_model_parse("transh", &m), KGM_EINVAL);
+    kgm_emb_free(e);
+    kgm_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_models_learn_chains),
+        cmocka_unit_test(test_rank_matches_brute_force),
+        cmocka_unit_test(test_evaluate_matches_brute_force),
+        cmocka_unit_test(test_foldin_places_withheld_entity),
+        cmocka_unit_test(test_foldin_rejects_bad_triples),
+        cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_neighbours),
+        cmocka_unit_test(test_interrupt_keeps_state),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
