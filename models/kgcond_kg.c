@@ -147,8 +147,34 @@ static int embed(kgm_kgcond *kc, const kgm_graph *desc, const kgm_emb *given, in
     return rc;
 }
 
-/* e(t) of every task: the task node's row (zeros when the node has no triples) and the
- * features standardized with meta-train statistics (missing: 0). */
+/* Embedding part centered on the meta-train tasks' mean and scaled by one factor to unit
+ * variance per column on average (geometry kept): TransE rows have norm <= 1, so raw
+ * components are small and the init stages (which start at 0) learn slowly. */
+static void standardize_embedding(kgm_kgcond *kc)
+{
+    size_t n = kc->n_role[KGM_ROLE_TRAIN];
+    if (!n || !kc->emb_width) return;
+    double mean[512] = {0}, var = 0;
+    int w = kc->emb_width < 512 ? kc->emb_width : 512;
+    for (int d = 0; d < w; d++) {
+        double s = 0, s2 = 0;
+        for (size_t j = 0; j < n; j++) {
+            double v = kc->cond[kc->by_role[KGM_ROLE_TRAIN][j] * kc->cond_dim + d];
+            s += v;
+            s2 += v * v;
+        }
+        mean[d] = s / n;
+        var += s2 / n - mean[d] * mean[d];
+    }
+    var /= w;
+    double sd = var > 1e-12 ? sqrt(var) : 1;
+    for (size_t i = 0; i < kc->n_tasks; i++)
+        for (int d = 0; d < w; d++)
+            kc->cond[i * kc->cond_dim + d] = (float)((kc->cond[i * kc->cond_dim + d] - mean[d]) / sd);
+}
+
+/* e(t) of every task: the task node's row (zeros when the node has no triples), centered and
+ * scaled (standardize_embedding), and the features standardized with meta-train statistics (missing: 0). */
 static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *emap)
 {
     kc->emb_width = kc->opts.use_embedding ? kc->emb->ent_width : 0;
@@ -176,6 +202,7 @@ static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *em
         memcpy(kc->cond + i * kc->cond_dim, kc->emb->ent + (size_t)emap[e] * kc->emb_width,
                kc->emb_width * sizeof(float));
     }
+    standardize_embedding(kc);
     return 0;
 }
 
