@@ -48,4 +48,26 @@ void sh_store_close(kgm_shell *sh);
 void sh_store_candidates(kgm_shell *sh, const char *text,
                          void (*add)(void *ctx, const char *cand), void *ctx);
 
+/* ---- task commands (shell/cmd_tasks.c) ---- */
+int  cmd_tasks(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_task(kgm_shell *sh, kgm_shell_args *a);
+/* A task's examples as plain arrays (owned by the caller: free x and y). */
+typedef struct { size_t n_support, n_query; int dim; double *x, *y; } sh_examples;
+/* Index of task name (prefixed or <iri>) in the store's task set, -1 absent, -2 error. */
+long sh_task_find(kgm_shell *sh, const char *name);
+/* k support and q query examples of a task (kgm_task_examples, seeded by the shell). */
+int  sh_task_examples(kgm_shell *sh, const char *name, size_t k, size_t q, sh_examples *out);
+/* IRIs of the store's tasks with role (0 train, 1 validation, 2 test; -1 all): new array of
+ * new strings. */
+int  sh_task_names(kgm_shell *sh, int role, char ***names, size_t *n);
+
+/* ---- learning commands (shell/cmd_learn.c) ---- */
+int  cmd_train(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_adapt(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_predict(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_evaluate(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_model(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_plot(kgm_shell *sh, kgm_shell_args *a);
+void sh_learn_free(kgm_shell *sh);      /* the session's model, curve and adapted task */
+
 #endif
