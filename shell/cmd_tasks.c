@@ -12,8 +12,11 @@
 #include "store.h"
 #include "tasks.h"
 
+/* Full IRIs, so defining a task needs no prefix declared. */
+#define K(local) "<" KGM_NS_IRI local ">"
+
 static const char *const ROLE_WORDS[] = { "train", "validation", "test" };
-static const char *const ROLE_IRIS[] = { "kgm:MetaTrain", "kgm:MetaValidation", "kgm:MetaTest" };
+static const char *const ROLE_IRIS[] = { "<" KGM_NS_IRI "MetaTrain>", "<" KGM_NS_IRI "MetaValidation>", "<" KGM_NS_IRI "MetaTest>" };
 
 static int parse_role(const char *cmd, const char *v, int *out)
 {
@@ -78,7 +81,7 @@ static int add_fact(fact *f, int *n, const char *pred, const char *fmt, const ch
 static int task_facts(kgm_shell_args *a, fact *f, int *n)
 {
     static const char *const PARAMS[] = { "a", "b", "c", "d" };
-    static const char *const PARAM_IRIS[] = { "kgm:paramA", "kgm:paramB", "kgm:paramC", "kgm:paramD" };
+    static const char *const PARAM_IRIS[] = { K("paramA"), K("paramB"), K("paramC"), K("paramD") };
     const char *role = sh_opt(a, "role"), *gen = sh_opt(a, "generator");
     const char *data = sh_opt(a, "data"), *out = sh_opt(a, "output");
     int r = 0;
@@ -88,28 +91,28 @@ static int task_facts(kgm_shell_args *a, fact *f, int *n)
         return kgm_fail(KGM_EINVAL, "task: give either generator=IRI or data=FILE.csv (with input= and output=)");
     if (data && (!out || !sh_opt(a, "input")))
         return kgm_fail(KGM_EINVAL, "task: data=%s needs input=COLUMN and output=COLUMN", data);
-    if (add_fact(f, n, "a", "%s", "mls:Task") || add_fact(f, n, "kgm:role", "%s", ROLE_IRIS[r]))
+    if (add_fact(f, n, "a", "%s", "<http://www.w3.org/ns/mls#Task>") || add_fact(f, n, K("role"), "%s", ROLE_IRIS[r]))
         return KGM_EINVAL;
-    if (gen && add_fact(f, n, "kgm:generator", "%s", gen)) return KGM_EINVAL;
-    if (data && (add_fact(f, n, "kgm:dataFile", "\"%s\"", data) ||
-                 add_fact(f, n, "kgm:outputColumn", "\"%s\"", out)))
+    if (gen && add_fact(f, n, K("generator"), "%s", gen)) return KGM_EINVAL;
+    if (data && (add_fact(f, n, K("dataFile"), "\"%s\"", data) ||
+                 add_fact(f, n, K("outputColumn"), "\"%s\"", out)))
         return KGM_EINVAL;
     for (int i = 0; i < a->n_opts; i++) {
         const char *k = a->opt_name[i], *v = a->opt_value[i];
-        if (!strcmp(k, "input")) { if (add_fact(f, n, "kgm:inputColumn", "\"%s\"", v)) return KGM_EINVAL; continue; }
+        if (!strcmp(k, "input")) { if (add_fact(f, n, K("inputColumn"), "\"%s\"", v)) return KGM_EINVAL; continue; }
         if (!strcmp(k, "label")) { 
             /* the parser keeps quotes: strip one level, then write one plain literal */
             char *bare = strdup(v);
             if (!bare) return kgm_fail(KGM_ENOMEM, "out of memory");
             int rc = strpbrk(kgm_shell_unquote(bare), "\"\\") ? kgm_fail(KGM_EINVAL, "task: label: no quotes or backslashes please")
-                   : add_fact(f, n, "rdfs:label", "\"%s\"", bare);
+                   : add_fact(f, n, "<http://www.w3.org/2000/01/rdf-schema#label>", "\"%s\"", bare);
             free(bare);
             if (rc) return KGM_EINVAL;
             continue;
         }
         if (!strcmp(k, "support")) {
             if (!is_number(v)) return kgm_fail(KGM_EINVAL, "task: support: expected a number, got '%s'", v);
-            if (add_fact(f, n, "kgm:supportRows", "%s", v)) return KGM_EINVAL;
+            if (add_fact(f, n, K("supportRows"), "%s", v)) return KGM_EINVAL;
             continue;
         }
         for (int p = 0; p < 4; p++)
