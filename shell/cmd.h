@@ -70,4 +70,8 @@ int  cmd_model(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_plot(kgm_shell *sh, kgm_shell_args *a);
 void sh_learn_free(kgm_shell *sh);      /* the session's model, curve and adapted task */
 
+/* ---- embeddings (shell/cmd_embed.c) ---- */
+int  cmd_embed(kgm_shell *sh, kgm_shell_args *a);
+void sh_embed_free(kgm_shell *sh);      /* the session's embedding and its graph */
+
 #endif

@@ -206,6 +206,8 @@ static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "
                                           "iterations", "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };
 static const char *const PREDICT_OPTS[] = { "x", NULL };
+static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads",
+                                          "graph", "k", NULL };
 static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
 
 /* Rows leave options, raw_from and complete out when unused (zero means none). */
@@ -240,6 +242,9 @@ static const sh_cmd CMDS[] = {
   { "task",      1,  1, "task NAME role=.. (generator=IRI a=.. b=.. | data=FILE input=COL output=COL)",
     "define a task in the graph", cmd_task,
     "task demo:sine-new role=test generator=demo:SineGen a=2.0 b=0.5", .options = TASK_OPTS },
+  { "embed",     1,  4, "embed train|eval|save FILE|load FILE|neighbours ENTITY|score S P O",
+    "knowledge-graph embeddings of the store's graph", cmd_embed,
+    "embed train model=transe-l2 dim=32 epochs=100", .options = EMBED_OPTS },
   { "train",     0,  0, "train [learner=maml|fomaml|metasgd|anil|reptile source=graph|sine iterations=..]",
     "meta-train a model, keeping its best state", cmd_train,
     "train source=sine learner=maml iterations=200 batch=5", .options = TRAIN_OPTS },
@@ -529,5 +534,6 @@ void kgm_shell_free(kgm_shell *sh)
     if (!sh) return;
     sh_store_close(sh);
     sh_learn_free(sh);
+    sh_embed_free(sh);
     free(sh);
 }
