@@ -233,7 +233,8 @@ static int validate(kgm_meta *mt, const kgm_tasksrc *val, const kgm_meta_config 
 /* The chunked loop: after each chunk a validation point; the best parameters are copied
  * aside and put back at the end, interrupted or not. */
 static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *val,
-                     const kgm_meta_config *c, struct sh_learn *L, int *best_it, int *done)
+                     const kgm_meta_config *c, struct sh_learn *L, int *best_it, int *done,
+                     double *best_out)
 {
     size_t np = kgm_meta_n_params(mt);
     float *best = malloc(np * sizeof *best);
@@ -252,15 +253,21 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
         rc = kgm_meta_train(mt, &cs, &st);
         *done += st.iterations_done;
         double v = NAN;
-        if (!rc && (rc = validate(mt, val, c, &v)) == 0 && v < best_val) {
-            best_val = v;
-            *best_it = *done;
-            memcpy(best, kgm_meta_params(mt), np * sizeof *best);
+        /* an interrupted chunk is validated too: its last state may be the best */
+        if ((rc == 0 || rc == KGM_EINTR) && st.iterations_done > 0) {
+            int vr = validate(mt, val, c, &v);
+            if (vr) rc = vr;
+            else if (v < best_val) {
+                best_val = v;
+                *best_it = *done;
+                memcpy(best, kgm_meta_params(mt), np * sizeof *best);
+            }
         }
         if (st.iterations_done > 0 && curve_add(L, *done, st.last_loss, v) != 0) rc = KGM_ENOMEM;
     }
     memcpy(kgm_meta_params(mt), best, np * sizeof *best);
     free(best);
+    *best_out = best_val;
     return rc;
 }
 
@@ -294,10 +301,11 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
     double *old_curve = L->curve;
     size_t old_n = L->n_curve;
     int best_it = 0, done = 0;
+    double best_val = NAN;
     if (!rc) {
         L->curve = NULL;
         L->n_curve = 0;
-        rc = train_run(mt, &src, &val, &o.cfg, L, &best_it, &done);
+        rc = train_run(mt, &src, &val, &o.cfg, L, &best_it, &done, &best_val);
     }
     if (rc == 0 || (rc == KGM_EINTR && done > 0)) {
         free(old_curve);
@@ -308,9 +316,9 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         const double *last = L->n_curve ? L->curve + (L->n_curve - 1) * 3 : NULL;
         fprintf(sh->out, "trained %s on %s tasks: %d iterations, loss %.3g; kept iteration %d (validation %.3g)\n",
                 kgm_learner_name(o.cfg.learner), src.name, done, last ? last[1] : NAN, best_it,
-                best_it > 0 ? L->curve[(size_t)(best_it / o.cfg.iterations - 1) * 3 + 2] : NAN);
+                best_val);
         if (rc == KGM_EINTR) kgm_fail(KGM_EINTR, "train: interrupted after %d iterations; kept the best state", done);
-    } else if (!rc || L->curve != old_curve) {
+    } else if (L->curve != old_curve) {     /* the run failed: the last curve stays */
         free(L->curve);
         L->curve = old_curve;
         L->n_curve = old_n;
