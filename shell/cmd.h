@@ -57,9 +57,11 @@ typedef struct { size_t n_support, n_query; int dim; double *x, *y; } sh_example
 long sh_task_find(kgm_shell *sh, const char *name);
 /* k support and q query examples of a task (kgm_task_examples, seeded by the shell). */
 int  sh_task_examples(kgm_shell *sh, const char *name, size_t k, size_t q, sh_examples *out);
-/* IRIs of the store's tasks with role (0 train, 1 validation, 2 test; -1 all): new array of
- * new strings. */
-int  sh_task_names(kgm_shell *sh, int role, char ***names, size_t *n);
+/* Examples of every task with role (0 train, 1 validation, 2 test), reading the task set
+ * once: new arrays *out and *names
+ * (n entries each; free every x, y and name, then the arrays). */
+int  sh_role_examples(kgm_shell *sh, int role, size_t k, size_t q, sh_examples **out, char ***names,
+                      size_t *n);
 
 /* ---- learning commands (shell/cmd_learn.c) ---- */
 int  cmd_train(kgm_shell *sh, kgm_shell_args *a);

@@ -132,28 +132,21 @@ static int pool_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
     return 0;
 }
 
-/* The store's tasks of a role, each read once (POOL generated points, or a whole CSV). */
+/* The store's tasks of a role, read once (POOL generated points each, or whole CSVs). */
 static int pool_read(kgm_shell *sh, int role, pool *p, kgm_tasksrc *src)
 {
     char **names = NULL;
-    size_t n = 0;
     memset(p, 0, sizeof *p);
-    int rc = sh_task_names(sh, role, &names, &n);
-    if (!rc && n == 0)
+    int rc = sh_role_examples(sh, role, POOL, 0, &p->ex, &names, &p->n_tasks);
+    if (!rc && p->n_tasks == 0)
         rc = kgm_fail(KGM_ENOTFOUND, "no %s tasks in the store (load a task graph, or use source=sine)",
                       role == 0 ? "meta-train" : role == 1 ? "meta-validation" : "meta-test");
-    if (!rc && !(p->ex = calloc(n, sizeof *p->ex))) rc = kgm_fail(KGM_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < n; i++) {
-        char term[1024];
-        snprintf(term, sizeof term, "<%s>", names[i]);
-        rc = sh_task_examples(sh, term, POOL, 0, &p->ex[i]);
-        if (!rc) p->n_tasks++;
-        if (!rc && i > 0 && p->ex[i].dim != p->dim)
+    if (!rc) p->dim = p->ex[0].dim;
+    for (size_t i = 0; !rc && i < p->n_tasks; i++)
+        if (p->ex[i].dim != p->dim)
             rc = kgm_fail(KGM_EINVAL, "task %s has %d inputs, others %d: one network cannot learn both",
                           names[i], p->ex[i].dim, p->dim);
-        if (!rc) p->dim = p->ex[i].dim;
-    }
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < p->n_tasks; i++) free(names[i]);
     free(names);
     if (rc) { pool_free(p); return rc; }
     *src = (kgm_tasksrc){ .name = "graph", .x_dim = p->dim, .y_dim = 1, .ctx = p, .sample = pool_sample };
@@ -486,7 +479,7 @@ static int add_num(kgm_table *t, size_t r, size_t c, double v)
 
 /* Per inner-step count 0..steps: query MSE and MAE with 95% CIs. Units are tasks when
  * there are several, else the task's query examples. */
-static int eval_tasks(kgm_shell *sh, struct sh_learn *L, char **names, size_t n, int steps, int shots,
+static int eval_tasks(struct sh_learn *L, const sh_examples *exs, char **names, size_t n, int steps,
                       kgm_table **out)
 {
     size_t np = kgm_meta_net(L->meta)->n_params;
@@ -496,9 +489,8 @@ static int eval_tasks(kgm_shell *sh, struct sh_learn *L, char **names, size_t n,
     float *fast = malloc(np * sizeof *fast);
     int rc = (mse && mae && se && ae && fast) ? 0 : kgm_fail(KGM_ENOMEM, "out of memory"), units = 0;
     for (size_t i = 0; !rc && i < n; i++) {
-        sh_examples ex;
-        kgm_task t;
-        if ((rc = sh_task_examples(sh, names[i], (size_t)shots, QUERY, &ex)) != 0) break;
+        const sh_examples ex = exs[i];
+        kgm_task t = { 0 };
         if (ex.n_query == 0 || ex.n_query > QUERY || ex.dim != kgm_meta_net(L->meta)->sizes[0])
             rc = kgm_fail(KGM_EINVAL, "evaluate: task %s does not fit the model (%d inputs, %zu query examples)",
                           names[i], ex.dim, ex.n_query);
@@ -518,7 +510,6 @@ static int eval_tasks(kgm_shell *sh, struct sh_learn *L, char **names, size_t n,
         }
         if (!rc) units = n > 1 ? (int)n : t.n_query;
         if (t.xs) task_free(&t);
-        free(ex.x); free(ex.y);
     }
     const char *cols[] = { "steps", "mse", "mse_ci95", "mae", "mae_ci95" };
     kgm_table *tb = rc ? NULL : kgm_table_new(5, cols);
@@ -550,6 +541,7 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
         return 1;
     }
     char **names = NULL;
+    sh_examples *exs = NULL;
     size_t n = 0;
     int rc = 0;
     if (split) {
@@ -557,26 +549,23 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
         int role = -1;
         for (int i = 0; i < 3; i++) if (!strcmp(split, SPLITS[i])) role = i;
         if (role < 0) { kgm_fail(KGM_EINVAL, "split: expected train, validation or test, got '%s'", split); return 1; }
-        rc = sh_task_names(sh, role, &names, &n);
+        rc = sh_role_examples(sh, role, (size_t)shots, QUERY, &exs, &names, &n);
         if (!rc && n == 0) rc = kgm_fail(KGM_ENOTFOUND, "evaluate: no %s tasks in the store", split);
-        for (size_t i = 0; !rc && i < n; i++) {           /* full IRIs as terms */
-            char *t = malloc(strlen(names[i]) + 3);
-            if (!t) { rc = kgm_fail(KGM_ENOMEM, "out of memory"); break; }
-            sprintf(t, "<%s>", names[i]);
-            free(names[i]);
-            names[i] = t;
-        }
     } else {
-        names = malloc(sizeof *names);
-        rc = names && (names[0] = strdup(a->argv[0])) ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+        names = calloc(1, sizeof *names);
+        exs = calloc(1, sizeof *exs);
+        rc = names && exs && (names[0] = strdup(a->argv[0])) ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+        if (!rc) rc = sh_task_examples(sh, a->argv[0], (size_t)shots, QUERY, exs);
         n = rc ? 0 : 1;
+        if (rc && names) free(names[0]);
     }
     kgm_table *t = NULL;
-    if (!rc) rc = eval_tasks(sh, L, names, n, steps, shots, &t);
+    if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t);
     if (!rc) rc = sh_print_table(sh, t);
     kgm_table_free(t);
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++) { free(names[i]); free(exs[i].x); free(exs[i].y); }
     free(names);
+    free(exs);
     return rc ? 1 : 0;
 }
 

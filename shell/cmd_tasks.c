@@ -192,18 +192,32 @@ int sh_task_examples(kgm_shell *sh, const char *name, size_t k, size_t q, sh_exa
     return rc;
 }
 
-int sh_task_names(kgm_shell *sh, int role, char ***names, size_t *n)
+int sh_role_examples(kgm_shell *sh, int role, size_t k, size_t q, sh_examples **out, char ***names, size_t *n)
 {
     kgm_taskset *ts;
     int rc = read_tasks(sh, &ts);
     if (rc) return rc;
-    *names = calloc(ts->n ? ts->n : 1, sizeof **names);
+    size_t m = 0;
+    for (size_t i = 0; i < ts->n; i++) m += (int)ts->tasks[i].role == role;
+    *out = calloc(m ? m : 1, sizeof **out);
+    *names = calloc(m ? m : 1, sizeof **names);
     *n = 0;
-    if (!*names) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!*out || !*names) rc = kgm_fail(KGM_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < ts->n; i++) {
-        if (role >= 0 && (int)ts->tasks[i].role != role) continue;
-        if (!((*names)[(*n)++] = strdup(ts->tasks[i].iri))) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+        if ((int)ts->tasks[i].role != role) continue;
+        kgm_examples ex = { 0 };
+        rc = kgm_task_examples(&ts->tasks[i], sh->seed, k, q, &ex);
+        if (!rc && !((*names)[*n] = strdup(ts->tasks[i].iri))) {
+            kgm_examples_free(&ex);
+            rc = kgm_fail(KGM_ENOMEM, "out of memory");
+        }
+        if (!rc) (*out)[(*n)++] = (sh_examples){ ex.n_support, ex.n_query, ex.dim, ex.x, ex.y };
     }
     kgm_taskset_free(ts);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++) { free((*out)[i].x); free((*out)[i].y); free((*names)[i]); }
+        free(*out); free(*names);
+        *out = NULL; *names = NULL; *n = 0;
+    }
     return rc;
 }
