@@ -1,0 +1,322 @@
+/* models/kgcond_kg.c - the graph side of kgcond: tasks, descriptive graph, embedding with
+ * fold-in of meta-test tasks, conditioning vectors, and results written back (kgcond.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "kgcond_internal.h"
+#include "store.h"
+#include "tasks.h"
+
+kgm_kgcond_opts kgm_kgcond_opts_default(void)
+{
+    kgm_kgcond_opts o;
+    memset(&o, 0, sizeof o);
+    kgm_emb_opts_default(&o.emb, KGM_EMB_TRANSE_L2);
+    o.emb.dim = 16;
+    o.emb.epochs = 300;
+    o.emb.threads = 1;
+    o.emb.seed = 1;
+    o.use_embedding = 1;
+    o.use_features = 1;
+    o.seed = 1;
+    return o;
+}
+
+void kgm_kgcond_free(kgm_kgcond *kc)
+{
+    if (!kc) return;
+    kgm_taskset_free(kc->set);
+    kgm_graph_free(kc->train_graph);
+    kgm_emb_free(kc->emb);
+    free(kc->role);
+    for (int r = 0; r < 3; r++) free(kc->by_role[r]);
+    free(kc->cond);
+    free(kc);
+}
+
+static int task_x_dim(const kgm_task *t)
+{
+    return t->source == KGM_SOURCE_GENERATOR ? kgm_taskgen_fn_dim(t->gen.fn) : t->n_inputs;
+}
+
+/* Roles and input dimension of every task. */
+static int index_tasks(kgm_kgcond *kc)
+{
+    kc->n_tasks = kc->set->n;
+    if (!kc->n_tasks) return kgm_fail(KGM_EINVAL, "the store holds no mls:Task");
+    kc->role = calloc(kc->n_tasks, sizeof *kc->role);
+    for (int r = 0; r < 3; r++) kc->by_role[r] = calloc(kc->n_tasks, sizeof(size_t));
+    if (!kc->role || !kc->by_role[0] || !kc->by_role[1] || !kc->by_role[2])
+        return kgm_fail(KGM_ENOMEM, "out of memory");
+    kc->x_dim = task_x_dim(&kc->set->tasks[0]);
+    for (size_t i = 0; i < kc->n_tasks; i++) {
+        const kgm_task *t = &kc->set->tasks[i];
+        if (task_x_dim(t) != kc->x_dim)
+            return kgm_fail(KGM_EINVAL, "task %s has %d inputs, %s has %d: one input size per task set",
+                            t->iri, task_x_dim(t), kc->set->tasks[0].iri, kc->x_dim);
+        kc->role[i] = t->role;
+        if (t->role >= 0 && t->role < 3) kc->by_role[t->role][kc->n_role[t->role]++] = i;
+    }
+    if (kc->x_dim > 16) return kgm_fail(KGM_EINVAL, "more than 16 inputs per task");
+    return 0;
+}
+
+/* Splits desc into the training graph (no triple touching a meta-test task) and the fold-in
+ * triples, ids mapped to the embedding's: entities of the training graph first, then new
+ * ones (ids from n_train_ents) in order of appearance. emap: (desc entities) -> emb id. */
+static int split_graph(kgm_kgcond *kc, const kgm_graph *desc, int32_t *emap,
+                       kgm_triple **fold, size_t *n_fold, size_t *n_new)
+{
+    size_t n_ents = kgm_graph_n_ents(desc);
+    char *is_test = calloc(n_ents ? n_ents : 1, 1);
+    kgm_graph *g = kgm_graph_new();
+    *fold = malloc((desc->n_triples ? desc->n_triples : 1) * sizeof **fold);
+    int rc = is_test && g && *fold ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < kc->n_role[KGM_ROLE_TEST]; i++) {
+        int32_t e = kgm_graph_find_entity(desc, kc->set->tasks[kc->by_role[KGM_ROLE_TEST][i]].iri);
+        if (e >= 0) is_test[e] = 1;
+    }
+    for (size_t e = 0; e < n_ents; e++) emap[e] = -1;
+    for (size_t i = 0; !rc && i < desc->n_triples; i++) {
+        kgm_triple t = desc->triples[i];
+        if (is_test[t.h] || is_test[t.t]) continue;
+        int32_t h = kgm_graph_entity(g, kgm_graph_ent_name(desc, t.h));
+        int32_t tt = kgm_graph_entity(g, kgm_graph_ent_name(desc, t.t));
+        int32_t r = kgm_graph_relation(g, kgm_graph_rel_name(desc, t.r));
+        if (h < 0 || tt < 0 || r < 0) { rc = kgm_fail(KGM_ENOMEM, "out of memory"); break; }
+        emap[t.h] = h;
+        emap[t.t] = tt;
+        rc = kgm_graph_add(g, h, r, tt);
+    }
+    /* relations seen only around new tasks cannot be folded in: their triples are dropped */
+    int32_t next = (int32_t)kgm_graph_n_ents(g);
+    *n_fold = 0;
+    for (size_t i = 0; !rc && i < desc->n_triples; i++) {
+        kgm_triple t = desc->triples[i];
+        if (!is_test[t.h] && !is_test[t.t]) continue;
+        int32_t r = kgm_graph_find_relation(g, kgm_graph_rel_name(desc, t.r));
+        if (r < 0) continue;
+        if (emap[t.h] < 0) emap[t.h] = next++;
+        if (emap[t.t] < 0) emap[t.t] = next++;
+        (*fold)[(*n_fold)++] = (kgm_triple){emap[t.h], r, emap[t.t]};
+    }
+    *n_new = (size_t)next - kgm_graph_n_ents(g);
+    if (!rc) rc = kgm_graph_finish(g);
+    free(is_test);
+    if (rc) { kgm_graph_free(g); return rc; }
+    kc->train_graph = g;
+    return 0;
+}
+
+static int copy_emb(const kgm_emb *src, const kgm_emb_opts *o, kgm_emb **out)
+{
+    kgm_emb_opts c = *o;
+    c.model = src->model;
+    c.dim = src->dim;
+    kgm_emb *e = kgm_emb_new(&c, src->n_ents, src->n_rels);
+    if (!e) return KGM_ENOMEM;
+    memcpy(e->ent, src->ent, src->n_ents * (size_t)src->ent_width * sizeof(float));
+    memcpy(e->rel, src->rel, src->n_rels * (size_t)src->rel_width * sizeof(float));
+    *out = e;
+    return 0;
+}
+
+static int embed(kgm_kgcond *kc, const kgm_graph *desc, const kgm_emb *given, int32_t *emap)
+{
+    kgm_triple *fold = NULL;
+    size_t n_fold = 0, n_new = 0;
+    int rc = split_graph(kc, desc, emap, &fold, &n_fold, &n_new);
+    const kgm_graph *g = kc->train_graph;
+    if (!rc && given) {
+        if (given->n_ents != kgm_graph_n_ents(g) || given->n_rels != kgm_graph_n_rels(g))
+            rc = kgm_fail(KGM_EINVAL, "the embedding has %zu entities and %zu relations; the training graph %zu and %zu",
+                          given->n_ents, given->n_rels, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        else rc = copy_emb(given, &kc->opts.emb, &kc->emb);
+    } else if (!rc) {
+        kc->emb = kgm_emb_new(&kc->opts.emb, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        if (!kc->emb) rc = KGM_ENOMEM;
+        kgm_emb_report rep;
+        if (!rc && g->n_triples) rc = kgm_emb_train(kc->emb, g, &kc->opts.emb, NULL, 0, NULL, 0, &rep);
+    }
+    if (!rc && n_new) rc = kgm_emb_foldin(kc->emb, n_new, fold, n_fold, &kc->opts.emb, NULL, NULL, 0, NULL);
+    free(fold);
+    return rc;
+}
+
+/* e(t) of every task: the task node's row (zeros when the node has no triples) and the
+ * features standardized with meta-train statistics (missing: 0). */
+static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *emap)
+{
+    kc->emb_width = kc->opts.use_embedding ? kc->emb->ent_width : 0;
+    kc->n_features = kc->opts.use_features ? (int)kc->set->n_features : 0;
+    kc->cond_dim = kc->emb_width + kc->n_features;
+    kc->cond = calloc(kc->n_tasks * (size_t)(kc->cond_dim ? kc->cond_dim : 1), sizeof(float));
+    if (!kc->cond) return kgm_fail(KGM_ENOMEM, "out of memory");
+    for (int f = 0; f < kc->n_features; f++) {
+        double s = 0, s2 = 0;
+        size_t n = 0;
+        for (size_t j = 0; j < kc->n_role[KGM_ROLE_TRAIN]; j++) {
+            double v = kc->set->tasks[kc->by_role[KGM_ROLE_TRAIN][j]].features[f];
+            if (!isnan(v)) { s += v; s2 += v * v; n++; }
+        }
+        double mean = n ? s / n : 0, var = n ? s2 / n - mean * mean : 0;
+        double sd = var > 1e-12 ? sqrt(var) : 1;
+        for (size_t i = 0; i < kc->n_tasks; i++) {
+            double v = kc->set->tasks[i].features[f];
+            kc->cond[i * kc->cond_dim + kc->emb_width + f] = isnan(v) ? 0.0f : (float)((v - mean) / sd);
+        }
+    }
+    for (size_t i = 0; kc->emb_width && i < kc->n_tasks; i++) {
+        int32_t e = kgm_graph_find_entity(desc, kc->set->tasks[i].iri);
+        if (e < 0 || emap[e] < 0) continue;
+        memcpy(kc->cond + i * kc->cond_dim, kc->emb->ent + (size_t)emap[e] * kc->emb_width,
+               kc->emb_width * sizeof(float));
+    }
+    return 0;
+}
+
+int kgcond_examples(const kgm_kgcond *kc, size_t task, uint64_t seed, size_t k, size_t q,
+                    double **x, double **y, size_t *n_support, size_t *n_query)
+{
+    kgm_examples ex;
+    int rc = kgm_task_examples(&kc->set->tasks[task], seed, k, q, &ex);
+    if (rc) return rc;
+    *x = ex.x;
+    *y = ex.y;
+    *n_support = ex.n_support;
+    *n_query = ex.n_query;
+    return 0;
+}
+
+/* x and y standardization over the meta-train tasks (support and query examples). */
+static int normalization(kgm_kgcond *kc)
+{
+    for (int d = 0; d < 16; d++) { kc->x_mean[d] = 0; kc->x_sd[d] = 1; }
+    kc->y_mean = 0;
+    kc->y_sd = 1;
+    if (!kc->opts.normalize) return 0;
+    double sx[16] = {0}, sx2[16] = {0}, sy = 0, sy2 = 0;
+    size_t n = 0;
+    for (size_t j = 0; j < kc->n_role[KGM_ROLE_TRAIN]; j++) {
+        double *x, *y;
+        size_t ns, nq;
+        int rc = kgcond_examples(kc, kc->by_role[KGM_ROLE_TRAIN][j], kc->opts.seed, 10, 10, &x, &y, &ns, &nq);
+        if (rc) return rc;
+        for (size_t i = 0; i < ns + nq; i++, n++) {
+            for (int d = 0; d < kc->x_dim; d++) { double v = x[i * kc->x_dim + d]; sx[d] += v; sx2[d] += v * v; }
+            sy += y[i];
+            sy2 += y[i] * y[i];
+        }
+        free(x);
+        free(y);
+    }
+    if (!n) return 0;
+    for (int d = 0; d < kc->x_dim; d++) {
+        kc->x_mean[d] = sx[d] / n;
+        double var = sx2[d] / n - kc->x_mean[d] * kc->x_mean[d];
+        kc->x_sd[d] = var > 1e-12 ? sqrt(var) : 1;
+    }
+    kc->y_mean = sy / n;
+    double var = sy2 / n - kc->y_mean * kc->y_mean;
+    kc->y_sd = var > 1e-12 ? sqrt(var) : 1;
+    return 0;
+}
+
+int kgm_kgcond_build(kgm_kgcond **out, struct kgm_store *st, const char *base_dir,
+                     const kgm_emb *emb, const kgm_kgcond_opts *opts)
+{
+    *out = NULL;
+    kgm_kgcond *kc = calloc(1, sizeof *kc);
+    if (!kc) return kgm_fail(KGM_ENOMEM, "out of memory");
+    kc->opts = opts ? *opts : kgm_kgcond_opts_default();
+    kgm_graph *desc = NULL;
+    int32_t *emap = NULL;
+    int rc = kgm_tasks_read(st, base_dir, &kc->set);
+    if (!rc) rc = index_tasks(kc);
+    if (!rc) rc = kgm_tasks_descriptive_from_store(st, &desc);
+    if (!rc) {
+        emap = malloc((kgm_graph_n_ents(desc) + 1) * sizeof *emap);
+        if (!emap) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    if (!rc) rc = embed(kc, desc, emb, emap);
+    if (!rc) rc = conditioning(kc, desc, emap);
+    if (!rc) rc = normalization(kc);
+    free(emap);
+    kgm_graph_free(desc);
+    if (rc) { kgm_kgcond_free(kc); return rc; }
+    *out = kc;
+    return 0;
+}
+
+const struct kgm_graph *kgm_kgcond_train_graph(const kgm_kgcond *kc) { return kc->train_graph; }
+const kgm_emb *kgm_kgcond_embedding(const kgm_kgcond *kc) { return kc->emb; }
+const char *kgm_kgcond_iri(const kgm_kgcond *kc, size_t task) { return kc->set->tasks[task].iri; }
+long kgm_kgcond_find(const kgm_kgcond *kc, const char *iri) { return kgm_taskset_find(kc->set, iri); }
+
+/* ---- results ---- */
+
+static void write_values(FILE *f, const char *run, const char *kind, const char *cls, const char *spec_prefix,
+                         const kgm_kgcond_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "<%s-%s-%s> a %s ; mls:specifiedBy kgm:%s%s ; mls:hasValue \"%.17g\"^^xsd:double .\n",
+                run, kind, v[i].name, cls, spec_prefix, v[i].name, v[i].value);
+        fprintf(f, "<%s> %s <%s-%s-%s> .\n", run, !strcmp(kind, "hp") ? "mls:hasInput" : "mls:hasOutput",
+                run, kind, v[i].name);
+    }
+}
+
+static int name_ok(const char *s)
+{
+    if (!s || !*s) return 0;
+    for (; *s; s++) if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') || *s == '_' || *s == '-')) return 0;
+    return 1;
+}
+
+static int label_ok(const char *s)
+{
+    for (; s && *s; s++) if (*s == '"' || *s == '\\' || *s == '\n' || *s == '>' || *s == '<') return 0;
+    return 1;
+}
+
+int kgm_kgcond_record(struct kgm_store *st, const kgm_kgcond_run *run, char **iri_out)
+{
+    static unsigned long counter;
+    if (iri_out) *iri_out = NULL;
+    if (!name_ok(run->learner) || !name_ok(run->init_stage ? run->init_stage : "none"))
+        return kgm_fail(KGM_EINVAL, "run: learner and init stage must be plain names");
+    for (size_t i = 0; i < run->n_hyper; i++) if (!name_ok(run->hyper[i].name)) return kgm_fail(KGM_EINVAL, "run: bad hyperparameter name '%s'", run->hyper[i].name ? run->hyper[i].name : "");
+    for (size_t i = 0; i < run->n_metrics; i++) if (!name_ok(run->metrics[i].name)) return kgm_fail(KGM_EINVAL, "run: bad metric name '%s'", run->metrics[i].name ? run->metrics[i].name : "");
+    if (!label_ok(run->run_iri) || !label_ok(run->graph) || !label_ok(run->dataset) || !label_ok(run->model_path))
+        return kgm_fail(KGM_EINVAL, "run: IRIs and labels may not hold quotes, backslashes, angle brackets or newlines");
+    char iri[256];
+    if (run->run_iri) snprintf(iri, sizeof iri, "%s", run->run_iri);
+    else snprintf(iri, sizeof iri, "%srun-%ld-%lu", KGM_NS_IRI, (long)time(NULL), ++counter);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return kgm_fail(KGM_ENOMEM, "out of memory");
+    fprintf(f, "@prefix mls: <http://www.w3.org/ns/mls#> .\n@prefix kgm: <%s> .\n"
+               "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n", KGM_NS_IRI);
+    fprintf(f, "<%s> a mls:Run ; mls:executes kgm:%s ; kgm:initStage \"%s\" .\n", iri, run->learner,
+            run->init_stage ? run->init_stage : "none");
+    fprintf(f, "kgm:%s a mls:Implementation .\n", run->learner);
+    if (run->graph) fprintf(f, "<%s> kgm:conditioningGraph \"%s\" .\n", iri, run->graph);
+    if (run->dataset) fprintf(f, "<%s> mls:hasInput [ a mls:Dataset ; kgm:label \"%s\" ] .\n", iri, run->dataset);
+    fprintf(f, "<%s-model> a mls:Model .\n<%s> mls:hasOutput <%s-model> .\n", iri, iri, iri);
+    if (run->model_path) fprintf(f, "<%s-model> kgm:modelFile \"%s\" .\n", iri, run->model_path);
+    write_values(f, iri, "hp", "mls:HyperParameterSetting", "hp-", run->hyper, run->n_hyper);
+    write_values(f, iri, "eval", "mls:ModelEvaluation", "metric-", run->metrics, run->n_metrics);
+    fclose(f);
+    int rc = kgm_store_load_string(st, text, "turtle", NULL, NULL);
+    free(text);
+    if (!rc && iri_out) {
+        *iri_out = strdup(iri);
+        if (!*iri_out) return kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    return rc;
+}
