@@ -1,0 +1,129 @@
+/* models/meta.h - meta-learners over MLP task networks, behind one interface: meta-train on a
+ * stream of tasks, adapt to a task's support set, predict, evaluate on query sets.
+ *
+ * Learners: MAML (exact second-order meta-gradient through k inner SGD steps), first-order
+ * MAML, Meta-SGD (per-parameter inner learning rates, meta-learned), ANIL (the inner loop
+ * adapts only the last layer; second order), Reptile (outer "gradient" theta0 - theta_k).
+ *
+ * Meta-parameters, one flat buffer: [theta* (P) | inner rates (P, Meta-SGD only) | init-stage
+ * parameters]. The initial fast weights of a task are theta0(t) = init(theta*, phi, e(t)),
+ * where e(t) is the task's conditioning vector and phi the init stage's parameters; the
+ * meta-gradient reaches phi through the inner loop by the stage's vector-Jacobian product.
+ * Stages: none (theta0 = theta*), shift (theta0 = theta* + U e), FiLM (per-hidden-unit scale
+ * and shift from e). A stage is a forward and its vector-Jacobian product (by hand, checked
+ * against finite differences through the whole inner loop in tests/test_meta.c).
+ *
+ * Training: meta-batches spread over pthreads, each task's meta-gradient into its own buffer,
+ * summed in task order, so the same seed gives the same numbers with any thread count; the
+ * task of (iteration i, slot j) is drawn from the stream keyed (seed, i, j). Adam outside.
+ *
+ * Ownership: kgm_meta is returned new by kgm_meta_new and freed by kgm_meta_free; it copies
+ * the network description and config; task sources are borrowed for the call. */
+#ifndef KGM_META_H
+#define KGM_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlp.h"
+#include "tasksrc.h"
+
+typedef enum { KGM_MAML, KGM_FOMAML, KGM_METASGD, KGM_ANIL, KGM_REPTILE, KGM_LEARNER_COUNT } kgm_learner;
+int kgm_learner_parse(const char *s, kgm_learner *out);   /* "maml", "fomaml", ... */
+const char *kgm_learner_name(kgm_learner k);
+
+/* ---- the init stage: theta0(t) from the meta-parameters and e(t) ---- */
+typedef struct kgm_init_stage {
+    const char *name;
+    size_t (*n_params)(const kgm_mlp *m, int cond_dim);
+    void (*init_params)(const kgm_mlp *m, int cond_dim, float *phi);   /* starting phi */
+    /* theta0 = init(theta*, phi, e) */
+    void (*forward)(const kgm_mlp *m, int cond_dim, const float *theta_star, const float *phi,
+                    const float *e, float *theta0);
+    /* Given v0 = dL/dtheta0, add dL/dtheta* into g_theta and dL/dphi into g_phi. */
+    void (*backward)(const kgm_mlp *m, int cond_dim, const float *theta_star, const float *phi,
+                     const float *e, const float *v0, float *g_theta, float *g_phi);
+} kgm_init_stage;
+extern const kgm_init_stage kgm_init_none;    /* theta0 = theta* */
+extern const kgm_init_stage kgm_init_shift;   /* theta0 = theta* + U e, U (P, cond_dim) from 0 */
+/* FiLM: per-hidden-unit scale 1 + G e and shift B e of each hidden layer's pre-activations,
+ * folded into that layer's initial weights and bias; G, B start at 0. */
+extern const kgm_init_stage kgm_init_film;
+const kgm_init_stage *kgm_init_find(const char *name);   /* "none", "shift", "film"; NULL if unknown */
+
+typedef struct kgm_meta_config {
+    kgm_learner learner;
+    int inner_steps;        /* k inner SGD steps in meta-training, >= 1 */
+    float alpha;            /* inner learning rate (Meta-SGD: the rates' starting value) */
+    int meta_batch;         /* tasks per meta-iteration */
+    float outer_lr;         /* Adam learning rate */
+    int n_support, n_query; /* examples per task in meta-training */
+    int iterations;
+    int threads;            /* >= 1 */
+    uint64_t seed;
+    int val_every;          /* validate every this many iterations; 0: never */
+    int val_tasks;          /* held-out tasks per validation */
+    const char *checkpoint; /* NULL, or a model file rewritten with the best state at each
+                             * validation improvement and at the end (borrowed string) */
+} kgm_meta_config;
+/* The MAML paper's sinusoid protocol: maml, 1 step, alpha 0.01, batch 25, Adam 1e-3, K = 10. */
+kgm_meta_config kgm_meta_config_default(void);
+
+typedef struct kgm_meta kgm_meta;
+/* init NULL means kgm_init_none (also kgm_init_find("none")). cond_dim: length of e(t) (0 without conditioning).
+ * Errors: KGM_EINVAL (bad config, named), KGM_ENOMEM. */
+int  kgm_meta_new(kgm_meta **out, const kgm_mlp *net, const kgm_meta_config *cfg,
+                  const kgm_init_stage *init, int cond_dim);
+void kgm_meta_free(kgm_meta *mt);           /* NULL is a no-op */
+
+float *kgm_meta_params(kgm_meta *mt);       /* the meta-parameters (borrowed view) */
+size_t kgm_meta_n_params(const kgm_meta *mt);
+const kgm_mlp *kgm_meta_net(const kgm_meta *mt);
+
+typedef struct kgm_meta_stats {
+    int iterations_done;
+    double last_loss;       /* mean query loss of the last meta-batch */
+    double best_val;        /* best validation loss (after inner_steps), or -1 if none */
+    int best_iteration;
+    double seconds;
+} kgm_meta_stats;
+/* Meta-train cfg->iterations iterations on tasks from src. With validation, the best
+ * meta-parameters are kept at the end. Polls kgm_interrupted(): stops, keeps the best (or
+ * last) state, returns KGM_EINTR. NaN in the loss: KGM_ENUMERIC, parameters as before that
+ * iteration. stats may be NULL. */
+int kgm_meta_train(kgm_meta *mt, const kgm_tasksrc *src, kgm_meta_stats *stats);
+
+/* Save the network, the learner's settings and the meta-parameters as a model file
+ * (atomically). Load rebuilds a learner from one: threads and training settings come from cfg
+ * when non-NULL, otherwise from the file; cfg's learner and inner settings must match. */
+int kgm_meta_save(const kgm_meta *mt, const char *path);
+int kgm_meta_load(kgm_meta **out, const char *path, const kgm_meta_config *cfg);
+
+/* One task's meta-gradient (meta-parameter layout, overwritten) and query loss after the
+ * inner loop. Exposed for gradient checks. Not thread-safe on the same kgm_meta. */
+int kgm_meta_task_grad(kgm_meta *mt, const kgm_task *t, float *grad, float *loss);
+
+/* Fast weights (n_params of the network) after `steps` inner steps on t's support set. */
+int kgm_meta_adapt(kgm_meta *mt, const kgm_task *t, int steps, float *fast);
+/* Network outputs at fast weights for x (n rows). */
+int kgm_meta_predict(kgm_meta *mt, const float *fast, const float *x, int n, float *out);
+
+/* Mean query loss over n_tasks tasks (stream keyed (seed, domain 3, j)) after 0..max_steps
+ * inner steps with step size alpha (<= 0: the learner's own rates), each with a 95%
+ * confidence interval half-width (1.96 sd / sqrt(n)). mean and ci have max_steps + 1
+ * entries. */
+typedef struct kgm_eval_spec {
+    int n_tasks, max_steps, n_support, n_query;
+    float alpha;
+    uint64_t seed;
+} kgm_eval_spec;
+int kgm_meta_evaluate(kgm_meta *mt, const kgm_tasksrc *src, const kgm_eval_spec *spec,
+                      double *mean, double *ci);
+
+/* Floating-point operations of one meta-iteration under cfg (counted from shapes). */
+double kgm_meta_flops_per_iteration(const kgm_meta *mt);
+
+/* Mean and 95% CI half-width of x[0..n) (accumulated in double). */
+void kgm_stats_mean_ci(const double *x, int n, double *mean, double *ci95);
+
+#endif

@@ -1,0 +1,409 @@
+/* tests/test_meta.c - task networks and meta-learners: the Hessian-vector product and every
+ * second-order meta-gradient against finite differences, first-order MAML differing from
+ * MAML, the same numbers with one and two threads, each learner learning linear tasks, and
+ * refusal of bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "error.h"
+#include "interrupt.h"
+#include "meta.h"
+#include "mlp.h"
+#include "tape.h"
+#include "tasksrc.h"
+
+static void random_vec(float *v, size_t n, uint64_t seed, double scale)
+{
+    kgm_taskrng r;
+    kgm_taskrng_seed(&r, seed, 0, 0);
+    for (size_t i = 0; i < n; i++) v[i] = (float)kgm_taskrng_uniform(&r, -scale, scale);
+}
+
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* ---- the Hessian-vector product against central differences of the gradient ---- */
+static void check_hvp(kgm_act act, kgm_loss loss, const int *sizes, int n)
+{
+    kgm_mlp m;
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, act, loss), 0);
+    size_t P = m.n_params;
+    int din = sizes[0], dout = loss == KGM_LOSS_MSE ? sizes[2] : 1;
+    float *th = malloc(P * 4), *v = malloc(P * 4), *hv = malloc(P * 4), *gp = malloc(P * 4),
+          *gm = malloc(P * 4), *x = malloc((size_t)(n * din) * 4), *y = malloc((size_t)(n * dout) * 4);
+    random_vec(th, P, 1, 0.8);
+    random_vec(v, P, 2, 1.0);
+    random_vec(x, (size_t)(n * din), 3, 2.0);
+    random_vec(y, (size_t)(n * dout), 4, 1.0);
+    if (loss == KGM_LOSS_XENT) for (int i = 0; i < n; i++) y[i] = (float)(i % sizes[2]);
+    kgm_mlp_ws *ws = kgm_mlp_ws_new(&m, n);
+    kgm_mlp_hvp(&m, ws, th, x, y, n, v, hv);
+    const float eps = act == KGM_ACT_RELU ? 2e-4f : 1e-2f;   /* relu: stay inside one linear piece */
+    float *tp = malloc(P * 4);
+    for (size_t i = 0; i < P; i++) tp[i] = th[i] + eps * v[i];
+    kgm_mlp_loss_grad(&m, ws, tp, x, y, n, gp);
+    for (size_t i = 0; i < P; i++) tp[i] = th[i] - eps * v[i];
+    kgm_mlp_loss_grad(&m, ws, tp, x, y, n, gm);
+    double err = 0.0, ref = 0.0;
+    for (size_t i = 0; i < P; i++) {
+        double fd = ((double)gp[i] - gm[i]) / (2.0 * eps);
+        err += (fd - hv[i]) * (fd - hv[i]);
+        ref += fd * fd;
+    }
+    /* A wrong sign or a missing term (e.g. dz^T R{a}, or act'') moves this far above 1e-2. */
+    print_message("hvp act %d loss %d: rel err %.2e (ref %.2e)\n", (int)act, (int)loss, sqrt(err / ref), ref);
+    assert_true(ref > 1e-6);
+    assert_true(sqrt(err / ref) < 1e-2);
+    kgm_mlp_ws_free(ws);
+    free(th); free(v); free(hv); free(gp); free(gm); free(x); free(y); free(tp);
+}
+
+static void hvp_matches_finite_differences(void **state)
+{
+    (void)state;
+    const int reg[] = { 1, 12, 1 }, cls[] = { 3, 10, 4 };
+    check_hvp(KGM_ACT_TANH, KGM_LOSS_MSE, reg, 7);
+    check_hvp(KGM_ACT_RELU, KGM_LOSS_MSE, reg, 7);
+    check_hvp(KGM_ACT_TANH, KGM_LOSS_XENT, cls, 6);
+    check_hvp(KGM_ACT_RELU, KGM_LOSS_XENT, cls, 6);
+}
+
+/* ---- meta-gradients ---- */
+static kgm_meta *small_learner(kgm_learner L, int steps, float alpha, const kgm_init_stage *init,
+                               int cond_dim, int threads)
+{
+    kgm_mlp m;
+    const int sizes[] = { 1, 16, 16, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
+    kgm_meta_config c = kgm_meta_config_default();
+    c.learner = L; c.inner_steps = steps; c.alpha = alpha; c.meta_batch = 8;
+    c.n_support = 6; c.n_query = 6; c.threads = threads; c.seed = 7; c.iterations = 0;
+    kgm_meta *mt = NULL;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, init, cond_dim), 0);
+    return mt;
+}
+
+/* The query loss after the inner loop, as a function of the meta-parameters. */
+static double meta_loss_at(kgm_meta *mt, const kgm_task *t, const float *base, const float *d, double h,
+                           float *scratch)
+{
+    size_t n = kgm_meta_n_params(mt);
+    float *p = kgm_meta_params(mt);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(base[i] + h * d[i]);
+    float loss;
+    assert_int_equal(kgm_meta_task_grad(mt, t, scratch, &loss), 0);
+    memcpy(p, base, n * sizeof(float));
+    return loss;
+}
+
+/* Directional derivative of the meta-loss along d by a 4-point stencil, and the analytic one;
+ * d mixes a random vector with guide (NULL: the analytic gradient itself), zero before `from`. */
+static void directional(kgm_meta *mt, const kgm_task *t, uint64_t seed, const float *guide,
+                        size_t from, double *fd, double *an, float *grad)
+{
+    size_t n = kgm_meta_n_params(mt);
+    float *base = malloc(n * 4), *d = malloc(n * 4), *scratch = malloc(n * 4);
+    memcpy(base, kgm_meta_params(mt), n * 4);
+    /* Half along the analytic gradient, half random: a long enough derivative to compare,
+     * and every coordinate takes part. */
+    float loss;
+    assert_int_equal(kgm_meta_task_grad(mt, t, grad, &loss), 0);
+    random_vec(d, n, seed, 1.0);
+    if (!guide) guide = grad;
+    double nd = sqrt(dot(d + from, d + from, n - from)), ng = sqrt(dot(guide + from, guide + from, n - from));
+    for (size_t i = 0; i < n; i++) d[i] = i < from ? 0.0f : (float)(d[i] / nd + guide[i] / ng);
+    nd = sqrt(dot(d, d, n));
+    for (size_t i = 0; i < n; i++) d[i] = (float)(d[i] / nd);
+    *an = dot(grad, d, n);
+    const double h = 2e-3;
+    *fd = (8.0 * (meta_loss_at(mt, t, base, d, h, scratch) - meta_loss_at(mt, t, base, d, -h, scratch))
+           - (meta_loss_at(mt, t, base, d, 2 * h, scratch) - meta_loss_at(mt, t, base, d, -2 * h, scratch)))
+          / (12.0 * h);
+    free(base); free(d); free(scratch);
+}
+
+static void sample_linear(kgm_task *t, int cond, uint64_t key)
+{
+    static kgm_linear lin0 = { 0 }, lin1 = { 1 };
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, cond ? &lin1 : &lin0);
+    assert_int_equal(kgm_task_alloc(t, &src, 6, 6), 0);
+    kgm_taskrng r;
+    kgm_taskrng_seed(&r, 99, key, 0);
+    assert_int_equal(kgm_task_sample(&src, &r, t), 0);
+}
+
+static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_dim)
+{
+    kgm_meta *mt = small_learner(L, 3, 0.3f, init, cond_dim, 1);
+    size_t n = kgm_meta_n_params(mt);
+    /* Give the conditioning parameters and rates some non-trivial values. */
+    float *p = kgm_meta_params(mt);
+    float *noise = malloc(n * 4), *grad = malloc(n * 4);
+    random_vec(noise, n, 5, 0.2);
+    size_t P = kgm_meta_net(mt)->n_params;
+    for (size_t i = P; i < n; i++) p[i] += noise[i];
+    kgm_task t;
+    sample_linear(&t, cond_dim > 0, 1);
+    /* Along all meta-parameters, then along the rates and conditioning parameters alone. */
+    for (uint64_t s = 11; s < 15; s++) {
+        double fd, an;
+        size_t from = s < 14 ? 0 : P;
+        if (from == n) break;
+        directional(mt, &t, s, NULL, from, &fd, &an, grad);
+        print_message("%s/%s: fd %.6g an %.6g\n", kgm_learner_name(L), init ? init->name : "none", fd, an);
+        assert_true(fabs(an) > 1e-3);
+        assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
+    }
+    kgm_task_release(&t);
+    free(noise); free(grad);
+    kgm_meta_free(mt);
+}
+
+static void second_order_metagradients_match_fd(void **state)
+{
+    (void)state;
+    check_metagrad(KGM_MAML, NULL, 0);
+    check_metagrad(KGM_METASGD, NULL, 0);
+    check_metagrad(KGM_ANIL, NULL, 0);
+    check_metagrad(KGM_MAML, &kgm_init_shift, 2);
+    check_metagrad(KGM_METASGD, &kgm_init_shift, 2);
+    check_metagrad(KGM_MAML, &kgm_init_film, 2);
+    check_metagrad(KGM_ANIL, &kgm_init_film, 2);
+}
+
+/* FOMAML drops the Hessian terms: its gradient must differ from MAML's, which matches FD. */
+static void fomaml_differs_from_maml(void **state)
+{
+    (void)state;
+    kgm_meta *a = small_learner(KGM_MAML, 3, 0.3f, NULL, 0, 1);
+    kgm_meta *b = small_learner(KGM_FOMAML, 3, 0.3f, NULL, 0, 1);
+    size_t n = kgm_meta_n_params(a);
+    assert_memory_equal(kgm_meta_params(a), kgm_meta_params(b), n * 4);
+    kgm_task t;
+    sample_linear(&t, 0, 2);
+    float *ga = malloc(n * 4), *gb = malloc(n * 4);
+    double fd_a, an_a, fd_b, an_b;
+    directional(a, &t, 21, NULL, 0, &fd_a, &an_a, ga);
+    directional(b, &t, 21, ga, 0, &fd_b, &an_b, gb);
+    assert_true(fabs(fd_a - fd_b) < 1e-9);          /* same function, same stencil */
+    assert_true(fabs(fd_a - an_a) < 1e-2 * fabs(an_a) + 2e-4);
+    double diff = 0.0;
+    for (size_t i = 0; i < n; i++) diff += ((double)ga[i] - gb[i]) * ((double)ga[i] - gb[i]);
+    assert_true(sqrt(diff) > 0.05 * sqrt(dot(ga, ga, n)));
+    kgm_task_release(&t);
+    free(ga); free(gb);
+    kgm_meta_free(a); kgm_meta_free(b);
+}
+
+/* ---- the same meta-gradient on the core's tape (create_graph backward) ---- */
+static kgm_node *tape_loss(kgm_tape *tp, const kgm_mlp *m, kgm_node *th, kgm_node *x, kgm_node *y)
+{
+    kgm_node *a = x;
+    for (int l = 0; l < m->n_layers; l++) {
+        kgm_node *w = kgm_view(tp, th, (int)m->w_off[l], m->sizes[l + 1], m->sizes[l]);
+        kgm_node *b = kgm_view(tp, th, (int)m->b_off[l], 1, m->sizes[l + 1]);
+        a = kgm_bias_add(tp, kgm_matmul_t(tp, a, w, 0, 1), b);
+        if (l + 1 < m->n_layers) a = kgm_tanh(tp, a);
+    }
+    return kgm_mse(tp, a, y);
+}
+
+static void maml_matches_the_tape(void **state)
+{
+    (void)state;
+    const int k = 3;
+    const float alpha = 0.3f;
+    kgm_meta *mt = small_learner(KGM_MAML, k, alpha, NULL, 0, 1);
+    const kgm_mlp *m = kgm_meta_net(mt);
+    size_t P = m->n_params;
+    kgm_task t;
+    sample_linear(&t, 0, 3);
+    float *ours = malloc(P * 4), loss;
+    assert_int_equal(kgm_meta_task_grad(mt, &t, ours, &loss), 0);
+
+    kgm_tape *tp;
+    assert_int_equal(kgm_tape_new(&tp, 1 << 22), 0);
+    kgm_node *th0 = kgm_tape_leaf(tp, kgm_meta_params(mt), 1, (int)P, 1), *th = th0, *g;
+    kgm_node *xs = kgm_tape_leaf(tp, t.xs, t.n_support, 1, 0), *ys = kgm_tape_leaf(tp, t.ys, t.n_support, 1, 0);
+    kgm_node *xq = kgm_tape_leaf(tp, t.xq, t.n_query, 1, 0), *yq = kgm_tape_leaf(tp, t.yq, t.n_query, 1, 0);
+    for (int j = 0; j < k; j++) {
+        assert_int_equal(kgm_tape_grad(tp, tape_loss(tp, m, th, xs, ys), 1, &th, &g, KGM_CREATE_GRAPH), 0);
+        th = kgm_axpy(tp, -alpha, g, th);
+    }
+    kgm_node *lq = tape_loss(tp, m, th, xq, yq);
+    assert_int_equal(kgm_tape_grad(tp, lq, 1, &th0, &g, 0), 0);
+    assert_float_equal(kgm_val(lq)[0], loss, 1e-5 * (1.0 + fabs(loss)));
+    double diff = 0.0;
+    for (size_t i = 0; i < P; i++) diff += (kgm_val(g)[i] - (double)ours[i]) * (kgm_val(g)[i] - (double)ours[i]);
+    print_message("MAML (k = %d) vs tape: |diff| / |grad| = %.2e\n", k, sqrt(diff / dot(ours, ours, P)));
+    assert_true(sqrt(diff) < 1e-4 * sqrt(dot(ours, ours, P)));
+    kgm_tape_free(tp);
+    kgm_task_release(&t);
+    free(ours);
+    kgm_meta_free(mt);
+}
+
+/* ---- determinism across thread counts ---- */
+static void same_seed_same_numbers_any_threads(void **state)
+{
+    (void)state;
+    kgm_linear lin = { 0 };
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, &lin);
+    float *p[3];
+    size_t n = 0;
+    const int threads[3] = { 1, 2, 2 };
+    for (int r = 0; r < 3; r++) {
+        kgm_meta *mt;
+        kgm_mlp m;
+        const int sizes[] = { 1, 16, 16, 1 };
+        kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE);
+        kgm_meta_config cfg = kgm_meta_config_default();
+        cfg.inner_steps = 2; cfg.alpha = 0.1f; cfg.meta_batch = 7; cfg.n_support = 5; cfg.n_query = 5;
+        cfg.iterations = 40; cfg.threads = threads[r]; cfg.seed = r == 2 ? 8 : 7;
+        assert_int_equal(kgm_meta_new(&mt, &m, &cfg, NULL, 0), 0);
+        n = kgm_meta_n_params(mt);
+        assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
+        p[r] = malloc(n * 4);
+        memcpy(p[r], kgm_meta_params(mt), n * 4);
+        kgm_meta_free(mt);
+    }
+    assert_memory_equal(p[0], p[1], n * 4);
+    assert_memory_not_equal(p[1], p[2], n * 4);   /* another seed moves them */
+    for (int r = 0; r < 3; r++) free(p[r]);
+}
+
+/* ---- each learner learns linear tasks ---- */
+static void check_learns(kgm_learner L)
+{
+    kgm_linear lin = { 0 };
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, &lin);
+    kgm_mlp m;
+    const int sizes[] = { 1, 20, 20, 1 };
+    kgm_mlp_init(&m, 3, sizes, KGM_ACT_RELU, KGM_LOSS_MSE);
+    kgm_meta_config c = kgm_meta_config_default();
+    c.learner = L; c.inner_steps = L == KGM_REPTILE ? 5 : 2; c.alpha = L == KGM_REPTILE ? 0.1f : 0.2f;
+    c.meta_batch = 10; c.outer_lr = 3e-3f; c.n_support = 10; c.n_query = 10;
+    c.iterations = 1000; c.threads = 2; c.seed = 3; c.val_every = 100; c.val_tasks = 50;
+    kgm_meta *mt;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
+    kgm_eval_spec sp = { .n_tasks = 200, .max_steps = c.inner_steps, .n_support = 10, .n_query = 20,
+                         .alpha = 0.0f, .seed = 42 };
+    double before[6], after[6], ci[6];
+    assert_int_equal(kgm_meta_evaluate(mt, &src, &sp, before, ci), 0);
+    kgm_meta_stats st;
+    assert_int_equal(kgm_meta_train(mt, &src, &st), 0);
+    assert_int_equal(st.iterations_done, 1000);
+    assert_int_equal(kgm_meta_evaluate(mt, &src, &sp, after, ci), 0);
+    int k = c.inner_steps;
+    print_message("%-8s untrained: %.3f -> %.3f after %d steps; trained: %.3f -> %.3f (+-%.3f)\n",
+                  kgm_learner_name(L), before[0], before[k], k, after[0], after[k], ci[k]);
+    /* Adaptation from the learned start cuts the unadapted loss by 4x or more, and ends well
+     * below adaptation from the untrained start. */
+    assert_true(after[k] < 0.25 * after[0]);
+    assert_true(after[k] < 0.7 * before[k]);
+    kgm_meta_free(mt);
+}
+
+static void every_learner_learns_linear_tasks(void **state)
+{
+    (void)state;
+    for (int L = 0; L < KGM_LEARNER_COUNT; L++) check_learns((kgm_learner)L);
+}
+
+/* ---- checkpoints ---- */
+static void checkpoint_round_trips_the_best_state(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kgm_test_meta_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    kgm_linear lin = { 1 };
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, &lin);
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 8, 1 };
+    kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE);
+    kgm_meta_config c = kgm_meta_config_default();
+    c.learner = KGM_METASGD; c.inner_steps = 2; c.alpha = 0.1f; c.meta_batch = 4; c.n_support = 5;
+    c.n_query = 5; c.iterations = 30; c.val_every = 10; c.val_tasks = 10; c.checkpoint = path;
+    kgm_meta *a, *b;
+    assert_int_equal(kgm_meta_new(&a, &m, &c, &kgm_init_shift, 2), 0);
+    assert_int_equal(kgm_meta_train(a, &src, NULL), 0);
+    assert_int_equal(kgm_meta_load(&b, path, NULL), 0);
+    assert_int_equal(kgm_meta_n_params(a), kgm_meta_n_params(b));
+    assert_memory_equal(kgm_meta_params(a), kgm_meta_params(b), kgm_meta_n_params(a) * 4);
+    kgm_meta_free(b);
+    c.learner = KGM_MAML;   /* a file of another learner is refused, naming both */
+    assert_int_equal(kgm_meta_load(&b, path, &c), KGM_EINVAL);
+    assert_null(b);
+    assert_non_null(strstr(kgm_error(), "metasgd"));
+    kgm_meta_free(a);
+    unlink(path);
+}
+
+/* ---- bad input and interruption ---- */
+static void refuses_bad_input_and_stops_on_interrupt(void **state)
+{
+    (void)state;
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 1 }, bad[] = { 1, 0, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 2, bad, KGM_ACT_RELU, KGM_LOSS_MSE), KGM_EINVAL);
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
+    kgm_meta_config c = kgm_meta_config_default();
+    kgm_meta *mt = NULL;
+    c.inner_steps = 0;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), KGM_EINVAL);
+    assert_null(mt);
+    assert_non_null(strstr(kgm_error(), "inner_steps"));
+    c = kgm_meta_config_default();
+    c.iterations = 50; c.meta_batch = 4;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
+    /* A source with conditioning does not fit a learner without it. */
+    kgm_linear lc = { 1 }, l0 = { 0 };
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, &lc);
+    assert_int_equal(kgm_meta_train(mt, &src, NULL), KGM_EINVAL);
+    /* Interrupted before the first iteration: KGM_EINTR, parameters untouched. */
+    kgm_tasksrc_linear(&src, &l0);
+    size_t n = kgm_meta_n_params(mt);
+    float *before = malloc(n * 4);
+    memcpy(before, kgm_meta_params(mt), n * 4);
+    kgm_meta_stats st;
+    kgm_interrupt_raise();
+    assert_int_equal(kgm_meta_train(mt, &src, &st), KGM_EINTR);
+    kgm_interrupt_clear();
+    assert_int_equal(st.iterations_done, 0);
+    assert_memory_equal(before, kgm_meta_params(mt), n * 4);
+    free(before);
+    kgm_meta_free(mt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hvp_matches_finite_differences),
+        cmocka_unit_test(second_order_metagradients_match_fd),
+        cmocka_unit_test(fomaml_differs_from_maml),
+        cmocka_unit_test(maml_matches_the_tape),
+        cmocka_unit_test(same_seed_same_numbers_any_threads),
+        cmocka_unit_test(every_learner_learns_linear_tasks),
+        cmocka_unit_test(checkpoint_round_trips_the_best_state),
+        cmocka_unit_test(refuses_bad_input_and_stops_on_interrupt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
