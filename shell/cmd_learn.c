@@ -17,8 +17,10 @@
 #include "cmd.h"
 #include "error.h"
 #include "interrupt.h"
+#include "kgcond.h"
 #include "meta.h"
 #include "plot.h"
+#include "store.h"
 
 enum { N_CHUNKS = 20, POOL = 200, QUERY = 100 };
 
@@ -264,6 +266,97 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
     return rc;
 }
 
+/* ---- runs in the graph ---- */
+
+#define RUN_PREFIXES "PREFIX mls: <http://www.w3.org/ns/mls#> PREFIX kgm: <http://kgmeta.org/ns#> "
+
+/* The number of mls:Run in the store, so run IRIs are kgm:run-1, -2, ... in order (stable
+ * in scripts, unlike kgcond's time-stamped default). */
+static int count_runs(kgm_shell *sh, long *n)
+{
+    kgm_table *t = NULL;
+    kgm_query_kind kind;
+    int rc = kgm_store_query(sh->store, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run }", &kind, &t);
+    *n = 0;
+    if (!rc && t->n_rows == 1 && kgm_table_cell(t, 0, 0)->value) *n = atol(kgm_table_cell(t, 0, 0)->value);
+    kgm_table_free(t);
+    return rc;
+}
+
+/* v to 4 significant digits: the graph keeps what is worth reading, not float noise. */
+static double sig4(double v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.4g", v);
+    return strtod(b, NULL);
+}
+
+/* Records a finished (or interrupted) run as ML Schema triples through models/kgcond.h. */
+static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char *source,
+                      double loss, double val, int done)
+{
+    long n;
+    if (count_runs(sh, &n) != 0) return KGM_EINVAL;
+    char iri[128];
+    snprintf(iri, sizeof iri, "http://kgmeta.org/ns#run-%ld", n + 1);
+    const kgm_meta_config *c = &o->cfg;
+    kgm_kgcond_value hyper[] = {
+        { "innerSteps", c->inner_steps }, { "alpha", sig4(c->alpha) }, { "outerLr", sig4(c->outer_lr) },
+        { "metaBatch", c->meta_batch }, { "iterations", (double)c->iterations * chunks }, { "shots", c->n_support },
+        { "seed", (double)c->seed },
+    };
+    kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },
+                                   { "validationLoss", sig4(val) } };
+    kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = "none",
+                           .dataset = source, .hyper = hyper, .n_hyper = sizeof hyper / sizeof hyper[0],
+                           .metrics = metrics, .n_metrics = isfinite(val) ? 3 : 2 };
+    if (kgm_kgcond_record(sh->store, &run, NULL) != 0) return KGM_EINVAL;
+    fprintf(sh->out, "recorded as kgm:run-%ld (runs lists the runs)\n", n + 1);
+    return 0;
+}
+
+/* Runs q and prints it with numbers in column "value" shown to 4 significant digits (the
+ * recorder writes doubles in full, noise included). */
+static int run_query(kgm_shell *sh, const char *q)
+{
+    kgm_table *t = NULL;
+    kgm_query_kind kind;
+    int rc = kgm_store_query(sh->store, q, &kind, &t);
+    for (size_t c = 0; !rc && c < t->n_cols; c++) {
+        if (strcmp(t->cols[c], "value")) continue;
+        for (size_t r = 0; !rc && r < t->n_rows; r++) {
+            const kgm_cell *cell = kgm_table_cell(t, r, c);
+            char *end, b[32];
+            if (cell->kind == KGM_CELL_NULL || !cell->value) continue;
+            double v = strtod(cell->value, &end);
+            if (*end || end == cell->value) continue;
+            snprintf(b, sizeof b, "%.4g", v);
+            rc = kgm_table_set(t, r, c, KGM_CELL_NUMBER, b, NULL, NULL);
+        }
+    }
+    if (!rc) rc = sh_print_table(sh, t);
+    kgm_table_free(t);
+    return rc ? 1 : 0;
+}
+
+int cmd_runs(kgm_shell *sh, kgm_shell_args *a)
+{
+    (void)a;
+    return run_query(sh, RUN_PREFIXES
+        "SELECT ?run ?learner ?stage ?metric ?value WHERE {"
+        " ?run a mls:Run ; mls:executes ?learner ;"
+        " kgm:initStage ?stage . OPTIONAL { ?run mls:hasOutput ?e . ?e a mls:ModelEvaluation ;"
+        " mls:specifiedBy ?metric ; mls:hasValue ?value } } ORDER BY ?run ?metric");
+}
+
+int cmd_models(kgm_shell *sh, kgm_shell_args *a)
+{
+    (void)a;
+    return run_query(sh, RUN_PREFIXES
+        "SELECT ?model ?run ?file WHERE { ?run a mls:Run ; mls:hasOutput ?model . ?model a mls:Model ."
+        " OPTIONAL { ?model kgm:modelFile ?file } } ORDER BY ?run");
+}
+
 int cmd_train(kgm_shell *sh, kgm_shell_args *a)
 {
     train_opts o;
@@ -310,7 +403,10 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         fprintf(sh->out, "trained %s on %s tasks: %d iterations, loss %.3g; kept iteration %d (validation %.3g)\n",
                 kgm_learner_name(o.cfg.learner), src.name, done, last ? last[1] : NAN, best_it,
                 best_val);
-        if (rc == KGM_EINTR) kgm_fail(KGM_EINTR, "train: interrupted after %d iterations; kept the best state", done);
+        int interrupted = rc == KGM_EINTR;
+        if (interrupted) kgm_interrupt_clear();   /* the stop is honoured; recording must not stop too */
+        rc = record_run(sh, &o, chunks, src.name, last ? last[1] : NAN, best_val, done);
+        if (!rc && interrupted) rc = kgm_fail(KGM_EINTR, "train: interrupted after %d iterations; kept the best state", done);
     } else if (L->curve != old_curve) {     /* the run failed: the last curve stays */
         free(L->curve);
         L->curve = old_curve;
