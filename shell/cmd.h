@@ -72,6 +72,7 @@ int  cmd_model(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_plot(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_runs(kgm_shell *sh, kgm_shell_args *a);      /* runs recorded in the graph */
 int  cmd_models(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_tune(kgm_shell *sh, kgm_shell_args *a);      /* tune SPACE | tune adopt */
 void sh_learn_free(kgm_shell *sh);      /* the session's model, curve and adapted task */
 
 /* ---- embeddings (shell/cmd_embed.c) ---- */

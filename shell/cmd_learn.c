@@ -21,6 +21,7 @@
 #include "meta.h"
 #include "plot.h"
 #include "store.h"
+#include "tune.h"
 
 enum { N_CHUNKS = 20, POOL = 200, QUERY = 100 };
 
@@ -31,6 +32,9 @@ struct sh_learn {
     char *task;                 /* the last adapted task, NULL when none */
     float *fast;                /* its fast weights */
     sh_examples ex;             /* its examples */
+    char *search;               /* IRI of the session's last tuning search, or NULL */
+    kgm_meta_config tuned;      /* adopted settings: train starts from them when has_tuned */
+    int has_tuned;
 };
 
 static struct sh_learn *state(kgm_shell *sh)
@@ -54,6 +58,7 @@ void sh_learn_free(kgm_shell *sh)
     kgm_meta_free(L->meta);
     free(L->curve);
     forget_task(L);
+    free(L->search);
     free(L);
     sh->learn = NULL;
 }
@@ -178,6 +183,7 @@ typedef struct {
 static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
 {
     o->cfg = kgm_meta_config_default();
+    if (sh->learn && sh->learn->has_tuned) o->cfg = sh->learn->tuned;   /* tune adopt */
     o->cfg.iterations = 1000;
     o->cfg.threads = sh->threads;
     o->cfg.seed = sh->seed;
@@ -270,13 +276,14 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
 
 #define RUN_PREFIXES "PREFIX mls: <http://www.w3.org/ns/mls#> PREFIX kgm: <http://kgmeta.org/ns#> "
 
-/* The number of mls:Run in the store, so run IRIs are kgm:run-1, -2, ... in order (stable
+/* The number of runs named kgm:run-N in the store (tuning trials have IRIs of their own), so run IRIs are kgm:run-1, -2, ... in order (stable
  * in scripts, unlike kgcond's time-stamped default). */
 static int count_runs(kgm_shell *sh, long *n)
 {
     kgm_table *t = NULL;
     kgm_query_kind kind;
-    int rc = kgm_store_query(sh->store, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run }", &kind, &t);
+    int rc = kgm_store_query(sh->store, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run"
+                             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#run-\")) }", &kind, &t);
     *n = 0;
     if (!rc && t->n_rows == 1 && kgm_table_cell(t, 0, 0)->value) *n = atol(kgm_table_cell(t, 0, 0)->value);
     kgm_table_free(t);
@@ -315,19 +322,18 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
     return 0;
 }
 
-/* Runs q and prints it with numbers in column "value" shown to 4 significant digits (the
- * recorder writes doubles in full, noise included). */
+/* Runs q and prints it with numeric literals shown to 4 significant digits (the recorders
+ * write doubles in full, noise included). */
 static int run_query(kgm_shell *sh, const char *q)
 {
     kgm_table *t = NULL;
     kgm_query_kind kind;
     int rc = kgm_store_query(sh->store, q, &kind, &t);
     for (size_t c = 0; !rc && c < t->n_cols; c++) {
-        if (strcmp(t->cols[c], "value")) continue;
         for (size_t r = 0; !rc && r < t->n_rows; r++) {
             const kgm_cell *cell = kgm_table_cell(t, r, c);
             char *end, b[32];
-            if (cell->kind == KGM_CELL_NULL || !cell->value) continue;
+            if ((cell->kind != KGM_CELL_LITERAL && cell->kind != KGM_CELL_NUMBER) || !cell->value) continue;
             double v = strtod(cell->value, &end);
             if (*end || end == cell->value) continue;
             snprintf(b, sizeof b, "%.4g", v);
@@ -751,4 +757,83 @@ int cmd_plot(kgm_shell *sh, kgm_shell_args *a)
     }
     kgm_fail(KGM_EINVAL, "plot: expected loss or predictions, got '%s'", a->argv[0]);
     return 1;
+}
+
+/* ---- tune ---- Bayesian optimization of the training settings (models/tune.h) */
+
+static int tune_adopt(kgm_shell *sh, struct sh_learn *L)
+{
+    if (!L->search) return kgm_fail(KGM_EINVAL, "tune adopt: no search in this session yet (tune SPACE first)");
+    kgm_meta_config cfg = L->has_tuned ? L->tuned : kgm_meta_config_default();
+    double score;
+    int index;
+    if (kgm_tune_adopt(sh->store, L->search, &cfg, &score, &index) != 0) return KGM_EINVAL;
+    L->tuned = cfg;
+    L->has_tuned = 1;
+    fprintf(sh->out, "adopted trial %d (score %.3g): learner %s, steps %d, alpha %.3g, outer_lr %.3g, batch %d;"
+            " train starts from these now\n", index, score, kgm_learner_name(cfg.learner), cfg.inner_steps,
+            (double)cfg.alpha, (double)cfg.outer_lr, cfg.meta_batch);
+    return 0;
+}
+
+static int tune_search(kgm_shell *sh, kgm_shell_args *a, struct sh_learn *L)
+{
+    train_opts o;
+    int trials = 10, budget = 200;
+    if (train_parse(sh, a, &o) || opt_int(a, "trials", 1, 1000, &trials) || opt_int(a, "budget", 1, 1000000, &budget))
+        return KGM_EINVAL;
+    kgm_space *space;                     /* checked before anything runs */
+    const char *text = kgm_shell_unquote(a->argv[0]);
+    if (kgm_tune_space_parse(text, &space) != 0) return KGM_EINVAL;
+    kgm_space_free(space);
+    kgm_table *t = NULL;
+    kgm_query_kind kind;
+    int rc = kgm_store_query(sh->store, RUN_PREFIXES "SELECT (COUNT(?s) AS ?n) WHERE { ?s a kgm:TuningSearch }", &kind, &t);
+    if (rc) return rc;
+    char iri[128];
+    snprintf(iri, sizeof iri, "http://kgmeta.org/ns#search-%ld",
+             (t->n_rows && kgm_table_cell(t, 0, 0)->value ? atol(kgm_table_cell(t, 0, 0)->value) : 0) + 1);
+    kgm_table_free(t);
+    pool tr = { 0 }, va = { 0 };
+    kgm_sinusoid sine = { 0 };
+    kgm_tasksrc src, val;
+    if (o.graph) {
+        rc = pool_read(sh, 0, &tr, &src);
+        if (!rc && pool_read(sh, 1, &va, &val) != 0) val = src;
+    } else {
+        kgm_tasksrc_sinusoid(&src, &sine);
+        val = src;
+    }
+    kgm_mlp net;
+    if (!rc) {
+        o.sizes[0] = src.x_dim;
+        o.sizes[o.n_hidden + 1] = 1;
+        rc = kgm_mlp_init(&net, o.n_hidden + 1, o.sizes, KGM_ACT_RELU, KGM_LOSS_MSE);
+    }
+    if (!rc) {
+        kgm_tune_config tc = { .search = iri, .seed = o.cfg.seed, .budget = budget, .net = &net, .base = o.cfg,
+                               .train = &src, .val = &val,
+                               .eval = { .n_tasks = 20, .max_steps = o.cfg.inner_steps, .n_support = o.cfg.n_support,
+                                         .n_query = o.cfg.n_query, .alpha = 0, .seed = o.cfg.seed + 1 } };
+        rc = kgm_tune_run(sh->store, &tc, text, trials);
+        char *copy = strdup(iri);
+        if (copy) { free(L->search); L->search = copy; }
+    }
+    if (o.graph) { pool_free(&tr); pool_free(&va); }
+    if (rc && rc != KGM_EINTR) return rc;
+    if (rc == KGM_EINTR) kgm_interrupt_clear();
+    char q[1024];
+    snprintf(q, sizeof q, RUN_PREFIXES "SELECT ?trial ?score WHERE { ?t kgm:partOfSearch <%s> ; kgm:trialIndex ?trial ;"
+             " kgm:score ?score } ORDER BY ?trial", iri);
+    fprintf(sh->out, "search kgm:search-%s (tune adopt takes the best trial)\n", strrchr(iri, '-') + 1);
+    if (run_query(sh, q) != 0) return KGM_EINVAL;
+    return rc == KGM_EINTR ? kgm_fail(KGM_EINTR, "tune: interrupted; the finished trials are recorded") : 0;
+}
+
+int cmd_tune(kgm_shell *sh, kgm_shell_args *a)
+{
+    struct sh_learn *L = state(sh);
+    if (!L) return 1;
+    if (!strcmp(a->argv[0], "adopt")) return tune_adopt(sh, L) ? 1 : 0;
+    return tune_search(sh, a, L) ? 1 : 0;
 }

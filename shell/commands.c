@@ -204,6 +204,8 @@ static const char *const TASK_OPTS[] = { "role", "generator", "data", "input", "
                                          "a", "b", "c", "d", "label", NULL };
 static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "outer_lr", "batch",
                                           "iterations", "shots", "hidden", "seed", "threads", "source", NULL };
+static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps", "alpha", "outer_lr", "batch",
+                                         "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };
 static const char *const PREDICT_OPTS[] = { "x", NULL };
 static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads",
@@ -256,6 +258,9 @@ static const sh_cmd CMDS[] = {
     "evaluate split=test steps=5", .options = EVAL_OPTS },
   { "model",     2,  2, "model save|load FILE",      "save or load the session's model",     cmd_model,
     "model save /tmp/sine.kgmm" },
+  { "tune",      1,  1, "tune \"SPACE\" [trials=10 budget=200 source=graph|sine] | tune adopt",
+    "tune training settings by Bayesian optimization, trials recorded in the graph", cmd_tune,
+    "tune \"alpha=1e-3..1e-1:log steps=1..5:int\" trials=5 budget=50", .options = TUNE_OPTS },
   { "runs",      0,  0, "runs",                      "training runs recorded in the graph (SPARQL)", cmd_runs,
     "runs" },
   { "models",    0,  0, "models",                    "models recorded in the graph (SPARQL)", cmd_models,
