@@ -51,8 +51,9 @@ void sh_store_candidates(kgm_shell *sh, const char *text,
 /* ---- task commands (shell/cmd_tasks.c) ---- */
 int  cmd_tasks(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_task(kgm_shell *sh, kgm_shell_args *a);
-/* A task's examples as plain arrays (owned by the caller: free x and y). */
-typedef struct { size_t n_support, n_query; int dim; double *x, *y; } sh_examples;
+/* A task's examples as plain arrays, with e(t) for conditioned models (owned by the caller:
+ * free x, y and cond; cond is NULL from the functions here). */
+typedef struct { size_t n_support, n_query; int dim; double *x, *y; float *cond; int cond_dim; } sh_examples;
 /* Index of task name (prefixed or <iri>) in the store's task set, -1 absent, -2 error. */
 long sh_task_find(kgm_shell *sh, const char *name);
 /* k support and q query examples of a task (kgm_task_examples, seeded by the shell). */

@@ -32,6 +32,7 @@ struct sh_learn {
     char *task;                 /* the last adapted task, NULL when none */
     float *fast;                /* its fast weights */
     sh_examples ex;             /* its examples */
+    kgm_kgcond *kc;             /* the graph conditioning of the model, NULL when none */
     char *search;               /* IRI of the session's last tuning search, or NULL */
     kgm_meta_config tuned;      /* adopted settings: train starts from them when has_tuned */
     int has_tuned;
@@ -46,7 +47,7 @@ static struct sh_learn *state(kgm_shell *sh)
 
 static void forget_task(struct sh_learn *L)
 {
-    free(L->task); free(L->fast); free(L->ex.x); free(L->ex.y);
+    free(L->task); free(L->fast); free(L->ex.x); free(L->ex.y); free(L->ex.cond);
     L->task = NULL; L->fast = NULL;
     memset(&L->ex, 0, sizeof L->ex);
 }
@@ -56,6 +57,7 @@ void sh_learn_free(kgm_shell *sh)
     struct sh_learn *L = sh->learn;
     if (!L) return;
     kgm_meta_free(L->meta);
+    kgm_kgcond_free(L->kc);
     free(L->curve);
     forget_task(L);
     free(L->search);
@@ -178,6 +180,7 @@ typedef struct {
     kgm_meta_config cfg;
     int sizes[KGM_MLP_MAX_LAYERS + 1], n_hidden;
     int graph;                      /* source=graph */
+    const kgm_init_stage *init;     /* cond=: none, shift, film */
 } train_opts;
 
 static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
@@ -190,13 +193,16 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
     const char *v;
     if ((v = sh_opt(a, "learner")) && kgm_learner_parse(v, &o->cfg.learner) != 0)
         return kgm_fail(KGM_EINVAL, "learner: expected maml, fomaml, metasgd, anil or reptile, got '%s'", v);
-    if ((v = sh_opt(a, "cond")) && strcmp(v, "none"))
-        return kgm_fail(KGM_ENOTSUP, "cond=%s: graph conditioning is not in this build yet (cond=none)", v);
-    o->graph = 0;
+    o->init = &kgm_init_none;
+    if ((v = sh_opt(a, "cond")) && !(o->init = kgm_init_find(v)))
+        return kgm_fail(KGM_EINVAL, "cond: expected none, shift or film, got '%s'", v);
+    o->graph = o->init != &kgm_init_none;   /* conditioning needs the graph's tasks */
     if ((v = sh_opt(a, "source"))) {
         if (!strcmp(v, "graph")) o->graph = 1;
         else if (strcmp(v, "sine"))
             return kgm_fail(KGM_EINVAL, "source: expected graph or sine, got '%s'", v);
+        else if (o->graph)
+            return kgm_fail(KGM_EINVAL, "cond=%s conditions on the graph: it needs source=graph", o->init->name);
     }
     int shots = o->cfg.n_support, seed = -1;
     if (opt_int(a, "steps", 1, 100, &o->cfg.inner_steps) || opt_float(a, "alpha", &o->cfg.alpha) ||
@@ -314,7 +320,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
     };
     kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },
                                    { "validationLoss", sig4(val) } };
-    kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = "none",
+    kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = o->init->name,
                            .dataset = source, .hyper = hyper, .n_hyper = sizeof hyper / sizeof hyper[0],
                            .metrics = metrics, .n_metrics = isfinite(val) ? 3 : 2 };
     if (kgm_kgcond_record(sh->store, &run, NULL) != 0) return KGM_EINVAL;
@@ -373,8 +379,19 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
     pool tr = { 0 }, va = { 0 };
     kgm_sinusoid sine = { 0 };
     kgm_tasksrc src, val;
-    int rc = 0;
-    if (o.graph) {
+    kgm_kgcond *kc = NULL;
+    kgm_kgcond_src kc_tr, kc_va;
+    int rc = 0, cond_dim = 0;
+    if (o.init != &kgm_init_none) {
+        /* e(t) from the graph: an embedding trained without the meta-test tasks (models/kgcond.h) */
+        kgm_kgcond_opts ko = kgm_kgcond_opts_default();
+        ko.seed = o.cfg.seed;
+        ko.emb.seed = o.cfg.seed;
+        rc = kgm_kgcond_build(&kc, sh->store, ".", NULL, &ko);
+        if (!rc) rc = kgm_kgcond_tasksrc(kc, 0, 1, &kc_tr, &src);
+        if (!rc && (kgm_kgcond_n_tasks(kc, 1) == 0 || kgm_kgcond_tasksrc(kc, 1, 1, &kc_va, &val) != 0)) val = src;
+        if (!rc) cond_dim = kgm_kgcond_cond_dim(kc);
+    } else if (o.graph) {
         rc = pool_read(sh, 0, &tr, &src);
         if (!rc && pool_read(sh, 1, &va, &val) != 0) val = src;   /* no validation tasks: train's */
     } else {
@@ -387,7 +404,7 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         o.sizes[o.n_hidden + 1] = 1;
         kgm_mlp net;
         rc = kgm_mlp_init(&net, o.n_hidden + 1, o.sizes, KGM_ACT_RELU, KGM_LOSS_MSE);
-        if (!rc) rc = kgm_meta_new(&mt, &net, &o.cfg, NULL, 0);
+        if (!rc) rc = kgm_meta_new(&mt, &net, &o.cfg, o.init, cond_dim);
     }
     /* a new curve only once the run can start: a refused train keeps the last one */
     double *old_curve = L->curve;
@@ -404,6 +421,9 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         kgm_meta_free(L->meta);
         L->meta = mt;
         mt = NULL;
+        kgm_kgcond_free(L->kc);
+        L->kc = kc;
+        kc = NULL;
         forget_task(L);
         const double *last = L->n_curve ? L->curve + (L->n_curve - 1) * 3 : NULL;
         fprintf(sh->out, "trained %s on %s tasks: %d iterations, loss %.3g; kept iteration %d (validation %.3g)\n",
@@ -419,7 +439,9 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         L->n_curve = old_n;
     }
     kgm_meta_free(mt);
-    if (o.graph) { pool_free(&tr); pool_free(&va); }
+    kgm_kgcond_free(kc);
+    pool_free(&tr);
+    pool_free(&va);
     return rc ? 1 : 0;
 }
 
@@ -442,11 +464,60 @@ static int as_task(const sh_examples *ex, kgm_task *t)
     for (size_t i = 0; i < n * d; i++) x[i] = (float)ex->x[i];
     for (size_t i = 0; i < n; i++) y[i] = (float)ex->y[i];
     *t = (kgm_task){ .n_support = (int)ex->n_support, .n_query = (int)ex->n_query, .x_dim = ex->dim,
-                     .y_dim = 1, .xs = x, .ys = y, .xq = x + ex->n_support * d, .yq = y + ex->n_support };
+                     .y_dim = 1, .xs = x, .ys = y, .xq = x + ex->n_support * d, .yq = y + ex->n_support,
+                     .cond = ex->cond, .cond_dim = ex->cond_dim };
     return 0;
 }
 
 static void task_free(kgm_task *t) { free(t->xs); free(t->ys); memset(t, 0, sizeof *t); }
+
+/* Task i of the conditioning's task set as examples with its e(t). */
+static int kc_examples(const kgm_kgcond *kc, size_t i, uint64_t seed, int shots, sh_examples *ex)
+{
+    kgm_tasksrc src;
+    kgm_kgcond_src ctx;
+    kgm_task t;
+    memset(ex, 0, sizeof *ex);
+    int rc = kgm_kgcond_tasksrc(kc, 0, 1, &ctx, &src);
+    if (!rc) rc = kgm_task_alloc(&t, &src, shots, QUERY);
+    if (rc) return rc;
+    rc = kgm_kgcond_task(kc, i, seed, &t);
+    size_t n = (size_t)(t.n_support + t.n_query), d = (size_t)t.x_dim;
+    ex->x = rc ? NULL : malloc((n * d + 1) * sizeof *ex->x);
+    ex->y = rc ? NULL : malloc((n + 1) * sizeof *ex->y);
+    ex->cond = rc ? NULL : malloc(((size_t)t.cond_dim + 1) * sizeof *ex->cond);
+    if (!rc && (!ex->x || !ex->y || !ex->cond)) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!rc) {
+        for (size_t r = 0; r < n; r++) {
+            int sup = r < (size_t)t.n_support;
+            size_t k = sup ? r : r - (size_t)t.n_support;
+            for (size_t c = 0; c < d; c++) ex->x[r * d + c] = (sup ? t.xs : t.xq)[k * d + c];
+            ex->y[r] = (sup ? t.ys : t.yq)[k];
+        }
+        memcpy(ex->cond, t.cond, (size_t)t.cond_dim * sizeof *ex->cond);
+        ex->n_support = (size_t)t.n_support;
+        ex->n_query = (size_t)t.n_query;
+        ex->dim = t.x_dim;
+        ex->cond_dim = t.cond_dim;
+    } else {
+        free(ex->x); free(ex->y); free(ex->cond);
+        memset(ex, 0, sizeof *ex);
+    }
+    kgm_task_release(&t);
+    return rc;
+}
+
+/* A task's examples for the session's model: with e(t) when the model is conditioned. */
+static int model_examples(kgm_shell *sh, struct sh_learn *L, const char *name, int shots, sh_examples *ex)
+{
+    if (!L->kc) return sh_task_examples(sh, name, (size_t)shots, QUERY, ex);
+    char *iri = kgm_store_expand(sh->store, name);
+    if (!iri) return KGM_EINVAL;
+    long i = kgm_kgcond_find(L->kc, iri);
+    free(iri);
+    if (i < 0) return kgm_fail(KGM_ENOTFOUND, "no task %s among the conditioned model's tasks", name);
+    return kc_examples(L->kc, (size_t)i, sh->seed, shots, ex);
+}
 
 /* Squared and absolute errors of fast on t's query rows into se/ae (n_query each). */
 static int query_errors(kgm_meta *mt, const float *fast, const kgm_task *t, double *se, double *ae)
@@ -475,7 +546,7 @@ static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int ste
                     double *before, double *after)
 {
     sh_examples ex;
-    if (sh_task_examples(sh, name, (size_t)shots, QUERY, &ex) != 0) return KGM_EINVAL;
+    if (model_examples(sh, L, name, shots, &ex) != 0) return KGM_EINVAL;
     size_t np = kgm_meta_net(L->meta)->n_params;
     kgm_task t;
     float *fast = malloc(np * sizeof *fast), *fast0 = malloc(np * sizeof *fast0);
@@ -498,7 +569,7 @@ static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int ste
     free(fast0); free(se); free(ae);
     char *copy = rc ? NULL : strdup(name);
     if (!rc && !copy) rc = kgm_fail(KGM_ENOMEM, "out of memory");
-    if (rc) { free(fast); free(ex.x); free(ex.y); return rc; }
+    if (rc) { free(fast); free(ex.x); free(ex.y); free(ex.cond); return rc; }
     forget_task(L);
     L->task = copy;
     L->fast = fast;
@@ -631,6 +702,32 @@ static int eval_tasks(struct sh_learn *L, const sh_examples *exs, char **names, 
     return 0;
 }
 
+/* Every task of a role through the conditioning (as sh_role_examples does from the store). */
+static int kc_role_examples(kgm_shell *sh, const kgm_kgcond *kc, int role, int shots, sh_examples **out,
+                            char ***names, size_t *n)
+{
+    size_t m = kgm_kgcond_n_tasks(kc, role);
+    *out = calloc(m + 1, sizeof **out);
+    *names = calloc(m + 1, sizeof **names);
+    *n = 0;
+    int rc = *out && *names ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < m; i++) {
+        long t = kgm_kgcond_role_task(kc, role, i);
+        if (t < 0 || (rc = kc_examples(kc, (size_t)t, sh->seed, shots, &(*out)[i])) != 0) {
+            if (!rc) rc = kgm_fail(KGM_ENOTFOUND, "no task %zu of the role", i);
+            break;
+        }
+        (*n)++;
+        if (!((*names)[i] = strdup(kgm_kgcond_iri(kc, (size_t)t)))) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        for (size_t i = 0; i < *n; i++) { free((*out)[i].x); free((*out)[i].y); free((*out)[i].cond); free((*names)[i]); }
+        free(*out); free(*names);
+        *out = NULL; *names = NULL; *n = 0;
+    }
+    return rc;
+}
+
 int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
 {
     struct sh_learn *L = sh->learn;
@@ -651,13 +748,14 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
         int role = -1;
         for (int i = 0; i < 3; i++) if (!strcmp(split, SPLITS[i])) role = i;
         if (role < 0) { kgm_fail(KGM_EINVAL, "split: expected train, validation or test, got '%s'", split); return 1; }
-        rc = sh_role_examples(sh, role, (size_t)shots, QUERY, &exs, &names, &n);
+        if (L->kc) rc = kc_role_examples(sh, L->kc, role, shots, &exs, &names, &n);
+        else rc = sh_role_examples(sh, role, (size_t)shots, QUERY, &exs, &names, &n);
         if (!rc && n == 0) rc = kgm_fail(KGM_ENOTFOUND, "evaluate: no %s tasks in the store", split);
     } else {
         names = calloc(1, sizeof *names);
         exs = calloc(1, sizeof *exs);
         rc = names && exs && (names[0] = strdup(a->argv[0])) ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
-        if (!rc) rc = sh_task_examples(sh, a->argv[0], (size_t)shots, QUERY, exs);
+        if (!rc) rc = model_examples(sh, L, a->argv[0], shots, exs);
         n = rc ? 0 : 1;
         if (rc && names) free(names[0]);
     }
@@ -665,7 +763,7 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
     if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t);
     if (!rc) rc = sh_print_table(sh, t);
     kgm_table_free(t);
-    for (size_t i = 0; i < n; i++) { free(names[i]); free(exs[i].x); free(exs[i].y); }
+    for (size_t i = 0; i < n; i++) { free(names[i]); free(exs[i].x); free(exs[i].y); free(exs[i].cond); }
     free(names);
     free(exs);
     return rc ? 1 : 0;
@@ -691,6 +789,8 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     if (kgm_meta_load(&mt, path, NULL) != 0) return 1;
     kgm_meta_free(L->meta);
     L->meta = mt;
+    kgm_kgcond_free(L->kc);     /* a model file carries no graph: conditioned models cannot adapt */
+    L->kc = NULL;
     forget_task(L);
     fprintf(sh->out, "loaded a model from %s: %zu parameters\n", path, kgm_meta_n_params(mt));
     return 0;

@@ -186,6 +186,8 @@ int sh_task_examples(kgm_shell *sh, const char *name, size_t k, size_t q, sh_exa
         out->dim = ex.dim;
         out->x = ex.x;
         out->y = ex.y;
+        out->cond = NULL;
+        out->cond_dim = 0;
     }
     free(iri);
     kgm_taskset_free(ts);
@@ -211,7 +213,7 @@ int sh_role_examples(kgm_shell *sh, int role, size_t k, size_t q, sh_examples **
             kgm_examples_free(&ex);
             rc = kgm_fail(KGM_ENOMEM, "out of memory");
         }
-        if (!rc) (*out)[(*n)++] = (sh_examples){ ex.n_support, ex.n_query, ex.dim, ex.x, ex.y };
+        if (!rc) (*out)[(*n)++] = (sh_examples){ ex.n_support, ex.n_query, ex.dim, ex.x, ex.y, NULL, 0 };
     }
     kgm_taskset_free(ts);
     if (rc) {
