@@ -247,7 +247,7 @@ static const sh_cmd CMDS[] = {
   { "embed",     1,  4, "embed train|eval|save FILE|load FILE|neighbours ENTITY|score S P O",
     "knowledge-graph embeddings of the store's graph", cmd_embed,
     "embed train model=transe-l2 dim=32 epochs=100", .options = EMBED_OPTS },
-  { "train",     0,  0, "train [learner=maml|fomaml|metasgd|anil|reptile source=graph|sine iterations=..]",
+  { "train",     0,  0, "train [learner=maml|fomaml|metasgd|anil|reptile cond=none|shift|film source=graph|sine iterations=..]",
     "meta-train a model, keeping its best state", cmd_train,
     "train source=sine learner=maml iterations=200 batch=5", .options = TRAIN_OPTS },
   { "adapt",     1,  1, "adapt TASK [steps=5 shots=10]", "adapt the model to a task's support set", cmd_adapt,
