@@ -12,25 +12,15 @@
 #include "gp.h"
 #include "interrupt.h"
 #include "progress.h"
+#include "rng.h"
 
-/* ---- private random generator (splitmix64; to be replaced by src/rng.h) ---- */
-
-static uint64_t rng_next(uint64_t *s)
+/* A generator for (seed, purpose, index) (src/rng.h streams), so each suggestion depends on
+ * nothing but those. */
+static kgm_rng rng_stream(uint64_t seed, uint64_t purpose, uint64_t index)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
-
-/* A stream for (seed, purpose, index), so each suggestion depends on nothing but those. */
-static uint64_t rng_stream(uint64_t seed, uint64_t purpose, uint64_t index)
-{
-    uint64_t s = seed ^ (purpose * 0xD1B54A32D192ED03ull);
-    s = rng_next(&s) ^ (index * 0xAEF17502108EF2D9ull);
-    return rng_next(&s);
+    kgm_rng r;
+    kgm_rng_seed(&r, seed, (purpose << 48) ^ index);
+    return r;
 }
 
 /* ---- search space ---- */
@@ -228,11 +218,11 @@ static void z_to_gp(const kgm_space *s, const double *z, double *x)
     }
 }
 
-static void random_z(const kgm_space *s, uint64_t *rng, double *z)
+static void random_z(const kgm_space *s, kgm_rng *rng, double *z)
 {
     for (int j = 0; j < s->n; j++) {
         const param *p = &s->p[j];
-        double u = rng_uniform(rng);
+        double u = kgm_rng_uniform(rng);
         if (p->kind == KGM_PARAM_CAT) {
             z[j] = floor(u * p->n_labels);
             if (z[j] > p->n_labels - 1) z[j] = p->n_labels - 1;
@@ -330,14 +320,14 @@ static void lhs_z(const kgm_bo *bo, int i, double *z)
     int m = bo->n_init;
     int perm[m];
     for (int j = 0; j < bo->space->n; j++) {
-        uint64_t rng = rng_stream(bo->seed, STREAM_LHS, (uint64_t)j);
+        kgm_rng rng = rng_stream(bo->seed, STREAM_LHS, (uint64_t)j);
         for (int k = 0; k < m; k++) perm[k] = k;
         for (int k = m - 1; k > 0; k--) {
-            int r = (int)(rng_next(&rng) % (uint64_t)(k + 1)), t = perm[k];
+            int r = (int)kgm_rng_below(&rng, (uint64_t)(k + 1)), t = perm[k];
             perm[k] = perm[r]; perm[r] = t;
         }
         double jitter = 0.0;
-        for (int k = 0; k <= i; k++) jitter = rng_uniform(&rng);
+        for (int k = 0; k <= i; k++) jitter = kgm_rng_uniform(&rng);
         double u = (perm[i] + jitter) / m;
         const param *p = &bo->space->p[j];
         if (p->kind == KGM_PARAM_CAT) z[j] = floor(u * p->n_labels) < p->n_labels ? floor(u * p->n_labels) : p->n_labels - 1;
@@ -393,7 +383,7 @@ static double refine(const kgm_bo *bo, double *z, double ei, double best)
 
 /* Fits the GP to the finite trials (failures count as the worst finite score). Returns the
  * number of finite trials (0: nothing to fit) or a negative error; *best gets the lowest score. */
-static int fit_surrogate(kgm_bo *bo, uint64_t *rng, double *best)
+static int fit_surrogate(kgm_bo *bo, kgm_rng *rng, double *best)
 {
     int n = bo->n, d = bo->space->enc_dim, np = bo->space->n, n_finite = 0;
     double worst = -INFINITY;
@@ -413,7 +403,7 @@ static int fit_surrogate(kgm_bo *bo, uint64_t *rng, double *best)
         y[i] = isfinite(bo->scores[i]) ? bo->scores[i] : worst;
     }
     int rc = kgm_gp_set_data(bo->gp, n, X, y);
-    if (!rc) rc = kgm_gp_fit(bo->gp, rng_next(rng), GP_RESTARTS);
+    if (!rc) rc = kgm_gp_fit(bo->gp, kgm_rng_u64(rng), GP_RESTARTS);
     free(X);
     free(y);
     return rc ? rc : n_finite;
@@ -421,17 +411,17 @@ static int fit_surrogate(kgm_bo *bo, uint64_t *rng, double *best)
 
 /* A random point near the best trial: reals and ints moved by a Gaussian step of sd 0.05 in
  * unit coordinates, each category kept with probability 0.8. Makes EI's maximizer exploit. */
-static void near_best_z(const kgm_bo *bo, uint64_t *rng, double *z)
+static void near_best_z(const kgm_bo *bo, kgm_rng *rng, double *z)
 {
     const kgm_space *s = bo->space;
     point_to_z(s, bo->points + (size_t)kgm_bo_best(bo) * (size_t)s->n, z);
     for (int j = 0; j < s->n; j++) {
         const param *p = &s->p[j];
         if (p->kind == KGM_PARAM_CAT) {
-            if (rng_uniform(rng) < 0.2) z[j] = floor(rng_uniform(rng) * p->n_labels);
+            if (kgm_rng_uniform(rng) < 0.2) z[j] = floor(kgm_rng_uniform(rng) * p->n_labels);
             continue;
         }
-        double g = sqrt(-2.0 * log(1.0 - rng_uniform(rng))) * cos(2.0 * M_PI * rng_uniform(rng));
+        double g = kgm_rng_normal(rng);
         double v = z[j] + 0.05 * g;
         v = v < 0 ? 0 : v > 1 ? 1 : v;
         z[j] = p->kind == KGM_PARAM_INT ? int_snap(p, v) : v;
@@ -440,7 +430,7 @@ static void near_best_z(const kgm_bo *bo, uint64_t *rng, double *z)
 
 /* Maximizes EI over N_CANDIDATES points (3/4 uniform, 1/4 near the best trial) and the best
  * trial itself; the top N_STARTS are refined by coordinate search. */
-static void maximize_ei(const kgm_bo *bo, uint64_t *rng, double best, double *z_out)
+static void maximize_ei(const kgm_bo *bo, kgm_rng *rng, double best, double *z_out)
 {
     int np = bo->space->n;
     double top_z[N_STARTS][np], top_ei[N_STARTS], z[np];
@@ -466,7 +456,7 @@ int kgm_bo_suggest(kgm_bo *bo, double *point)
 {
     int np = bo->space->n;
     double z[np];
-    uint64_t rng = rng_stream(bo->seed, STREAM_SUGGEST, (uint64_t)bo->n);
+    kgm_rng rng = rng_stream(bo->seed, STREAM_SUGGEST, (uint64_t)bo->n);
     if (bo->n < bo->n_init) {
         lhs_z(bo, bo->n, z);
     } else {

@@ -14,7 +14,7 @@
  * depends only on (seed, trials so far), so a resumed search proposes exactly what the
  * uninterrupted one would have.
  *
- * The random generator is a private splitmix64, to be replaced by src/rng.h.
+ * Random numbers: src/rng.h streams keyed (seed, purpose, trial index).
  * Not here: parallel evaluation, constraints, noise-aware incumbents. One thread per search. */
 #ifndef KGM_BO_H
 #define KGM_BO_H

@@ -48,4 +48,36 @@ void sh_store_close(kgm_shell *sh);
 void sh_store_candidates(kgm_shell *sh, const char *text,
                          void (*add)(void *ctx, const char *cand), void *ctx);
 
+/* ---- task commands (shell/cmd_tasks.c) ---- */
+int  cmd_tasks(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_task(kgm_shell *sh, kgm_shell_args *a);
+/* A task's examples as plain arrays, with e(t) for conditioned models (owned by the caller:
+ * free x, y and cond; cond is NULL from the functions here). */
+typedef struct { size_t n_support, n_query; int dim; double *x, *y; float *cond; int cond_dim; } sh_examples;
+/* Index of task name (prefixed or <iri>) in the store's task set, -1 absent, -2 error. */
+long sh_task_find(kgm_shell *sh, const char *name);
+/* k support and q query examples of a task (kgm_task_examples, seeded by the shell). */
+int  sh_task_examples(kgm_shell *sh, const char *name, size_t k, size_t q, sh_examples *out);
+/* Examples of every task with role (0 train, 1 validation, 2 test), reading the task set
+ * once: new arrays *out and *names
+ * (n entries each; free every x, y and name, then the arrays). */
+int  sh_role_examples(kgm_shell *sh, int role, size_t k, size_t q, sh_examples **out, char ***names,
+                      size_t *n);
+
+/* ---- learning commands (shell/cmd_learn.c) ---- */
+int  cmd_train(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_adapt(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_predict(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_evaluate(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_model(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_plot(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_runs(kgm_shell *sh, kgm_shell_args *a);      /* runs recorded in the graph */
+int  cmd_models(kgm_shell *sh, kgm_shell_args *a);
+int  cmd_tune(kgm_shell *sh, kgm_shell_args *a);      /* tune SPACE | tune adopt */
+void sh_learn_free(kgm_shell *sh);      /* the session's model, curve and adapted task */
+
+/* ---- embeddings (shell/cmd_embed.c) ---- */
+int  cmd_embed(kgm_shell *sh, kgm_shell_args *a);
+void sh_embed_free(kgm_shell *sh);      /* the session's embedding and its graph */
+
 #endif

@@ -199,6 +199,18 @@ static int cmd_quit(kgm_shell *sh, kgm_shell_args *a) { (void)sh; (void)a; retur
 /* ---- the command table ---- */
 
 static const char *const LOAD_OPTS[] = { "base", NULL };
+static const char *const TASKS_OPTS[] = { "role", NULL };
+static const char *const TASK_OPTS[] = { "role", "generator", "data", "input", "output", "support",
+                                         "a", "b", "c", "d", "label", NULL };
+static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "outer_lr", "batch",
+                                          "iterations", "shots", "hidden", "seed", "threads", "source", NULL };
+static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps", "alpha", "outer_lr", "batch",
+                                         "shots", "hidden", "seed", "threads", "source", NULL };
+static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };
+static const char *const PREDICT_OPTS[] = { "x", NULL };
+static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads",
+                                          "graph", "k", NULL };
+static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
 
 /* Rows leave options, raw_from and complete out when unused (zero means none). */
 #pragma GCC diagnostic push
@@ -227,6 +239,34 @@ static const sh_cmd CMDS[] = {
     "size" },
   { "compact",   0,  0, "compact",                   "fold the journal into a new snapshot", cmd_compact,
     "compact" },
+  { "tasks",     0,  0, "tasks [role=train|validation|test]", "list the store's meta-learning tasks", cmd_tasks,
+    "tasks role=train", .options = TASKS_OPTS },
+  { "task",      1,  1, "task NAME role=.. (generator=IRI a=.. b=.. | data=FILE input=COL output=COL)",
+    "define a task in the graph", cmd_task,
+    "task demo:sine-new role=test generator=demo:SineGen a=2.0 b=0.5", .options = TASK_OPTS },
+  { "embed",     1,  4, "embed train|eval|save FILE|load FILE|neighbours ENTITY|score S P O",
+    "knowledge-graph embeddings of the store's graph", cmd_embed,
+    "embed train model=transe-l2 dim=32 epochs=100", .options = EMBED_OPTS },
+  { "train",     0,  0, "train [learner=maml|fomaml|metasgd|anil|reptile cond=none|shift|film source=graph|sine iterations=..]",
+    "meta-train a model, keeping its best state", cmd_train,
+    "train source=sine learner=maml iterations=200 batch=5", .options = TRAIN_OPTS },
+  { "adapt",     1,  1, "adapt TASK [steps=5 shots=10]", "adapt the model to a task's support set", cmd_adapt,
+    "adapt demo:sine-new steps=10", .options = ADAPT_OPTS },
+  { "predict",   0,  1, "predict [TASK] x=X[,X...]", "predictions of the adapted model", cmd_predict,
+    "predict demo:sine-new x=0,1.5,3", .options = PREDICT_OPTS },
+  { "evaluate",  0,  1, "evaluate TASK|split=test [steps=5 shots=10]", "query MSE and MAE per inner step, with 95% CIs", cmd_evaluate,
+    "evaluate split=test steps=5", .options = EVAL_OPTS },
+  { "model",     2,  2, "model save|load FILE",      "save or load the session's model",     cmd_model,
+    "model save /tmp/sine.kgmm" },
+  { "tune",      1,  1, "tune \"SPACE\" [trials=10 budget=200 source=graph|sine] | tune adopt",
+    "tune training settings by Bayesian optimization, trials recorded in the graph", cmd_tune,
+    "tune \"alpha=1e-3..1e-1:log steps=1..5:int\" trials=5 budget=50", .options = TUNE_OPTS },
+  { "runs",      0,  0, "runs",                      "training runs recorded in the graph (SPARQL)", cmd_runs,
+    "runs" },
+  { "models",    0,  0, "models",                    "models recorded in the graph (SPARQL)", cmd_models,
+    "models" },
+  { "plot",      2,  3, "plot loss FILE | plot predictions TASK FILE", "plot the loss curve or an adapted task (png, svg)", cmd_plot,
+    "plot loss /tmp/loss.png" },
   { "set",       0,  2, "set NAME=VALUE...",         "change settings (see show)",           cmd_set,
     "set mode=csv timer=on", .options = SETTING_NAMES },
   { "show",      0,  1, "show [NAME]",               "show settings and their values",       cmd_show,
@@ -502,5 +542,7 @@ void kgm_shell_free(kgm_shell *sh)
 {
     if (!sh) return;
     sh_store_close(sh);
+    sh_learn_free(sh);
+    sh_embed_free(sh);
     free(sh);
 }

@@ -47,6 +47,8 @@ typedef struct kgm_shell {
     int n_errors;               /* errors so far (the exit status is 1 when > 0) */
     const char *src;            /* current input name ("-c", "stdin", a path) or NULL */
     int line;                   /* current input line (1-based), 0 when unknown */
+    struct sh_learn *learn;     /* owned: the session's model, loss curve, adapted task */
+    struct sh_embed *embed;     /* owned: the session's embedding and its graph */
 } kgm_shell;
 
 /* returns new: kgm_shell_free(). Starts with an in-memory scratch store. out and err

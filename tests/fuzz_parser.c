@@ -12,10 +12,11 @@
 #include "error.h"
 #include "shell.h"
 
-/* Commands that touch files, sleep or leave: parsed and checked, but not run here. */
+/* Commands that touch files, run long (training), sleep or leave: parsed and checked, but not run here. */
 static int has_side_effects(const char *name)
 {
-    static const char *const skip[] = { "sleep", "open", "load", "export", "compact", NULL };
+    static const char *const skip[] = { "sleep", "open", "load", "export", "compact",
+                                        "train", "embed", "model", "plot", NULL };   /* long or write files */
     for (const char *const *s = skip; *s; s++)
         if (!strcmp(name, *s)) return 1;
     return 0;

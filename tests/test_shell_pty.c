@@ -245,6 +245,37 @@ static void ctrl_c_stops_a_big_load(void **state)
     remove("pty_big.nt");
 }
 
+/* Meta-training polls kgm_interrupted() every iteration: Ctrl-C stops it, the shell stays,
+ * and the best state so far becomes the session's model (it can be saved at once). */
+static void ctrl_c_stops_training_and_keeps_the_best(void **state)
+{
+    (void)state;
+    session s;
+    start(&s);
+    assert_true(expect_from(&s, 0, "kgmeta> "));
+    size_t m = mark(&s);
+    type(&s, "model save pty_model.kgmm\n");          /* nothing to save before training */
+    assert_true(expect_from(&s, m, "no model yet"));
+    m = mark(&s);
+    type(&s, "train source=sine iterations=10000000 batch=5 threads=1\n");
+    assert_true(expect_from(&s, m, "threads=1\r\n"));
+    struct timespec pause = { 0, 500 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    type(&s, "\x03");
+    assert_true(expect_from(&s, m, "train: interrupted after"));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 3);
+    assert_true(expect_from(&s, m, "kept iteration"));
+    assert_true(expect_from(&s, m, "kgmeta> "));
+    m = mark(&s);
+    type(&s, "model save pty_model.kgmm\n");
+    assert_true(expect_from(&s, m, "saved the model to pty_model.kgmm"));
+    finish(&s);
+    remove("pty_model.kgmm");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +284,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ctrl_c_clears_the_line_and_stops_a_command,
                                         fresh_history, drop_history),
         cmocka_unit_test_setup_teardown(ctrl_c_stops_a_big_load, fresh_history, drop_history),
+        cmocka_unit_test_setup_teardown(ctrl_c_stops_training_and_keeps_the_best,
+                                        fresh_history, drop_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,225 @@
+/* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
+ * embed train | eval | save FILE | load FILE | neighbours ENTITY | score S P O.
+ *
+ * The session keeps one embedding with the graph it was trained on (the integer view that
+ * maps names to rows). By default that graph is the store's descriptive graph (no data
+ * plumbing, kgm_tasks_descriptive_from_store); graph=all takes every triple. An embedding
+ * file holds vectors only, so `embed load` pairs it with the store's graph extracted now
+ * and refuses it when the entity or relation counts differ. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "embed.h"
+#include "error.h"
+#include "store.h"
+#include "tasks.h"
+
+struct sh_embed {
+    kgm_emb *emb;
+    kgm_graph *g;
+};
+
+void sh_embed_free(kgm_shell *sh)
+{
+    if (!sh->embed) return;
+    kgm_emb_free(sh->embed->emb);
+    kgm_graph_free(sh->embed->g);
+    free(sh->embed);
+    sh->embed = NULL;
+}
+
+static int extract(kgm_shell *sh, const kgm_shell_args *a, kgm_graph **g)
+{
+    const char *v = sh_opt(a, "graph");
+    if (v && strcmp(v, "all") && strcmp(v, "descriptive"))
+        return kgm_fail(KGM_EINVAL, "graph: expected descriptive or all, got '%s'", v);
+    int rc = v && !strcmp(v, "all") ? kgm_store_extract(sh->store, g)
+                                    : kgm_tasks_descriptive_from_store(sh->store, g);
+    if (!rc && (*g)->n_triples == 0) {
+        kgm_graph_free(*g);
+        rc = kgm_fail(KGM_EINVAL, "embed: the %s graph has no triples between entities",
+                      v && !strcmp(v, "all") ? "store's" : "descriptive");
+    }
+    return rc;
+}
+
+static int num_opt(const kgm_shell_args *a, const char *name, double lo, double hi, int whole, double *out)
+{
+    const char *v = sh_opt(a, name);
+    if (!v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x >= lo && x <= hi) || (whole && x != floor(x)))
+        return kgm_fail(KGM_EINVAL, "%s: expected a%s number in %g..%g, got '%s'", name,
+                        whole ? " whole" : "", lo, hi, v);
+    *out = x;
+    return 0;
+}
+
+static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
+{
+    const char *m = sh_opt(a, "model");
+    kgm_emb_model model = KGM_EMB_TRANSE_L2;
+    if (m && kgm_emb_model_parse(m, &model) != 0)
+        return kgm_fail(KGM_EINVAL, "model: expected transe-l1, transe-l2, distmult, complex or rotate, got '%s'", m);
+    kgm_emb_opts_default(o, model);
+    double dim = 32, epochs = 100, lr = o->lr, neg = o->negatives, seed = (double)sh->seed, threads = sh->threads;
+    if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
+        num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", 1, 4096, 1, &neg) ||
+        num_opt(a, "seed", 0, 4294967295.0, 1, &seed) || num_opt(a, "threads", 1, 256, 1, &threads))
+        return KGM_EINVAL;
+    o->dim = (int)dim; o->epochs = (int)epochs; o->lr = (float)lr; o->negatives = (int)neg;
+    o->seed = (uint64_t)seed; o->threads = (int)threads;
+    return 0;
+}
+
+static int need_embedding(kgm_shell *sh, const char *cmd)
+{
+    if (!sh->embed) return kgm_fail(KGM_EINVAL, "embed %s: no embedding yet (embed train or embed load first)", cmd);
+    return 0;
+}
+
+/* Keeps (e, g) as the session's embedding, dropping the previous one. */
+static int keep(kgm_shell *sh, kgm_emb *e, kgm_graph *g)
+{
+    struct sh_embed *s = malloc(sizeof *s);
+    if (!s) { kgm_emb_free(e); kgm_graph_free(g); return kgm_fail(KGM_ENOMEM, "out of memory"); }
+    sh_embed_free(sh);
+    s->emb = e;
+    s->g = g;
+    sh->embed = s;
+    return 0;
+}
+
+static int embed_train(kgm_shell *sh, kgm_shell_args *a)
+{
+    kgm_emb_opts o;
+    kgm_graph *g;
+    if (parse_opts(sh, a, &o) || extract(sh, a, &g)) return KGM_EINVAL;
+    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+    if (!e) { kgm_graph_free(g); return KGM_EINVAL; }
+    kgm_emb_report rep;
+    int rc = kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep);
+    if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); return rc; }
+    fprintf(sh->out, "trained %s (dim %d) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
+            kgm_emb_model_name(o.model), o.dim, g->n_triples, kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+            rep.epochs_run, rep.last_loss);
+    if (keep(sh, e, g) != 0) return KGM_ENOMEM;
+    if (rc == KGM_EINTR) return kgm_fail(KGM_EINTR, "embed train: interrupted after %d epochs; kept that state", rep.epochs_run);
+    return 0;
+}
+
+static int embed_eval(kgm_shell *sh)
+{
+    if (need_embedding(sh, "eval")) return KGM_EINVAL;
+    const kgm_graph *g = sh->embed->g;
+    const kgm_triple *known[] = { g->triples };
+    size_t n_known[] = { g->n_triples };
+    kgm_lp_metrics m;
+    int rc = kgm_lp_evaluate(sh->embed->emb, g->triples, g->n_triples, known, n_known, 1, sh->threads, &m);
+    if (rc) return rc;
+    const char *cols[] = { "triples", "mrr", "mean_rank", "hits1", "hits3", "hits10" };
+    kgm_table *t = kgm_table_new(6, cols);
+    if (!t) return kgm_fail(KGM_ENOMEM, "out of memory");
+    double v[] = { (double)g->n_triples, m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10 };
+    long r = kgm_table_add_row(t);
+    for (size_t c = 0; r >= 0 && !rc && c < 6; c++) {
+        char b[32];
+        snprintf(b, sizeof b, "%.3g", v[c]);
+        rc = kgm_table_set(t, (size_t)r, c, KGM_CELL_NUMBER, b, NULL, NULL);
+    }
+    if (r < 0) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!rc) rc = sh_print_table(sh, t);
+    kgm_table_free(t);
+    return rc;
+}
+
+/* The id of an entity or relation typed as a term (prefixed name or <iri>). */
+static int32_t lookup(kgm_shell *sh, const char *term, int relation)
+{
+    char *iri = kgm_store_expand(sh->store, term);
+    if (!iri) return -1;
+    const kgm_graph *g = sh->embed->g;
+    int32_t id = relation ? kgm_graph_find_relation(g, iri) : kgm_graph_find_entity(g, iri);
+    if (id < 0) kgm_fail(KGM_ENOTFOUND, "embed: no %s %s in the embedded graph", relation ? "relation" : "entity", term);
+    free(iri);
+    return id;
+}
+
+static int embed_neighbours(kgm_shell *sh, kgm_shell_args *a)
+{
+    double k = 10;
+    if (need_embedding(sh, "neighbours")) return KGM_EINVAL;
+    if (a->argc != 2) return kgm_fail(KGM_EINVAL, "embed neighbours: expected ENTITY [k=10]");
+    if (num_opt(a, "k", 1, 1000, 1, &k)) return KGM_EINVAL;
+    int32_t id = lookup(sh, a->argv[1], 0);
+    if (id < 0) return KGM_ENOTFOUND;
+    int32_t ids[1000];
+    float sims[1000];
+    int n = kgm_emb_neighbours(sh->embed->emb, id, (int)k, ids, sims);
+    if (n < 0) return n;
+    const char *cols[] = { "entity", "cosine" };
+    kgm_table *t = kgm_table_new(2, cols);
+    int rc = t ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        long r = kgm_table_add_row(t);
+        char b[32];
+        snprintf(b, sizeof b, "%.3f", (double)sims[i]);
+        rc = r < 0 || kgm_table_set(t, (size_t)r, 0, KGM_CELL_IRI, kgm_graph_ent_name(sh->embed->g, ids[i]), NULL, NULL) ||
+             kgm_table_set(t, (size_t)r, 1, KGM_CELL_NUMBER, b, NULL, NULL) ? kgm_fail(KGM_ENOMEM, "out of memory") : 0;
+    }
+    if (!rc) rc = sh_print_table(sh, t);
+    kgm_table_free(t);
+    return rc;
+}
+
+static int embed_score(kgm_shell *sh, kgm_shell_args *a)
+{
+    if (need_embedding(sh, "score")) return KGM_EINVAL;
+    if (a->argc != 4) return kgm_fail(KGM_EINVAL, "embed score: expected S P O");
+    int32_t h = lookup(sh, a->argv[1], 0), r = h < 0 ? -1 : lookup(sh, a->argv[2], 1);
+    int32_t t = r < 0 ? -1 : lookup(sh, a->argv[3], 0);
+    if (t < 0) return KGM_ENOTFOUND;
+    fprintf(sh->out, "score %.4g\n", (double)kgm_emb_score(sh->embed->emb, h, r, t));
+    return 0;
+}
+
+static int embed_file(kgm_shell *sh, kgm_shell_args *a, int save)
+{
+    if (a->argc != 2) return kgm_fail(KGM_EINVAL, "embed %s: expected FILE", save ? "save" : "load");
+    const char *path = kgm_shell_unquote(a->argv[1]);
+    if (save) {
+        if (need_embedding(sh, "save") || kgm_emb_save(sh->embed->emb, path)) return KGM_EINVAL;
+        fprintf(sh->out, "saved the embedding to %s\n", path);
+        return 0;
+    }
+    kgm_emb *e;
+    kgm_graph *g;
+    if (kgm_emb_load(&e, path)) return KGM_EINVAL;
+    if (extract(sh, a, &g)) { kgm_emb_free(e); return KGM_EINVAL; }
+    if (e->n_ents != kgm_graph_n_ents(g) || e->n_rels != kgm_graph_n_rels(g)) {
+        int rc = kgm_fail(KGM_EINVAL, "embed load: %s has %zu entities and %zu relations, the graph %zu and %zu",
+                          path, e->n_ents, e->n_rels, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        kgm_emb_free(e); kgm_graph_free(g);
+        return rc;
+    }
+    if (keep(sh, e, g)) return KGM_ENOMEM;
+    fprintf(sh->out, "loaded %s (dim %d) from %s\n", kgm_emb_model_name(e->model), e->dim, path);
+    return 0;
+}
+
+int cmd_embed(kgm_shell *sh, kgm_shell_args *a)
+{
+    const char *sub = a->argv[0];
+    int rc;
+    if (!strcmp(sub, "train")) rc = a->argc == 1 ? embed_train(sh, a) : kgm_fail(KGM_EINVAL, "embed train: takes options only");
+    else if (!strcmp(sub, "eval")) rc = a->argc == 1 ? embed_eval(sh) : kgm_fail(KGM_EINVAL, "embed eval: takes no arguments");
+    else if (!strcmp(sub, "save")) rc = embed_file(sh, a, 1);
+    else if (!strcmp(sub, "load")) rc = embed_file(sh, a, 0);
+    else if (!strcmp(sub, "neighbours") || !strcmp(sub, "neighbors")) rc = embed_neighbours(sh, a);
+    else if (!strcmp(sub, "score")) rc = embed_score(sh, a);
+    else rc = kgm_fail(KGM_EINVAL, "embed: expected train, eval, save, load, neighbours or score, got '%s'", sub);
+    return rc ? 1 : 0;
+}
