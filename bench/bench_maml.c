@@ -7,11 +7,12 @@
  *       seconds per meta-iteration of second-order MAML here and in
  *       ../shared/bench/maml_sinusoid_torch.py (loop style, ORDER 2), their ratio, the counted
  *       FLOPs of one meta-iteration and the achieved GFLOP/s.
- *   bench_maml full LEARNER K [ITERS=70000] [THREADS=2] [SEED=1]
+ *   bench_maml full LEARNER K [ITERS=70000] [THREADS=2] [SEED=1] [MODEL_OUT]
  *       meta-train LEARNER (maml, fomaml, metasgd, anil, reptile) with K-shot tasks, then
  *       evaluate on 600 new tasks: K support points, a 100-point grid over [-5, 5] as query
- *       (as the reference does), MSE after 0, 1, 5, 10 steps of alpha 0.01 (Meta-SGD: its
- *       learned rates), mean and 95% CI. */
+ *       (as the reference does), MSE after 0, 1, 5, 10 steps of alpha 0.01 (Meta-SGD: also
+ *       with its learned rates), mean and 95% CI; saves the model to MODEL_OUT if given. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,7 @@ static int speed(int iters, int torch_iters, int threads)
     return 0;
 }
 
-static int full(kgm_learner L, int k, int iters, int threads, uint64_t seed)
+static int full(kgm_learner L, int k, int iters, int threads, uint64_t seed, const char *model_out)
 {
     kgm_sinusoid train_ctx = { 0 }, eval_ctx = { 1 };
     kgm_tasksrc src, eval_src;
@@ -123,16 +124,27 @@ static int full(kgm_learner L, int k, int iters, int threads, uint64_t seed)
     kgm_meta_stats st;
     int rc = kgm_meta_train(mt, &src, &st);
     if (rc) { fprintf(stderr, "bench_maml: %s\n", kgm_error()); kgm_meta_free(mt); return 1; }
-    kgm_eval_spec sp = { .n_tasks = 600, .max_steps = 10, .n_support = k, .n_query = 100,
-                         .alpha = L == KGM_METASGD ? 0.0f : 0.01f, .seed = 12345 + (uint64_t)k };
-    double mean[11], ci[11];
-    rc = kgm_meta_evaluate(mt, &eval_src, &sp, mean, ci);
-    if (rc) { fprintf(stderr, "bench_maml: %s\n", kgm_error()); kgm_meta_free(mt); return 1; }
     printf("%s K=%d iters=%d threads=%d seed=%llu train=%.1fs last_loss=%.4f\n", kgm_learner_name(L), k, iters,
            threads, (unsigned long long)seed, st.seconds, st.last_loss);
-    const int steps[] = { 0, 1, 5, 10 };
-    for (int i = 0; i < 4; i++)
-        printf("  %s K=%d steps=%-2d MSE %.3f +- %.3f\n", kgm_learner_name(L), k, steps[i], mean[steps[i]], ci[steps[i]]);
+    if (model_out && kgm_meta_save(mt, model_out)) fprintf(stderr, "bench_maml: %s\n", kgm_error());
+    /* Meta-SGD's rates are learned for the training's one step; show them and plain alpha. */
+    const float alphas[2] = { 0.01f, 0.0f };
+    for (int a = 0; a < (L == KGM_METASGD ? 2 : 1); a++) {
+        kgm_eval_spec sp = { .n_tasks = 600, .max_steps = 10, .n_support = k, .n_query = 100,
+                             .alpha = alphas[a], .seed = 12345 + (uint64_t)k };
+        double mean[11], ci[11];
+        if (kgm_meta_evaluate(mt, &eval_src, &sp, mean, ci)) {
+            fprintf(stderr, "bench_maml: %s\n", kgm_error());
+            kgm_meta_free(mt);
+            return 1;
+        }
+        const int steps[] = { 0, 1, 5, 10 };
+        for (int i = 0; i < 4; i++) {
+            printf("  %s K=%d %s steps=%-2d ", kgm_learner_name(L), k, a ? "learned-rates" : "alpha=0.01", steps[i]);
+            if (isfinite(mean[steps[i]])) printf("MSE %.3f +- %.3f\n", mean[steps[i]], ci[steps[i]]);
+            else printf("diverged\n");
+        }
+    }
     kgm_meta_free(mt);
     return 0;
 }
@@ -155,9 +167,9 @@ int main(int argc, char **argv)
         int threads = argc > 5 ? atoi(argv[5]) : 2;
         uint64_t seed = argc > 6 ? strtoull(argv[6], NULL, 10) : 1;
         if (k < 1 || iters < 0) { fprintf(stderr, "bench_maml: K must be >= 1\n"); return 2; }
-        return full(L, k, iters, threads, seed);
+        return full(L, k, iters, threads, seed, argc > 7 ? argv[7] : NULL);
     }
     fprintf(stderr, "usage: bench_maml speed [ITERS] [TORCH_ITERS] [THREADS]\n"
-                    "       bench_maml full LEARNER K [ITERS] [THREADS] [SEED]\n");
+                    "       bench_maml full LEARNER K [ITERS] [THREADS] [SEED] [MODEL_OUT]\n");
     return 2;
 }

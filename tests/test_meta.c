@@ -183,6 +183,47 @@ static void second_order_metagradients_match_fd(void **state)
     check_metagrad(KGM_ANIL, &kgm_init_film, 2);
 }
 
+/* Classification: 2-D points labelled by the side of a random line through the origin. */
+static int halfplane_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+{
+    (void)ctx;
+    double angle = kgm_taskrng_uniform(rng, 0.0, 6.283185307179586);
+    for (int i = 0; i < t->n_support + t->n_query; i++) {
+        float *x = i < t->n_support ? t->xs + 2 * i : t->xq + 2 * (i - t->n_support);
+        float *y = i < t->n_support ? t->ys + i : t->yq + (i - t->n_support);
+        x[0] = (float)kgm_taskrng_uniform(rng, -1.0, 1.0);
+        x[1] = (float)kgm_taskrng_uniform(rng, -1.0, 1.0);
+        *y = (float)(cos(angle) * x[0] + sin(angle) * x[1] > 0.0);
+    }
+    return KGM_OK;
+}
+
+static void classification_metagradient_matches_fd(void **state)
+{
+    (void)state;
+    kgm_tasksrc src = { .name = "halfplane", .x_dim = 2, .y_dim = 1, .sample = halfplane_sample };
+    kgm_mlp m;
+    const int sizes[] = { 2, 10, 2 };
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_TANH, KGM_LOSS_XENT), 0);
+    kgm_meta_config c = kgm_meta_config_default();
+    c.inner_steps = 2; c.alpha = 0.5f; c.n_support = 8; c.n_query = 8;
+    kgm_meta *mt;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
+    kgm_task t;
+    assert_int_equal(kgm_task_alloc(&t, &src, 8, 8), 0);
+    kgm_taskrng r;
+    kgm_taskrng_seed(&r, 5, 0, 0);
+    assert_int_equal(kgm_task_sample(&src, &r, &t), 0);
+    float *grad = malloc(kgm_meta_n_params(mt) * 4);
+    double fd, an;
+    directional(mt, &t, 31, NULL, 0, &fd, &an, grad);
+    assert_true(fabs(an) > 1e-3);
+    assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
+    free(grad);
+    kgm_task_release(&t);
+    kgm_meta_free(mt);
+}
+
 /* FOMAML drops the Hessian terms: its gradient must differ from MAML's, which matches FD. */
 static void fomaml_differs_from_maml(void **state)
 {
@@ -295,9 +336,9 @@ static void check_learns(kgm_learner L)
     const int sizes[] = { 1, 20, 20, 1 };
     kgm_mlp_init(&m, 3, sizes, KGM_ACT_RELU, KGM_LOSS_MSE);
     kgm_meta_config c = kgm_meta_config_default();
-    c.learner = L; c.inner_steps = L == KGM_REPTILE ? 5 : 2; c.alpha = L == KGM_REPTILE ? 0.1f : 0.2f;
+    c.learner = L; c.inner_steps = L == KGM_REPTILE ? 5 : 2; c.alpha = L == KGM_REPTILE || L == KGM_FOMAML ? 0.1f : 0.2f;
     c.meta_batch = 10; c.outer_lr = 3e-3f; c.n_support = 10; c.n_query = 10;
-    c.iterations = 1000; c.threads = 2; c.seed = 3; c.val_every = 100; c.val_tasks = 50;
+    c.iterations = 400; c.threads = 2; c.seed = 3; c.val_every = 100; c.val_tasks = 50;
     kgm_meta *mt;
     assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
     kgm_eval_spec sp = { .n_tasks = 200, .max_steps = c.inner_steps, .n_support = 10, .n_query = 20,
@@ -306,7 +347,7 @@ static void check_learns(kgm_learner L)
     assert_int_equal(kgm_meta_evaluate(mt, &src, &sp, before, ci), 0);
     kgm_meta_stats st;
     assert_int_equal(kgm_meta_train(mt, &src, &st), 0);
-    assert_int_equal(st.iterations_done, 1000);
+    assert_int_equal(st.iterations_done, 400);
     assert_int_equal(kgm_meta_evaluate(mt, &src, &sp, after, ci), 0);
     int k = c.inner_steps;
     print_message("%-8s untrained: %.3f -> %.3f after %d steps; trained: %.3f -> %.3f (+-%.3f)\n",
@@ -314,7 +355,7 @@ static void check_learns(kgm_learner L)
     /* Adaptation from the learned start cuts the unadapted loss by 4x or more, and ends well
      * below adaptation from the untrained start. */
     assert_true(after[k] < 0.25 * after[0]);
-    assert_true(after[k] < 0.7 * before[k]);
+    assert_true(after[k] < 0.5 * before[k]);
     kgm_meta_free(mt);
 }
 
@@ -398,6 +439,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hvp_matches_finite_differences),
         cmocka_unit_test(second_order_metagradients_match_fd),
+        cmocka_unit_test(classification_metagradient_matches_fd),
         cmocka_unit_test(fomaml_differs_from_maml),
         cmocka_unit_test(maml_matches_the_tape),
         cmocka_unit_test(same_seed_same_numbers_any_threads),
