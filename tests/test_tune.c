@@ -212,6 +212,37 @@ static void adopt_sets_the_best_config(void **state)
     kgm_store_free(st);
 }
 
+static int fails_first(const kgm_meta_config *c, void *ctx, double *score)
+{
+    int rc = synthetic(c, ctx, score);
+    if (((probe *)ctx)->n == 1) *score = NAN;   /* a diverged first trial */
+    return rc;
+}
+
+static void failed_trials_are_recorded_replayed_and_skipped(void **state)
+{
+    (void)state;
+    kgm_store *st = NULL;
+    assert_int_equal(kgm_store_open(&st, NULL), 0);
+    probe p = { 0 };
+    kgm_tune_config tc = synthetic_config("http://ex.org/f", &p);
+    tc.objective = fails_first;
+    assert_int_equal(kgm_tune_run(st, &tc, SPACE, 3), 0);
+    kgm_table *t = NULL;
+    assert_int_equal(kgm_store_query(st, "SELECT ?s WHERE { <http://ex.org/f/trial/0> <http://kgmeta.org/ns#score> ?s }",
+                                     NULL, &t), 0);
+    assert_int_equal(t->n_rows, 1);
+    assert_true(isnan(strtod(kgm_table_cell(t, 0, 0)->value, NULL)));
+    kgm_table_free(t);
+    assert_int_equal(kgm_tune_resume(st, &tc, 4), 0);   /* reads the NaN back */
+    assert_int_equal(p.n, 4);
+    kgm_meta_config c = kgm_meta_config_default();
+    int index = -1;
+    assert_int_equal(kgm_tune_adopt(st, "http://ex.org/f", &c, NULL, &index), 0);
+    assert_true(index > 0);
+    kgm_store_free(st);
+}
+
 /* The real objective on linear tasks: a few iterations, finite recorded scores, and more
  * meta-training (a larger budget) at fixed settings scores better. */
 static void meta_objective_on_linear_tasks(void **state)
@@ -251,6 +282,7 @@ int main(void)
         cmocka_unit_test(trials_are_found_by_sparql),
         cmocka_unit_test(resume_after_interrupt_proposes_the_same),
         cmocka_unit_test(adopt_sets_the_best_config),
+        cmocka_unit_test(failed_trials_are_recorded_replayed_and_skipped),
         cmocka_unit_test(meta_objective_on_linear_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
