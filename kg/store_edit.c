@@ -166,7 +166,7 @@ int kgm_store_load(kgm_store *s, const char *path, const char *syntax, const cha
                    size_t *n_added, double *seconds)
 {
     double t0 = now_seconds();
-    const char *name;
+    const char *name = NULL;
     int rc = pick_syntax(path, syntax, &name);
     FILE *fh = NULL;
     if (!rc) rc = open_input(path, &fh);
@@ -199,7 +199,7 @@ static char *cwd_base(void)
 int kgm_store_load_string(kgm_store *s, const char *text, const char *syntax,
                           const char *base, size_t *n_added)
 {
-    const char *name;
+    const char *name = NULL;
     int rc = pick_syntax(NULL, syntax ? syntax : "turtle", &name);
     if (rc) return rc;
     char *own_base = base ? NULL : cwd_base();
