@@ -277,8 +277,9 @@ int kgm_meta_new(kgm_meta **out, const kgm_mlp *net, const kgm_meta_config *cfg,
     mt->adam_v = calloc(mt->n_meta, sizeof(float));
     mt->fixed_lr = calloc(mt->P, sizeof(float));
     if (!mt->meta || !mt->best || !mt->adam_m || !mt->adam_v || !mt->fixed_lr || worker_init(&mt->w0, mt)) {
+        size_t n_meta = mt->n_meta;
         kgm_meta_free(mt);
-        return kgm_fail(KGM_ENOMEM, "cannot allocate a meta-learner of %zu parameters", mt->n_meta);
+        return kgm_fail(KGM_ENOMEM, "cannot allocate a meta-learner of %zu parameters", n_meta);
     }
     kgm_taskrng rng;
     kgm_taskrng_seed(&rng, cfg->seed ^ DOMAIN_INIT, 0, 0);

@@ -50,7 +50,7 @@ static void get_seed(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%
 
 static int set_threads(kgm_shell *sh, const char *v)
 {
-    unsigned long x;
+    unsigned long x = 0;
     int rc = parse_count("threads", v, 256, &x);
     if (rc == 0 && x == 0) rc = kgm_fail(KGM_EINVAL, "threads: expected 1..256, got 0");
     if (rc == 0) sh->threads = (int)x;
@@ -184,7 +184,7 @@ static int cmd_echo(kgm_shell *sh, kgm_shell_args *a)
 static int cmd_sleep(kgm_shell *sh, kgm_shell_args *a)
 {
     (void)sh;
-    unsigned long ms;
+    unsigned long ms = 0;
     if (parse_count("sleep", a->argv[0], 86400000UL, &ms) != 0) return 1;
     struct timespec step = { 0, 10 * 1000 * 1000 };
     for (unsigned long waited = 0; waited < ms; waited += 10) {
