@@ -51,7 +51,7 @@ static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int con
 }
 
 /* Least-squares line through the support points, evaluated at the query inputs. */
-static void line_fit(const kgm_task *t, float *out)
+static void line_fit(const kgm_episode *t, float *out)
 {
     double sx = 0, sy = 0, sxx = 0, sxy = 0, n = t->n_support;
     for (int i = 0; i < t->n_support; i++) {
@@ -69,8 +69,8 @@ static void evaluate(const char *row, kgm_meta *mt, const kgm_kgcond *kc, int co
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
     kgm_kgcond_tasksrc(kc, 2, cond, &ctx, &src);
-    kgm_task t;
-    kgm_task_alloc(&t, &src, N_SUPPORT, N_QUERY);
+    kgm_episode t;
+    kgm_episode_alloc(&t, &src, N_SUPPORT, N_QUERY);
     float *fast = mt ? malloc(kgm_meta_net(mt)->n_params * sizeof *fast) : NULL, out[64];
     for (size_t i = 0; i < n; i++) {
         kgm_kgcond_task(kc, (size_t)kgm_kgcond_role_task(kc, 2, i), seed, &t);
@@ -88,7 +88,7 @@ static void evaluate(const char *row, kgm_meta *mt, const kgm_kgcond *kc, int co
            n_steps, mt ? iterations : 0);
     free(fast);
     free(mae);
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
 }
 
 int main(int argc, char **argv)

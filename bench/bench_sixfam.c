@@ -46,7 +46,7 @@ static kgm_store *open_graph(const char *const *files)
 
 /* A task source over a list of task indexes (one family's meta-train tasks). */
 typedef struct { const kgm_kgcond *kc; size_t *idx, n; } subset;
-static int subset_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int subset_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     subset *s = ctx;
     return kgm_kgcond_task(s->kc, s->idx[kgm_taskrng_next(rng) % s->n], kgm_taskrng_next(rng), t);
@@ -77,7 +77,7 @@ static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int con
 }
 
 /* Query MSE of test task i after `steps` steps on its support set (steps 0: zero-shot). */
-static double task_mse(kgm_meta *mt, const kgm_kgcond *kc, size_t task, int steps, kgm_task *t, float *fast)
+static double task_mse(kgm_meta *mt, const kgm_kgcond *kc, size_t task, int steps, kgm_episode *t, float *fast)
 {
     float out[N_QUERY];
     if (kgm_kgcond_task(kc, task, seed + 1000003, t)) return NAN;
@@ -94,10 +94,10 @@ static void evaluate(const char *row, kgm_meta **models, const int *family, cons
     size_t n = kgm_kgcond_n_tasks(kc, 2);
     if ((size_t)test_tasks < n) n = (size_t)test_tasks;
     double *mse = malloc(n * sizeof *mse);
-    kgm_task t = {.n_support = K_SHOT, .n_query = N_QUERY, .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1,
+    kgm_episode t = {.n_support = K_SHOT, .n_query = N_QUERY, .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1,
                   .cond_dim = cond ? kgm_kgcond_cond_dim(kc) : 0};
     kgm_tasksrc src = {.x_dim = t.x_dim, .y_dim = 1, .cond_dim = t.cond_dim};
-    kgm_task_alloc(&t, &src, K_SHOT, N_QUERY);
+    kgm_episode_alloc(&t, &src, K_SHOT, N_QUERY);
     float *fast = malloc(kgm_meta_net(models[0])->n_params * sizeof *fast);
     for (size_t i = 0; i < n; i++) {
         size_t task = (size_t)kgm_kgcond_role_task(kc, 2, i);
@@ -109,7 +109,7 @@ static void evaluate(const char *row, kgm_meta **models, const int *family, cons
     fflush(stdout);
     free(fast);
     free(mse);
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
 }
 
 static int die(const char *what)

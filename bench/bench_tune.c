@@ -32,7 +32,7 @@ static const kgm_fn FAMILIES[6] = { KGM_FN_SINUSOID, KGM_FN_LINE, KGM_FN_QUADRAT
 static const double LO[6][4] = { { 0.1, 0, 0.8 }, { -3, -3 }, { -0.2, -2, -3 }, { -0.1, -0.2, -2, -3 }, { -1, -1 }, { -0.2, -3 } };
 static const double HI[6][4] = { { 5, 6.283185307179586, 1.2 }, { 3, 3 }, { 0.2, 2, 3 }, { 0.1, 0.2, 2, 3 }, { 1, 1 }, { 0.2, 3 } };
 
-static int sixfam_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int sixfam_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     (void)ctx;
     int f = (int)(kgm_taskrng_next(rng) % 6);

@@ -36,7 +36,7 @@ static void fill(const kgm_kgcond *kc, const double *x, const double *y, size_t 
     }
 }
 
-int kgm_kgcond_task(const kgm_kgcond *kc, size_t task, uint64_t seed, kgm_task *t)
+int kgm_kgcond_task(const kgm_kgcond *kc, size_t task, uint64_t seed, kgm_episode *t)
 {
     if (task >= kc->n_tasks) return kgm_fail(KGM_EINVAL, "task index %zu out of range (%zu tasks)", task, kc->n_tasks);
     if (t->x_dim != kc->x_dim || t->y_dim != 1)
@@ -67,7 +67,7 @@ int kgm_kgcond_task(const kgm_kgcond *kc, size_t task, uint64_t seed, kgm_task *
     return 0;
 }
 
-static int sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     const kgm_kgcond_src *c = ctx;
     size_t n = kgm_kgcond_n_tasks(c->kc, c->role);

@@ -24,7 +24,7 @@
 
 struct kgm_store;
 struct kgm_graph;
-struct kgm_task;      /* models/tasksrc.h (kg/tasks.h has its own kgm_task) */
+struct kgm_episode;   /* models/tasksrc.h */
 struct kgm_tasksrc;
 
 typedef struct kgm_kgcond_opts {
@@ -63,10 +63,10 @@ const char *kgm_kgcond_iri(const kgm_kgcond *kc, size_t task);       /* borrowed
 int    kgm_kgcond_role(const kgm_kgcond *kc, size_t task);           /* 0 train, 1 validation, 2 test (kg/tasks.h kgm_role) */
 const float *kgm_kgcond_cond(const kgm_kgcond *kc, size_t task);     /* e(t), borrowed */
 
-/* Fill t (kgm_task_alloc'ed with n_support, n_query; CSV tasks: n_support 0 uses the task's
+/* Fill t (kgm_episode_alloc'ed with n_support, n_query; CSV tasks: n_support 0 uses the task's
  * kgm:supportRows and the rest as query, t is then (re)allocated to fit) with the task's
  * examples drawn with seed, and its e(t) when t->cond is non-NULL. */
-int kgm_kgcond_task(const kgm_kgcond *kc, size_t task, uint64_t seed, struct kgm_task *t);
+int kgm_kgcond_task(const kgm_kgcond *kc, size_t task, uint64_t seed, struct kgm_episode *t);
 
 /* A task source over one role: each sample draws a task of the role uniformly and its
  * examples from the rng. cond nonzero: tasks carry e(t) (cond_dim = kgm_kgcond_cond_dim). */

@@ -1,6 +1,6 @@
 /* models/kgcond_internal.h - shared by models/kgcond_kg.c (the graph side, which includes
  * kg/tasks.h) and models/kgcond.c (the task-source side, which includes models/tasksrc.h);
- * the two headers both name a type kgm_task, so no file includes both. */
+ * the split keeps graph code and sampling code apart. */
 #ifndef KGM_KGCOND_INTERNAL_H
 #define KGM_KGCOND_INTERNAL_H
 

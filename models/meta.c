@@ -178,7 +178,7 @@ typedef struct worker {
     float *thetas;    /* (k+1, P): theta_0 .. theta_k */
     float *gs;        /* (k, P): support gradients g_s(theta_j) */
     float *v, *u, *hv;
-    kgm_task task;    /* training-sized task buffers */
+    kgm_episode task;    /* training-sized task buffers */
 } worker;
 
 struct kgm_meta {
@@ -221,7 +221,7 @@ static void worker_free(worker *w)
     for (int j = 0; w->ws && j < w->n_ws; j++) kgm_mlp_ws_free(w->ws[j]);
     free(w->ws);
     free(w->thetas); free(w->gs); free(w->v); free(w->u); free(w->hv);
-    kgm_task_release(&w->task);
+    kgm_episode_release(&w->task);
     memset(w, 0, sizeof *w);
 }
 
@@ -312,7 +312,7 @@ static const float *inner_rates(const kgm_meta *mt, const float *meta)
     return mt->cfg.learner == KGM_METASGD ? meta + mt->off_lr : mt->fixed_lr;
 }
 
-static int check_task(const kgm_meta *mt, const kgm_task *t)
+static int check_task(const kgm_meta *mt, const kgm_episode *t)
 {
     const kgm_mlp *m = &mt->net;
     if (t->x_dim != m->sizes[0])
@@ -327,7 +327,7 @@ static int check_task(const kgm_meta *mt, const kgm_task *t)
 
 /* theta_0 .. theta_k on the support set, from meta-parameters meta, at rates r. */
 static void inner_loop(const kgm_meta *mt, worker *w, const float *meta, const float *r,
-                       const kgm_task *t, int k)
+                       const kgm_episode *t, int k)
 {
     const size_t P = mt->P;
     mt->init->forward(&mt->net, mt->cond_dim, meta, meta + mt->off_phi, t->cond, w->thetas);
@@ -339,7 +339,7 @@ static void inner_loop(const kgm_meta *mt, worker *w, const float *meta, const f
     }
 }
 
-static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm_task *t,
+static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm_episode *t,
                      float *grad, float *loss)
 {
     const size_t P = mt->P;
@@ -370,15 +370,15 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
     return KGM_OK;
 }
 
-int kgm_meta_task_grad(kgm_meta *mt, const kgm_task *t, float *grad, float *loss)
+int kgm_meta_task_grad(kgm_meta *mt, const kgm_episode *t, float *grad, float *loss)
 {
     int rc = check_task(mt, t);
     return rc ? rc : task_grad(mt, &mt->w0, mt->meta, t, grad, loss);
 }
 
 /* ---- adaptation, prediction, evaluation ---- */
-static int adapt_with(kgm_meta *mt, const kgm_task *t, int steps, float alpha, float *fast,
-                      const kgm_task *query_tasks, double *query_loss)
+static int adapt_with(kgm_meta *mt, const kgm_episode *t, int steps, float alpha, float *fast,
+                      const kgm_episode *query_tasks, double *query_loss)
 {
     worker *w = &mt->w0;
     const size_t P = mt->P;
@@ -397,7 +397,7 @@ static int adapt_with(kgm_meta *mt, const kgm_task *t, int steps, float alpha, f
     return KGM_OK;
 }
 
-int kgm_meta_adapt(kgm_meta *mt, const kgm_task *t, int steps, float *fast)
+int kgm_meta_adapt(kgm_meta *mt, const kgm_episode *t, int steps, float *fast)
 {
     int rc = check_task(mt, t);
     if (rc) return rc;
@@ -433,13 +433,13 @@ int kgm_meta_evaluate(kgm_meta *mt, const kgm_tasksrc *src, const kgm_eval_spec 
     double *loss = malloc((size_t)sp->n_tasks * (size_t)S * sizeof(double));
     double *col = malloc((size_t)sp->n_tasks * sizeof(double));
     float *fast = malloc(mt->P * sizeof(float));
-    kgm_task t;
-    int rc = kgm_task_alloc(&t, src, sp->n_support, sp->n_query);
+    kgm_episode t;
+    int rc = kgm_episode_alloc(&t, src, sp->n_support, sp->n_query);
     if (!loss || !col || !fast) rc = rc ? rc : kgm_fail(KGM_ENOMEM, "cannot allocate evaluation buffers");
     for (int j = 0; rc == KGM_OK && j < sp->n_tasks; j++) {
         kgm_taskrng rng;
         kgm_taskrng_seed(&rng, sp->seed ^ DOMAIN_EVAL, (uint64_t)j, 0);
-        rc = kgm_task_sample(src, &rng, &t);
+        rc = kgm_episode_sample(src, &rng, &t);
         if (!rc) rc = check_task(mt, &t);
         if (!rc) rc = adapt_with(mt, &t, sp->max_steps, sp->alpha, fast, &t, loss + (size_t)j * (size_t)S);
     }
@@ -447,7 +447,7 @@ int kgm_meta_evaluate(kgm_meta *mt, const kgm_tasksrc *src, const kgm_eval_spec 
         for (int j = 0; j < sp->n_tasks; j++) col[j] = loss[(size_t)j * (size_t)S + (size_t)s];
         kgm_stats_mean_ci(col, sp->n_tasks, &mean[s], &ci[s]);
     }
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     free(loss); free(col); free(fast);
     return rc;
 }
@@ -477,7 +477,7 @@ static void run_slice(pool *p, int id)
     for (int j = id; j < mt->cfg.meta_batch; j += p->n_threads) {
         kgm_taskrng rng;
         kgm_taskrng_seed(&rng, mt->cfg.seed, (uint64_t)p->iteration, (uint64_t)j);
-        int rc = kgm_task_sample(p->src, &rng, &w->task);
+        int rc = kgm_episode_sample(p->src, &rng, &w->task);
         if (!rc) rc = check_task(mt, &w->task);
         if (!rc) rc = task_grad(mt, w, mt->meta, &w->task, p->grads + (size_t)j * mt->n_meta, &p->losses[j]);
         p->rcs[j] = rc;
@@ -610,7 +610,7 @@ int kgm_meta_train(kgm_meta *mt, const kgm_tasksrc *src, kgm_meta_stats *stats)
            : kgm_fail(KGM_ENOMEM, "cannot allocate meta-training buffers");
     for (int i = 0; rc == KGM_OK && i < T; i++) {
         if (worker_init(&p.workers[i], mt) ||
-            kgm_task_alloc(&p.workers[i].task, src, c->n_support, c->n_query))
+            kgm_episode_alloc(&p.workers[i].task, src, c->n_support, c->n_query))
             rc = kgm_fail(KGM_ENOMEM, "cannot allocate worker %d", i);
     }
     pthread_t tids[256];

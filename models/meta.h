@@ -101,10 +101,10 @@ int kgm_meta_load(kgm_meta **out, const char *path, const kgm_meta_config *cfg);
 
 /* One task's meta-gradient (meta-parameter layout, overwritten) and query loss after the
  * inner loop. Exposed for gradient checks. Not thread-safe on the same kgm_meta. */
-int kgm_meta_task_grad(kgm_meta *mt, const kgm_task *t, float *grad, float *loss);
+int kgm_meta_task_grad(kgm_meta *mt, const kgm_episode *t, float *grad, float *loss);
 
 /* Fast weights (n_params of the network) after `steps` inner steps on t's support set. */
-int kgm_meta_adapt(kgm_meta *mt, const kgm_task *t, int steps, float *fast);
+int kgm_meta_adapt(kgm_meta *mt, const kgm_episode *t, int steps, float *fast);
 /* Network outputs at fast weights for x (n rows). */
 int kgm_meta_predict(kgm_meta *mt, const float *fast, const float *x, int n, float *out);
 

@@ -34,7 +34,7 @@ double kgm_taskrng_uniform(kgm_taskrng *r, double lo, double hi)
 }
 
 /* ---- tasks ---- */
-int kgm_task_alloc(kgm_task *t, const kgm_tasksrc *src, int n_support, int n_query)
+int kgm_episode_alloc(kgm_episode *t, const kgm_tasksrc *src, int n_support, int n_query)
 {
     memset(t, 0, sizeof *t);
     if (n_support < 0 || n_query < 0)
@@ -51,19 +51,19 @@ int kgm_task_alloc(kgm_task *t, const kgm_tasksrc *src, int n_support, int n_que
     t->yq = malloc((nq * (size_t)t->y_dim + 1) * sizeof(float));
     if (t->cond_dim > 0) t->cond = malloc((size_t)t->cond_dim * sizeof(float));
     if (!t->xs || !t->ys || !t->xq || !t->yq || (t->cond_dim > 0 && !t->cond)) {
-        kgm_task_release(t);
+        kgm_episode_release(t);
         return kgm_fail(KGM_ENOMEM, "cannot allocate a task of %d + %d examples", n_support, n_query);
     }
     return KGM_OK;
 }
 
-void kgm_task_release(kgm_task *t)
+void kgm_episode_release(kgm_episode *t)
 {
     free(t->xs); free(t->ys); free(t->xq); free(t->yq); free(t->cond);
     memset(t, 0, sizeof *t);
 }
 
-int kgm_task_sample(const kgm_tasksrc *src, kgm_taskrng *rng, kgm_task *t)
+int kgm_episode_sample(const kgm_tasksrc *src, kgm_taskrng *rng, kgm_episode *t)
 {
     if (t->x_dim != src->x_dim || t->y_dim != src->y_dim || t->cond_dim != src->cond_dim)
         return kgm_fail(KGM_EINVAL, "task buffers do not fit source '%s'", src->name);
@@ -71,7 +71,7 @@ int kgm_task_sample(const kgm_tasksrc *src, kgm_taskrng *rng, kgm_task *t)
 }
 
 /* ---- sinusoid ---- */
-static int sinusoid_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int sinusoid_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     const kgm_sinusoid *c = ctx;
     double amp = kgm_taskrng_uniform(rng, 0.1, 5.0);
@@ -98,7 +98,7 @@ void kgm_tasksrc_sinusoid(kgm_tasksrc *src, kgm_sinusoid *ctx)
 }
 
 /* ---- linear ---- */
-static int linear_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int linear_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     const kgm_linear *c = ctx;
     double a = kgm_taskrng_uniform(rng, -2.0, 2.0);

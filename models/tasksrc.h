@@ -6,7 +6,7 @@
  * is the same whichever thread draws from it, so results do not depend on scheduling.
  * (Stand-in until the core's RNG streams land; the keying contract stays the same.)
  *
- * Ownership: a kgm_task owns its buffers (kgm_task_alloc / kgm_task_release); a source's
+ * Ownership: a kgm_episode owns its buffers (kgm_episode_alloc / kgm_episode_release); a source's
  * ctx belongs to whoever built the source. */
 #ifndef KGM_TASKSRC_H
 #define KGM_TASKSRC_H
@@ -20,15 +20,16 @@ void   kgm_taskrng_seed(kgm_taskrng *r, uint64_t seed, uint64_t a, uint64_t b);
 uint64_t kgm_taskrng_next(kgm_taskrng *r);
 double kgm_taskrng_uniform(kgm_taskrng *r, double lo, double hi);   /* [lo, hi) */
 
-/* One task: support set (xs, ys) and query set (xq, yq), rows of x_dim / y_dim floats.
+/* An episode: one task's sampled support set (xs, ys) and query set (xq, yq), rows of
+ * x_dim / y_dim floats (the task as a graph node is kg/tasks.h's kgm_task).
  * For classification y_dim is 1 and holds the class index as a float. cond is the task's
  * conditioning vector e(t) (cond_dim floats) or NULL when the run has none. */
-typedef struct kgm_task {
+typedef struct kgm_episode {
     int n_support, n_query, x_dim, y_dim, cond_dim;
     float *xs, *ys;   /* (n_support, x_dim), (n_support, y_dim) */
     float *xq, *yq;   /* (n_query, x_dim),   (n_query, y_dim)   */
     float *cond;      /* (cond_dim) or NULL */
-} kgm_task;
+} kgm_episode;
 
 typedef struct kgm_tasksrc {
     const char *name;
@@ -36,13 +37,13 @@ typedef struct kgm_tasksrc {
     void *ctx;
     /* Fill t's buffers (already sized: t->n_support, t->n_query) from rng.
      * Returns 0 or a negative KGM_E* code (with kgm_fail). */
-    int (*sample)(void *ctx, kgm_taskrng *rng, kgm_task *t);
+    int (*sample)(void *ctx, kgm_taskrng *rng, kgm_episode *t);
 } kgm_tasksrc;
 
-/* Size t's buffers for src; returns 0 or KGM_ENOMEM. Release with kgm_task_release. */
-int  kgm_task_alloc(kgm_task *t, const kgm_tasksrc *src, int n_support, int n_query);
-void kgm_task_release(kgm_task *t);          /* frees the buffers; zeroes t */
-int  kgm_task_sample(const kgm_tasksrc *src, kgm_taskrng *rng, kgm_task *t);
+/* Size t's buffers for src; returns 0 or KGM_ENOMEM. Release with kgm_episode_release. */
+int  kgm_episode_alloc(kgm_episode *t, const kgm_tasksrc *src, int n_support, int n_query);
+void kgm_episode_release(kgm_episode *t);          /* frees the buffers; zeroes t */
+int  kgm_episode_sample(const kgm_tasksrc *src, kgm_taskrng *rng, kgm_episode *t);
 
 /* ---- built-in families ---- */
 /* MAML sinusoid: A in [0.1, 5], phase in [0, pi], x in [-5, 5], y = A sin(x - phase).

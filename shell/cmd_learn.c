@@ -126,7 +126,7 @@ static void pool_free(pool *p)
     memset(p, 0, sizeof *p);
 }
 
-static int pool_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int pool_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     const pool *p = ctx;
     const sh_examples *e = &p->ex[kgm_taskrng_next(rng) % p->n_tasks];
@@ -166,7 +166,7 @@ static int pool_read(kgm_shell *sh, int role, pool *p, kgm_tasksrc *src)
  * its iterations from 0 at every call, so each chunk needs tasks of its own. */
 typedef struct { const kgm_tasksrc *inner; uint64_t chunk; } chunked;
 
-static int chunked_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int chunked_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     const chunked *c = ctx;
     kgm_taskrng r;
@@ -454,8 +454,8 @@ static int need_model(struct sh_learn *L, const char *cmd)
 }
 
 /* A models/tasksrc.h task viewing ex as floats (support rows first); release with
- * kgm_task_release. */
-static int as_task(const sh_examples *ex, kgm_task *t)
+ * kgm_episode_release. */
+static int as_task(const sh_examples *ex, kgm_episode *t)
 {
     memset(t, 0, sizeof *t);
     size_t n = ex->n_support + ex->n_query, d = (size_t)ex->dim;
@@ -463,23 +463,23 @@ static int as_task(const sh_examples *ex, kgm_task *t)
     if (!x || !y) { free(x); free(y); return kgm_fail(KGM_ENOMEM, "out of memory"); }
     for (size_t i = 0; i < n * d; i++) x[i] = (float)ex->x[i];
     for (size_t i = 0; i < n; i++) y[i] = (float)ex->y[i];
-    *t = (kgm_task){ .n_support = (int)ex->n_support, .n_query = (int)ex->n_query, .x_dim = ex->dim,
+    *t = (kgm_episode){ .n_support = (int)ex->n_support, .n_query = (int)ex->n_query, .x_dim = ex->dim,
                      .y_dim = 1, .xs = x, .ys = y, .xq = x + ex->n_support * d, .yq = y + ex->n_support,
                      .cond = ex->cond, .cond_dim = ex->cond_dim };
     return 0;
 }
 
-static void task_free(kgm_task *t) { free(t->xs); free(t->ys); memset(t, 0, sizeof *t); }
+static void task_free(kgm_episode *t) { free(t->xs); free(t->ys); memset(t, 0, sizeof *t); }
 
 /* Task i of the conditioning's task set as examples with its e(t). */
 static int kc_examples(const kgm_kgcond *kc, size_t i, uint64_t seed, int shots, sh_examples *ex)
 {
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
-    kgm_task t;
+    kgm_episode t;
     memset(ex, 0, sizeof *ex);
     int rc = kgm_kgcond_tasksrc(kc, 0, 1, &ctx, &src);
-    if (!rc) rc = kgm_task_alloc(&t, &src, shots, QUERY);
+    if (!rc) rc = kgm_episode_alloc(&t, &src, shots, QUERY);
     if (rc) return rc;
     rc = kgm_kgcond_task(kc, i, seed, &t);
     size_t n = (size_t)(t.n_support + t.n_query), d = (size_t)t.x_dim;
@@ -503,7 +503,7 @@ static int kc_examples(const kgm_kgcond *kc, size_t i, uint64_t seed, int shots,
         free(ex->x); free(ex->y); free(ex->cond);
         memset(ex, 0, sizeof *ex);
     }
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     return rc;
 }
 
@@ -520,7 +520,7 @@ static int model_examples(kgm_shell *sh, struct sh_learn *L, const char *name, i
 }
 
 /* Squared and absolute errors of fast on t's query rows into se/ae (n_query each). */
-static int query_errors(kgm_meta *mt, const float *fast, const kgm_task *t, double *se, double *ae)
+static int query_errors(kgm_meta *mt, const float *fast, const kgm_episode *t, double *se, double *ae)
 {
     float *out = malloc(((size_t)t->n_query + 1) * sizeof *out);
     if (!out) return kgm_fail(KGM_ENOMEM, "out of memory");
@@ -548,7 +548,7 @@ static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int ste
     sh_examples ex;
     if (model_examples(sh, L, name, shots, &ex) != 0) return KGM_EINVAL;
     size_t np = kgm_meta_net(L->meta)->n_params;
-    kgm_task t;
+    kgm_episode t;
     float *fast = malloc(np * sizeof *fast), *fast0 = malloc(np * sizeof *fast0);
     double *se = malloc((ex.n_query + 1) * sizeof *se), *ae = malloc((ex.n_query + 1) * sizeof *ae);
     int rc = (fast && fast0 && se && ae) ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
@@ -663,7 +663,7 @@ static int eval_tasks(struct sh_learn *L, const sh_examples *exs, char **names, 
     int rc = (mse && mae && se && ae && fast) ? 0 : kgm_fail(KGM_ENOMEM, "out of memory"), units = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         const sh_examples ex = exs[i];
-        kgm_task t = { 0 };
+        kgm_episode t = { 0 };
         if (ex.n_query == 0 || ex.n_query > QUERY || ex.dim != kgm_meta_net(L->meta)->sizes[0])
             rc = kgm_fail(KGM_EINVAL, "evaluate: task %s does not fit the model (%d inputs, %zu query examples)",
                           names[i], ex.dim, ex.n_query);

@@ -103,18 +103,18 @@ static void generator_parameters_never_reach_cond(void **state)
     for (size_t i = 0; i < kgm_kgcond_n_tasks(ka, -1); i++)
         assert_memory_equal(kgm_kgcond_cond(ka, i), kgm_kgcond_cond(kb, i), dim * sizeof(float));
     /* while the task data did change */
-    kgm_task ta, tb;
+    kgm_episode ta, tb;
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
     assert_int_equal(kgm_kgcond_tasksrc(ka, 2, 1, &ctx, &src), 0);
-    assert_int_equal(kgm_task_alloc(&ta, &src, 5, 5), 0);
-    assert_int_equal(kgm_task_alloc(&tb, &src, 5, 5), 0);
+    assert_int_equal(kgm_episode_alloc(&ta, &src, 5, 5), 0);
+    assert_int_equal(kgm_episode_alloc(&tb, &src, 5, 5), 0);
     long t0 = kgm_kgcond_role_task(ka, 2, 0);
     assert_int_equal(kgm_kgcond_task(ka, (size_t)t0, 3, &ta), 0);
     assert_int_equal(kgm_kgcond_task(kb, (size_t)t0, 3, &tb), 0);
     assert_true(fabsf(ta.ys[0] - tb.ys[0]) > 0.1f);
-    kgm_task_release(&ta);
-    kgm_task_release(&tb);
+    kgm_episode_release(&ta);
+    kgm_episode_release(&tb);
     kgm_kgcond_free(ka);
     kgm_kgcond_free(kb);
     kgm_store_free(a);
@@ -127,8 +127,8 @@ static double zero_shot(kgm_meta *mt, const kgm_kgcond *kc, int cond)
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
     assert_int_equal(kgm_kgcond_tasksrc(kc, 2, cond, &ctx, &src), 0);
-    kgm_task t;
-    assert_int_equal(kgm_task_alloc(&t, &src, 5, 20), 0);
+    kgm_episode t;
+    assert_int_equal(kgm_episode_alloc(&t, &src, 5, 20), 0);
     size_t np = kgm_meta_net(mt)->n_params;
     float *fast = malloc(np * sizeof *fast), out[20];
     double sum = 0;
@@ -139,7 +139,7 @@ static double zero_shot(kgm_meta *mt, const kgm_kgcond *kc, int cond)
         for (int q = 0; q < 20; q++) sum += (out[q] - t.yq[q]) * (double)(out[q] - t.yq[q]) / 20;
     }
     free(fast);
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     return sum / kgm_kgcond_n_tasks(kc, 2);
 }
 

@@ -95,7 +95,7 @@ static kgm_meta *small_learner(kgm_learner L, int steps, float alpha, const kgm_
 }
 
 /* The query loss after the inner loop, as a function of the meta-parameters. */
-static double meta_loss_at(kgm_meta *mt, const kgm_task *t, const float *base, const float *d, double h,
+static double meta_loss_at(kgm_meta *mt, const kgm_episode *t, const float *base, const float *d, double h,
                            float *scratch)
 {
     size_t n = kgm_meta_n_params(mt);
@@ -109,7 +109,7 @@ static double meta_loss_at(kgm_meta *mt, const kgm_task *t, const float *base, c
 
 /* Directional derivative of the meta-loss along d by a 4-point stencil, and the analytic one;
  * d mixes a random vector with guide (NULL: the analytic gradient itself), zero before `from`. */
-static void directional(kgm_meta *mt, const kgm_task *t, uint64_t seed, const float *guide,
+static void directional(kgm_meta *mt, const kgm_episode *t, uint64_t seed, const float *guide,
                         size_t from, double *fd, double *an, float *grad)
 {
     size_t n = kgm_meta_n_params(mt);
@@ -133,15 +133,15 @@ static void directional(kgm_meta *mt, const kgm_task *t, uint64_t seed, const fl
     free(base); free(d); free(scratch);
 }
 
-static void sample_linear(kgm_task *t, int cond, uint64_t key)
+static void sample_linear(kgm_episode *t, int cond, uint64_t key)
 {
     static kgm_linear lin0 = { 0 }, lin1 = { 1 };
     kgm_tasksrc src;
     kgm_tasksrc_linear(&src, cond ? &lin1 : &lin0);
-    assert_int_equal(kgm_task_alloc(t, &src, 6, 6), 0);
+    assert_int_equal(kgm_episode_alloc(t, &src, 6, 6), 0);
     kgm_taskrng r;
     kgm_taskrng_seed(&r, 99, key, 0);
-    assert_int_equal(kgm_task_sample(&src, &r, t), 0);
+    assert_int_equal(kgm_episode_sample(&src, &r, t), 0);
 }
 
 static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_dim)
@@ -154,7 +154,7 @@ static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_d
     random_vec(noise, n, 5, 0.2);
     size_t P = kgm_meta_net(mt)->n_params;
     for (size_t i = P; i < n; i++) p[i] += noise[i];
-    kgm_task t;
+    kgm_episode t;
     sample_linear(&t, cond_dim > 0, 1);
     /* Along all meta-parameters, then along the rates and conditioning parameters alone. */
     for (uint64_t s = 11; s < 15; s++) {
@@ -166,7 +166,7 @@ static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_d
         assert_true(fabs(an) > 1e-3);
         assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
     }
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     free(noise); free(grad);
     kgm_meta_free(mt);
 }
@@ -184,7 +184,7 @@ static void second_order_metagradients_match_fd(void **state)
 }
 
 /* Classification: 2-D points labelled by the side of a random line through the origin. */
-static int halfplane_sample(void *ctx, kgm_taskrng *rng, kgm_task *t)
+static int halfplane_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
 {
     (void)ctx;
     double angle = kgm_taskrng_uniform(rng, 0.0, 6.283185307179586);
@@ -209,18 +209,18 @@ static void classification_metagradient_matches_fd(void **state)
     c.inner_steps = 2; c.alpha = 0.5f; c.n_support = 8; c.n_query = 8;
     kgm_meta *mt;
     assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
-    kgm_task t;
-    assert_int_equal(kgm_task_alloc(&t, &src, 8, 8), 0);
+    kgm_episode t;
+    assert_int_equal(kgm_episode_alloc(&t, &src, 8, 8), 0);
     kgm_taskrng r;
     kgm_taskrng_seed(&r, 5, 0, 0);
-    assert_int_equal(kgm_task_sample(&src, &r, &t), 0);
+    assert_int_equal(kgm_episode_sample(&src, &r, &t), 0);
     float *grad = malloc(kgm_meta_n_params(mt) * 4);
     double fd, an;
     directional(mt, &t, 31, NULL, 0, &fd, &an, grad);
     assert_true(fabs(an) > 1e-3);
     assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
     free(grad);
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     kgm_meta_free(mt);
 }
 
@@ -232,7 +232,7 @@ static void fomaml_differs_from_maml(void **state)
     kgm_meta *b = small_learner(KGM_FOMAML, 3, 0.3f, NULL, 0, 1);
     size_t n = kgm_meta_n_params(a);
     assert_memory_equal(kgm_meta_params(a), kgm_meta_params(b), n * 4);
-    kgm_task t;
+    kgm_episode t;
     sample_linear(&t, 0, 2);
     float *ga = malloc(n * 4), *gb = malloc(n * 4);
     double fd_a, an_a, fd_b, an_b;
@@ -243,7 +243,7 @@ static void fomaml_differs_from_maml(void **state)
     double diff = 0.0;
     for (size_t i = 0; i < n; i++) diff += ((double)ga[i] - gb[i]) * ((double)ga[i] - gb[i]);
     assert_true(sqrt(diff) > 0.05 * sqrt(dot(ga, ga, n)));
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     free(ga); free(gb);
     kgm_meta_free(a); kgm_meta_free(b);
 }
@@ -269,7 +269,7 @@ static void maml_matches_the_tape(void **state)
     kgm_meta *mt = small_learner(KGM_MAML, k, alpha, NULL, 0, 1);
     const kgm_mlp *m = kgm_meta_net(mt);
     size_t P = m->n_params;
-    kgm_task t;
+    kgm_episode t;
     sample_linear(&t, 0, 3);
     float *ours = malloc(P * 4), loss;
     assert_int_equal(kgm_meta_task_grad(mt, &t, ours, &loss), 0);
@@ -291,7 +291,7 @@ static void maml_matches_the_tape(void **state)
     print_message("MAML (k = %d) vs tape: |diff| / |grad| = %.2e\n", k, sqrt(diff / dot(ours, ours, P)));
     assert_true(sqrt(diff) < 1e-4 * sqrt(dot(ours, ours, P)));
     kgm_tape_free(tp);
-    kgm_task_release(&t);
+    kgm_episode_release(&t);
     free(ours);
     kgm_meta_free(mt);
 }
