@@ -110,6 +110,22 @@ static int collect_prefix(void *pending, const char *prefix, const char *ns)
     return store_set_prefix_mem(pending, prefix, ns);
 }
 
+/* The tail of every load, once the text is parsed aside into `stage` (parse_rc says how that
+ * went): keep the prefixes it declared, journal and merge the triples, free the staging model.
+ * Takes stage and the pending prefixes on every path. */
+static int commit_load(kgm_store *s, int parse_rc, kgm_store *pending, librdf_model *stage,
+                       size_t *n_added)
+{
+    size_t before = kgm_store_size(s);
+    int rc = parse_rc;
+    if (!rc) rc = commit_prefixes(s, pending);
+    if (!rc) rc = store_commit(s, 'A', &stage);
+    free_prefixes(pending);
+    store_free_model(stage);
+    if (!rc && n_added) *n_added = kgm_store_size(s) - before;
+    return rc;
+}
+
 /* A "kgmeta" store's load: raptor straight into a staging kgmeta storage (the istore bulk
  * path: dictionary ids, sorted once), whose fresh blank labels start past the store's;
  * then committed like any change (store_commit: journal + bulk merge, or for a big load
@@ -125,16 +141,10 @@ static int load_kgmeta(kgm_store *s, const char *path, const char *text, size_t 
     kgm_istore_reserve_blanks(st, kgm_istore_next_blank(s->storage));
     kgm_store pending = { .journal_fd = -1 };
     kgm_istore_set_prefix_handler(st, collect_prefix, &pending);
-    size_t before = kgm_store_size(s);
     rc = path ? kgm_istore_load_file(st, path, syntax, base, NULL)
               : kgm_istore_load_string(st, text, len, syntax, base, NULL);
     kgm_istore_set_prefix_handler(st, NULL, NULL);
-    if (!rc) rc = commit_prefixes(s, &pending);
-    if (!rc) rc = store_commit(s, 'A', &stage);
-    free_prefixes(&pending);
-    store_free_model(stage);
-    if (!rc && n_added) *n_added = kgm_store_size(s) - before;
-    return rc;
+    return commit_load(s, rc, &pending, stage, n_added);
 }
 
 /* The common tail of every load: parse aside, then journal and merge (all or nothing).
@@ -145,14 +155,8 @@ static int load_common(kgm_store *s, const char *label, FILE *fh, const char *te
     librdf_model *stage = store_scratch_model(s->world);
     if (!stage) return kgm_fail(KGM_ENOMEM, "cannot create a staging model");
     kgm_store pending = { .journal_fd = -1 };
-    size_t before = kgm_store_size(s);
     int rc = store_parse(s, stage, label, fh, text, len, syntax, base, BNODES_FRESH, &pending);
-    if (!rc) rc = commit_prefixes(s, &pending);
-    if (!rc) rc = store_commit(s, 'A', &stage);
-    free_prefixes(&pending);
-    store_free_model(stage);
-    if (!rc && n_added) *n_added = kgm_store_size(s) - before;
-    return rc;
+    return commit_load(s, rc, &pending, stage, n_added);
 }
 
 static double now_seconds(void)
