@@ -119,7 +119,7 @@ static int table_from_bindings(librdf_query_results *r, kgm_table **out)
     kgm_table *t = kgm_table_new((size_t)nb, names);
     free(names);
     if (!t) return kgm_fail(KGM_ENOMEM, "out of memory");
-    t->sparql = 1;
+    t->sparql = KGM_SPARQL_BINDINGS;
     int rc = 0;
     for (; !rc && !librdf_query_results_finished(r); librdf_query_results_next(r)) {
         long row = kgm_table_add_row(t);
@@ -141,7 +141,7 @@ static int table_from_model(librdf_model *m, kgm_table **out)
     const char *names[] = { "s", "p", "o" };
     kgm_table *t = kgm_table_new(3, names);
     if (!t) return kgm_fail(KGM_ENOMEM, "out of memory");
-    t->sparql = 1;
+    t->sparql = KGM_SPARQL_BINDINGS;
     librdf_stream *st = librdf_model_as_stream(m);
     int rc = st ? 0 : kgm_fail(KGM_ENOMEM, "cannot iterate a model");
     for (; !rc && !librdf_stream_end(st); librdf_stream_next(st)) {
@@ -324,7 +324,7 @@ int kgm_store_query(kgm_store *s, const char *sparql, kgm_query_kind *kind, kgm_
         rc = b < 0 ? store_log_fail(KGM_ESYNTAX, NULL, shift, "ASK failed")
            : !t || kgm_table_add_row(t) < 0 ? kgm_fail(KGM_ENOMEM, "out of memory")
            : kgm_table_set(t, 0, 0, KGM_CELL_LITERAL, b ? "true" : "false", NULL, XSD "boolean");
-        if (t) t->sparql = 1;
+        if (t) t->sparql = KGM_SPARQL_BOOLEAN;
         if (rc) kgm_table_free(t); else *out = t;
         if (!rc && kind) *kind = KGM_QUERY_ASK;
     } else if (librdf_query_results_is_bindings(x.r)) {

@@ -267,6 +267,11 @@ done:
 
 static void write_json_sparql(const kgm_table *t, FILE *f)
 {
+    if (t->sparql == KGM_SPARQL_BOOLEAN && t->n_rows == 1 && t->n_cols == 1) {
+        fprintf(f, "{\"head\": {}, \"boolean\": %s}\n",
+                strcmp(kgm_table_cell(t, 0, 0)->value, "true") ? "false" : "true");
+        return;
+    }
     fputs("{\"head\": {\"vars\": [", f);
     for (size_t c = 0; c < t->n_cols; c++) { if (c) fputs(", ", f); put_json_string(f, t->cols[c]); }
     fputs("]},\n \"results\": {\"bindings\": [", f);

@@ -31,11 +31,13 @@ typedef enum { KGM_MODE_TABLE, KGM_MODE_CSV, KGM_MODE_TSV, KGM_MODE_JSON } kgm_m
 
 typedef struct { const char *prefix, *ns; } kgm_prefix;
 
+enum { KGM_SPARQL_BINDINGS = 1, KGM_SPARQL_BOOLEAN = 2 };  /* kgm_table.sparql */
+
 typedef struct kgm_table {
     size_t n_cols, n_rows, cap_rows;
     char **cols;        /* (n_cols) */
     kgm_cell *cells;    /* (n_rows, n_cols) row-major */
-    int sparql;         /* JSON as SPARQL 1.1 results */
+    int sparql;         /* JSON as SPARQL 1.1 results: KGM_SPARQL_BINDINGS or _BOOLEAN (ASK) */
 } kgm_table;
 
 kgm_table *kgm_table_new(size_t n_cols, const char *const *names);   /* returns new */

@@ -64,6 +64,20 @@ static void writes_each_mode(void **state)
     kgm_table_free(t);
 }
 
+static void ask_is_a_sparql_boolean(void **state)
+{
+    (void)state;
+    const char *name = "ask";
+    kgm_table *t = kgm_table_new(1, &name);
+    kgm_table_add_row(t);
+    kgm_table_set(t, 0, 0, KGM_CELL_LITERAL, "false", NULL, "http://www.w3.org/2001/XMLSchema#boolean");
+    t->sparql = KGM_SPARQL_BOOLEAN;
+    char *s = render(t, KGM_MODE_JSON);
+    assert_string_equal(s, "{\"head\": {}, \"boolean\": false}\n");
+    free(s);
+    kgm_table_free(t);
+}
+
 static void abbreviates_only_readable_names(void **state)
 {
     (void)state;
@@ -83,6 +97,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(writes_each_mode),
+        cmocka_unit_test(ask_is_a_sparql_boolean),
         cmocka_unit_test(abbreviates_only_readable_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
