@@ -154,10 +154,11 @@ static int parse_all(parser *p)
     for (size_t j = 0; j < c->n_cols; j++) {
         const char *name = c->text + c->cells[j].off;
         if (!*name)
-            return kgm_fail_at(KGM_ESYNTAX, c->name, 1, c->cells[j].col, "empty column name");
+            return kgm_fail_at(KGM_ESYNTAX, c->name, c->cells[j].line, c->cells[j].col,
+                               "empty column name");
         for (size_t k = 0; k < j; k++)
             if (!strcmp(name, c->text + c->cells[k].off))
-                return kgm_fail_at(KGM_ESYNTAX, c->name, 1, c->cells[j].col,
+                return kgm_fail_at(KGM_ESYNTAX, c->name, c->cells[j].line, c->cells[j].col,
                                    "duplicate column name '%s'", name);
     }
     return 0;

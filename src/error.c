@@ -15,13 +15,34 @@ typedef struct {
 
 static _Thread_local err_record E;
 
+/* Copy src into dst (cap bytes) with control characters written as C escapes, so a message
+ * that quotes user data (a column name with a newline, a path with a tab) stays one line. */
+static void copy_one_line(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (const unsigned char *s = (const unsigned char *)src; *s && n + 1 < cap; s++) {
+        char esc[5] = { (char)*s, 0 };
+        if (*s == '\n') memcpy(esc, "\\n", 3);
+        else if (*s == '\t') memcpy(esc, "\\t", 3);
+        else if (*s == '\r') memcpy(esc, "\\r", 3);
+        else if (*s < 0x20 || *s == 0x7f) snprintf(esc, sizeof esc, "\\x%02x", *s);
+        size_t len = strlen(esc);
+        if (n + len >= cap) break;
+        memcpy(dst + n, esc, len);
+        n += len;
+    }
+    dst[n] = 0;
+}
+
 static int record(int code, const char *file, int line, int col, const char *fmt, va_list ap)
 {
+    char raw[sizeof E.text];
     E.code = code;
     E.line = line;
     E.col  = col;
-    snprintf(E.file, sizeof E.file, "%s", file ? file : "");
-    vsnprintf(E.text, sizeof E.text, fmt, ap);
+    copy_one_line(E.file, sizeof E.file, file ? file : "");
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    copy_one_line(E.text, sizeof E.text, raw);
     return code;
 }
 

@@ -102,6 +102,7 @@ static void refused_files(void **state)
     expect_error("", KGM_ESYNTAX, "t.csv:1: empty file");
     expect_error("\n\n", KGM_ESYNTAX, "t.csv:1: empty file");
     expect_error("a,a\n1,2\n", KGM_ESYNTAX, "t.csv:1:3: duplicate column name 'a'");
+    expect_error("\"\nc\",\"\nc\"\n1,2\n", KGM_ESYNTAX, "t.csv:2:4: duplicate column name '\\nc'");
     expect_error("a,\n1,2\n", KGM_ESYNTAX, "t.csv:1:3: empty column name");
     const char bin[] = "a,b\n1,\0\n";
     kgm_csv *c = NULL;

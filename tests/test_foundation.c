@@ -25,6 +25,15 @@ static void error_formats_location(void **state)
     assert_string_equal(kgm_error_text(), "plain");
 }
 
+/* Messages quote user data; a newline or control byte in it must not break the one-line rule. */
+static void error_stays_one_line(void **state)
+{
+    (void)state;
+    kgm_fail_at(KGM_ESYNTAX, "a\tb.csv", 1, 2, "duplicate column name '%s'", "\nc\x01");
+    assert_string_equal(kgm_error(), "a\\tb.csv:1:2: duplicate column name '\\nc\\x01'");
+    assert_null(strchr(kgm_error(), '\n'));
+}
+
 static void strmap_interns_many(void **state)
 {
     (void)state;
@@ -74,6 +83,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(error_formats_location),
+        cmocka_unit_test(error_stays_one_line),
         cmocka_unit_test(strmap_interns_many),
         cmocka_unit_test(graph_builds_adjacency),
     };
