@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "atomicfile.h"
 #include "error.h"
 #include "interrupt.h"
 #include "istore.h"
@@ -395,7 +396,7 @@ int kgm_store_export(kgm_store *s, const char *path, const char *syntax, const c
             librdf_free_uri(u);
         }
     }
-    if (!rc) rc = store_write_atomic(path, write_export, &job);
+    if (!rc) rc = kgm_write_atomic(path, write_export, &job, KGM_ATOMIC_DURABLE);
     if (job.ser) librdf_free_serializer(job.ser);
     store_free_model(result);
     return rc;
