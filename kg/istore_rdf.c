@@ -156,7 +156,8 @@ static librdf_node *make_node(istore *is, uint32_t id)
     }
 }
 
-/* A new reference to id's node (cached: streams hand out the same node many times). */
+/* id's node, made on first use and kept for the life of the store (or until a failed load
+ * forgets the id). Borrowed: callers that keep it take their own reference. */
 static librdf_node *node_of(istore *is, uint32_t id)
 {
     if (id >= is->n_nodes) {
@@ -168,7 +169,7 @@ static librdf_node *node_of(istore *is, uint32_t id)
         is->n_nodes = n;
     }
     if (!is->nodes[id]) is->nodes[id] = make_node(is, id);
-    return is->nodes[id] ? librdf_new_node_from_node(is->nodes[id]) : NULL;
+    return is->nodes[id];
 }
 
 static void drop_nodes_from(istore *is, size_t n)
@@ -179,25 +180,47 @@ static void drop_nodes_from(istore *is, size_t n)
 
 /* ---- streams ---- */
 
+/* A stream hands out one statement that it refills in place for every row, and whose parts
+ * are the node cache's nodes, borrowed: a row costs no allocation and no reference count
+ * traffic. Borrowing is safe because cached nodes live as long as the store and a stream
+ * holds a reference on the store. The statement leaves the stream only by release_row():
+ * when a reader took a shallow copy of it (usage > 1) the copy gets references of its own
+ * and the next row a fresh statement; otherwise the borrowed parts are dropped unfreed. */
 typedef struct {
     istore           *is;
     ist_cursor        cur;
-    librdf_statement *st;       /* current statement, owned by the stream */
+    librdf_statement *st;       /* the current row; NULL at the end */
 } ist_stream;
+
+static void release_row(ist_stream *s)
+{
+    librdf_statement *st = s->st;
+    if (!st) return;
+    if (st->usage > 1) {
+        librdf_new_node_from_node(st->subject);      /* a reference each: the same nodes */
+        librdf_new_node_from_node(st->predicate);
+        librdf_new_node_from_node(st->object);
+    } else {
+        st->subject = st->predicate = st->object = NULL;
+    }
+    librdf_free_statement(st);
+    s->st = NULL;
+}
 
 static void stream_fetch(ist_stream *s)
 {
     ist_tri t;
-    if (s->st) { librdf_free_statement(s->st); s->st = NULL; }
-    if (!ist_cursor_next(&s->cur, &t)) return;
-    librdf_node *sn = node_of(s->is, t.a), *pn = node_of(s->is, t.b), *on = node_of(s->is, t.c);
-    if (sn && pn && on) {
-        s->st = librdf_new_statement_from_nodes(s->is->world, sn, pn, on);
-    } else {
-        if (sn) librdf_free_node(sn);
-        if (pn) librdf_free_node(pn);
-        if (on) librdf_free_node(on);
+    if (s->st && s->st->usage > 1) release_row(s);
+    librdf_node *sn = NULL, *pn = NULL, *on = NULL;
+    if (!ist_cursor_next(&s->cur, &t) || !(sn = node_of(s->is, t.a)) || !(pn = node_of(s->is, t.b))
+        || !(on = node_of(s->is, t.c))) {
+        release_row(s);
+        return;
     }
+    if (!s->st && !(s->st = librdf_new_statement(s->is->world))) return;
+    s->st->subject = sn;
+    s->st->predicate = pn;
+    s->st->object = on;
 }
 
 static int stream_is_end(void *ctx) { return ((ist_stream *)ctx)->st == NULL; }
@@ -217,7 +240,7 @@ static void *stream_get(void *ctx, int flags)
 static void stream_finished(void *ctx)
 {
     ist_stream *s = ctx;
-    if (s->st) librdf_free_statement(s->st);
+    release_row(s);
     librdf_storage_remove_reference(s->is->storage);
     free(s);
 }
@@ -351,7 +374,10 @@ static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
         else t[n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
     }
     if (!rc) rc = n <= SMALL_BATCH ? add_each(&is->core, t, n) : ist_core_add_bulk(&is->core, t, n, NULL) ? -1 : 0;
-    if (rc) ist_dict_truncate(&is->core.dict, n_terms);
+    if (rc) {
+        ist_dict_truncate(&is->core.dict, n_terms);
+        drop_nodes_from(is, n_terms);
+    }
     free(t);
     return rc;
 }
