@@ -53,10 +53,15 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
  * so a probe compares key bytes only when the hashes agree. */
 static inline uint64_t slot_make(uint32_t id, uint64_t h) { return (h & 0xffffffff00000000ULL) | (id + 1u); }
 
-int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
+uint64_t ist_dict_hash(const char *key, size_t len)
+{
+    return hash_bytes(0, key, len);
+}
+
+int64_t ist_dict_find_h(const ist_dict *d, const char *key, size_t len, uint64_t h)
 {
     if (!d->n_slots) return -1;
-    uint64_t h = hash_bytes(0, key, len), tag = h & 0xffffffff00000000ULL;
+    uint64_t tag = h & 0xffffffff00000000ULL;
     for (size_t i = (size_t)h & (d->n_slots - 1);; i = (i + 1) & (d->n_slots - 1)) {
         uint64_t v = d->slots[i];
         if (!v) return -1;
@@ -68,14 +73,39 @@ int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
     }
 }
 
+int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
+{
+    return ist_dict_find_h(d, key, len, ist_dict_hash(key, len));
+}
+
+/* A lookup of a term absent from the caches touches three places: its slot, its offsets and
+ * its bytes, each known only from the one before. Stage 0 prefetches the slot; stage 1,
+ * once it is in cache, the offsets of the id it holds; stage 2 the bytes. Only hints: the
+ * first slot of the probe is assumed to be the one. */
+void ist_dict_prefetch(const ist_dict *d, uint64_t h, int stage)
+{
+    if (!d->n_slots) return;
+    const uint64_t *slot = &d->slots[(size_t)h & (d->n_slots - 1)];
+    if (stage == 0) { __builtin_prefetch(slot); return; }
+    uint64_t v = *slot;
+    if (!v || (v & 0xffffffff00000000ULL) != (h & 0xffffffff00000000ULL)) return;
+    uint32_t id = (uint32_t)v - 1;
+    if (stage == 1) __builtin_prefetch(&d->off[id]);
+    else __builtin_prefetch(d->bytes + d->off[id]);
+}
+
+static void slots_insert_h(ist_dict *d, uint32_t id, uint64_t h)
+{
+    size_t i = (size_t)h & (d->n_slots - 1);
+    while (d->slots[i]) i = (i + 1) & (d->n_slots - 1);
+    d->slots[i] = slot_make(id, h);
+}
+
 static void slots_insert(ist_dict *d, uint32_t id)
 {
     size_t len;
     const char *key = ist_dict_key(d, id, &len);
-    uint64_t h = hash_bytes(0, key, len);
-    size_t i = (size_t)h & (d->n_slots - 1);
-    while (d->slots[i]) i = (i + 1) & (d->n_slots - 1);
-    d->slots[i] = slot_make(id, h);
+    slots_insert_h(d, id, hash_bytes(0, key, len));
 }
 
 static int slots_rebuild(ist_dict *d, size_t n_slots)
@@ -98,7 +128,12 @@ static size_t slots_for(size_t n)
 
 int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len)
 {
-    int64_t found = ist_dict_find(d, key, len);
+    return ist_dict_intern_h(d, key, len, ist_dict_hash(key, len));
+}
+
+int64_t ist_dict_intern_h(ist_dict *d, const char *key, size_t len, uint64_t h)
+{
+    int64_t found = ist_dict_find_h(d, key, len, h);
     if (found >= 0) return found;
     if (d->n == UINT32_MAX - 1) return -1;
     if (2 * ((size_t)d->n + 1) > d->n_slots && slots_rebuild(d, slots_for((size_t)d->n + 1)))
@@ -123,7 +158,7 @@ int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len)
     d->n_bytes += len;
     d->off[d->n + 1] = d->n_bytes;
     uint32_t id = d->n++;
-    slots_insert(d, id);
+    slots_insert_h(d, id, h);
     return id;
 }
 

@@ -40,6 +40,13 @@ typedef struct {
 /* ---- dictionary ---- key = kind byte + bytes (see KGM_TERM_* in istore.h) */
 int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len);   /* -1 if absent */
 int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len);       /* -1: no memory */
+/* The same with the key's hash computed beforehand (ist_dict_hash), for batched lookups
+ * that prefetch: ist_dict_prefetch(d, h, 0), then 1, then 2, each stage for every key of
+ * a batch before the next stage, lets the cache misses of many keys overlap. */
+uint64_t ist_dict_hash(const char *key, size_t len);
+int64_t ist_dict_find_h(const ist_dict *d, const char *key, size_t len, uint64_t h);
+int64_t ist_dict_intern_h(ist_dict *d, const char *key, size_t len, uint64_t h);
+void    ist_dict_prefetch(const ist_dict *d, uint64_t h, int stage);
 void    ist_dict_truncate(ist_dict *d, uint32_t n);  /* forget ids >= n (undo a failed load) */
 static inline const char *ist_dict_key(const ist_dict *d, uint32_t id, size_t *len)
 {

@@ -66,13 +66,13 @@ static int kbuf_put(kbuf *b, const void *p, size_t n)
     return 0;
 }
 
-/* Dictionary key of a term: kind byte, then the bytes istore.h documents per kind. */
+/* Append the dictionary key of a term to b: kind byte, then the bytes istore.h documents
+ * per kind. */
 static int term_key(kbuf *b, const raptor_term *t)
 {
     size_t len;
     const unsigned char *s;
     char kind;
-    b->len = 0;
     switch (t->type) {
     case RAPTOR_TERM_TYPE_URI:
         s = raptor_uri_as_counted_string(t->value.uri, &len);
@@ -104,6 +104,7 @@ static int term_key(kbuf *b, const raptor_term *t)
 
 static int64_t find_id(istore *is, const raptor_term *t)
 {
+    is->key.len = 0;
     if (term_key(&is->key, t)) return -1;
     return ist_dict_find(&is->core.dict, is->key.p, is->key.len);
 }
@@ -121,6 +122,7 @@ static void reserve_blank_label(istore *is, const raptor_term *t)
 
 static int64_t intern_id(istore *is, const raptor_term *t)
 {
+    is->key.len = 0;
     if (term_key(&is->key, t)) return -1;
     if (t->type == RAPTOR_TERM_TYPE_BLANK) reserve_blank_label(is, t);
     return ist_dict_intern(&is->core.dict, is->key.p, is->key.len);
@@ -585,12 +587,26 @@ size_t kgm_istore_bytes(librdf_storage *st)
 
 /* ---- bulk load ---- */
 
+/* Statements are staged as term keys and resolved to ids a batch at a time: the batch's
+ * dictionary lookups are prefetched stage by stage (ist_dict_prefetch), so their cache
+ * misses overlap instead of following one another. */
+#define BATCH 64
+
+typedef struct {
+    size_t   off, len;          /* in loader.keys */
+    uint64_t hash;
+    int      blank;             /* a document blank label, not a dictionary key */
+} staged_key;
+
 typedef struct loader {
     istore        *is;
     raptor_parser *parser;
     const char    *file;        /* for error locations */
     ist_tri       *t;           /* staged SPO ids */
     size_t         n, cap;
+    kbuf           keys;        /* the batch's term keys, back to back */
+    staged_key     key[3 * BATCH];
+    size_t         n_keys, n_seen;
     ist_dict       labels;      /* the document's blank labels ... */
     uint32_t      *label_id;    /* ... and the store id each one became */
     int            rc;
@@ -600,12 +616,11 @@ typedef struct loader {
 
 /* A document blank label gets a fresh store label "b<N>" the first time it is seen, so two
  * documents using _:x never share a node and labels stay stable in the store. */
-static int64_t blank_id(loader *L, const raptor_term *t)
+static int64_t blank_id(loader *L, const char *label, size_t label_len)
 {
-    const char *label = (const char *)t->value.blank.string;
-    int64_t li = ist_dict_find(&L->labels, label, t->value.blank.string_len);
+    int64_t li = ist_dict_find(&L->labels, label, label_len);
     if (li >= 0) return L->label_id[li];
-    if ((li = ist_dict_intern(&L->labels, label, t->value.blank.string_len)) < 0) return -1;
+    if ((li = ist_dict_intern(&L->labels, label, label_len)) < 0) return -1;
     uint32_t *ids = realloc(L->label_id, L->labels.cap * sizeof *ids);
     if (!ids) return -1;
     L->label_id = ids;
@@ -621,9 +636,51 @@ static int64_t blank_id(loader *L, const raptor_term *t)
     return id;
 }
 
-static int64_t load_id(loader *L, const raptor_term *t)
+static int stage_key(loader *L, const raptor_term *t)
 {
-    return t->type == RAPTOR_TERM_TYPE_BLANK ? blank_id(L, t) : intern_id(L->is, t);
+    staged_key *k = &L->key[L->n_keys++];
+    k->off = L->keys.len;
+    k->blank = t->type == RAPTOR_TERM_TYPE_BLANK;
+    int rc = k->blank ? kbuf_put(&L->keys, t->value.blank.string, t->value.blank.string_len)
+                      : term_key(&L->keys, t);
+    k->len = L->keys.len - k->off;
+    return rc;
+}
+
+/* Resolve the staged keys to ids (new terms interned in document order) and stage the
+ * triples. */
+static int flush_batch(loader *L)
+{
+    ist_dict *d = &L->is->core.dict;
+    size_t n = L->n_keys;
+    if (L->n + n / 3 > L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 65536;     /* a batch is far below 65536 */
+        ist_tri *g = realloc(L->t, cap * sizeof *g);
+        if (!g) return kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
+        L->t = g;
+        L->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!L->key[i].blank) {
+            L->key[i].hash = ist_dict_hash(L->keys.p + L->key[i].off, L->key[i].len);
+            ist_dict_prefetch(d, L->key[i].hash, 0);
+        }
+    for (int stage = 1; stage <= 2; stage++)
+        for (size_t i = 0; i < n; i++)
+            if (!L->key[i].blank) ist_dict_prefetch(d, L->key[i].hash, stage);
+    for (size_t i = 0; i < n; i += 3) {
+        int64_t id[3];
+        for (int j = 0; j < 3; j++) {
+            const staged_key *k = &L->key[i + j];
+            const char *p = L->keys.p + k->off;
+            id[j] = k->blank ? blank_id(L, p, k->len) : ist_dict_intern_h(d, p, k->len, k->hash);
+            if (id[j] < 0) return kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
+        }
+        L->t[L->n++] = (ist_tri){ (uint32_t)id[0], (uint32_t)id[1], (uint32_t)id[2] };
+    }
+    L->n_keys = 0;
+    L->keys.len = 0;
+    return 0;
 }
 
 static void on_statement(void *ud, raptor_statement *st)
@@ -636,20 +693,15 @@ static void on_statement(void *ud, raptor_statement *st)
                             "a literal cannot be the subject of a triple");
         goto stop;
     }
-    if (L->n == L->cap) {
-        size_t cap = L->cap ? 2 * L->cap : 65536;
-        ist_tri *g = realloc(L->t, cap * sizeof *g);
-        if (!g) { L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file); goto stop; }
-        L->t = g;
-        L->cap = cap;
+    if (stage_key(L, st->subject) || stage_key(L, st->predicate) || stage_key(L, st->object)) {
+        L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
+        goto stop;
     }
-    int64_t s = load_id(L, st->subject), p = load_id(L, st->predicate), o = load_id(L, st->object);
-    if (s < 0 || p < 0 || o < 0) { L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file); goto stop; }
-    L->t[L->n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
-    if ((L->n & 0xffff) == 1) {               /* the first statement, then every 64k */
-        kgm_progress("loading %s: %zu triples", L->file, L->n);
+    if (L->n_keys == 3 * BATCH && (L->rc = flush_batch(L))) goto stop;
+    if ((++L->n_seen & 0xffff) == 1) {        /* the first statement, then every 64k */
+        kgm_progress("loading %s: %zu triples", L->file, L->n_seen);
         if (kgm_interrupted()) {
-            L->rc = kgm_fail(KGM_EINTR, "loading %s interrupted after %zu triples; nothing was added", L->file, L->n);
+            L->rc = kgm_fail(KGM_EINTR, "loading %s interrupted after %zu triples; nothing was added", L->file, L->n_seen);
             goto stop;
         }
     }
@@ -744,6 +796,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     is->loading = NULL;
     kgm_progress_done();
     size_t added = 0;
+    if (!L.rc) L.rc = flush_batch(&L);
     if (!L.rc) L.rc = ist_core_add_bulk(&is->core, L.t, L.n, &added);
     if (L.rc) {                               /* all or nothing: forget the new terms too */
         ist_dict_truncate(&is->core.dict, n_terms);
@@ -752,6 +805,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     }
     if (n_added) *n_added = L.rc ? 0 : added;
     free(L.t);
+    free(L.keys.p);
     free(L.label_id);
     free(L.labels.bytes);
     free(L.labels.off);
