@@ -238,17 +238,18 @@ static inline unsigned tri_byte(const ist_tri *t, int k)
     return (v >> (8 * (k & 3))) & 0xff;
 }
 
-/* LSD radix sort on the 12 key bytes, least significant first; a pass is skipped when all
- * triples share that byte (ids below 2^24 need at most 9 passes). */
-static void radix_sort(ist_tri *t, size_t n, ist_tri *tmp)
+/* LSD radix sort, stable, on key bytes from..11 (0: all three components; 8: the first
+ * component only), least significant first; a pass is skipped when all triples share that
+ * byte (ids below 2^24 need at most 3 passes per component). */
+static void radix_sort(ist_tri *t, size_t n, ist_tri *tmp, int from)
 {
     if (n < 2) return;
     size_t hist[12][256];
     memset(hist, 0, sizeof hist);
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 12; k++) hist[k][tri_byte(&t[i], k)]++;
+        for (int k = from; k < 12; k++) hist[k][tri_byte(&t[i], k)]++;
     ist_tri *src = t, *dst = tmp;
-    for (int k = 0; k < 12; k++) {
+    for (int k = from; k < 12; k++) {
         if (hist[k][tri_byte(&src[0], k)] == n) continue;
         size_t sum = 0;
         for (int b = 0; b < 256; b++) { size_t c = hist[k][b]; hist[k][b] = sum; sum += c; }
@@ -260,7 +261,7 @@ static void radix_sort(ist_tri *t, size_t n, ist_tri *tmp)
 
 size_t ist_sort_unique(ist_tri *t, size_t n, ist_tri *tmp)
 {
-    radix_sort(t, n, tmp);
+    radix_sort(t, n, tmp, 0);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (m == 0 || tri_cmp(&t[m - 1], &t[i], 3) != 0) t[m++] = t[i];
@@ -311,23 +312,30 @@ int ist_core_contains(const ist_core *c, uint32_t s, uint32_t p, uint32_t o)
     return in_base(c, t) && !in_tomb(c, t);
 }
 
-/* Build the POS and OSP permutations of a sorted SPO array. */
+/* Build the POS and OSP permutations of a sorted SPO array. Sorting is stable, so each
+ * needs its leading component only: SPO order stably sorted by o is OSP order, and OSP
+ * order stably sorted by p is POS order. */
 static int build_perms(ist_tri *spo, size_t n, ist_tri *out[IST_NPERM])
 {
     out[IST_SPO] = spo;
-    out[IST_POS] = out[IST_OSP] = NULL;
     ist_tri *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    for (int k = IST_POS; k < IST_NPERM && tmp; k++) {
-        out[k] = malloc((n ? n : 1) * sizeof(ist_tri));
-        if (!out[k]) break;
-        for (size_t i = 0; i < n; i++) out[k][i] = to_perm(k, spo[i].a, spo[i].b, spo[i].c);
-        radix_sort(out[k], n, tmp);
+    out[IST_OSP] = malloc((n ? n : 1) * sizeof(ist_tri));
+    out[IST_POS] = malloc((n ? n : 1) * sizeof(ist_tri));
+    int rc = tmp && out[IST_OSP] && out[IST_POS] ? 0 : KGM_ENOMEM;
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) out[IST_OSP][i] = to_perm(IST_OSP, spo[i].a, spo[i].b, spo[i].c);
+        radix_sort(out[IST_OSP], n, tmp, 8);
+        for (size_t i = 0; i < n; i++) {
+            ist_tri t = from_perm(IST_OSP, out[IST_OSP][i]);
+            out[IST_POS][i] = to_perm(IST_POS, t.a, t.b, t.c);
+        }
+        radix_sort(out[IST_POS], n, tmp, 8);
     }
     free(tmp);
-    if (out[IST_POS] && out[IST_OSP]) return 0;
+    if (!rc) return 0;
     free(out[IST_POS]);
     free(out[IST_OSP]);
-    return KGM_ENOMEM;
+    return rc;
 }
 
 static void set_base(ist_core *c, ist_tri *perms[IST_NPERM], size_t n)
