@@ -278,7 +278,7 @@ void ist_core_init(ist_core *c)
 void ist_core_free(ist_core *c)
 {
     dict_free(&c->dict);
-    for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); free(c->delta[k]); }
+    for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); free(c->first[k]); free(c->delta[k]); }
     free(c->tomb);
     memset(c, 0, sizeof *c);
 }
@@ -292,12 +292,27 @@ size_t ist_core_bytes(const ist_core *c)
 {
     const ist_dict *d = &c->dict;
     return d->cap_bytes + ((size_t)d->cap + 1) * sizeof *d->off + d->n_slots * sizeof *d->slots
-         + IST_NPERM * (c->n_base + c->cap_delta) * sizeof(ist_tri) + c->cap_tomb * sizeof(ist_tri);
+         + IST_NPERM * (c->n_base + c->cap_delta) * sizeof(ist_tri) + c->cap_tomb * sizeof(ist_tri)
+         + (c->first[IST_SPO] ? IST_NPERM * ((size_t)c->n_first + 1) * sizeof(size_t) : 0);
+}
+
+/* The range [*pos, *end) of base[perm] matching the first klen (1..3) components of key:
+ * the leading id's range from first[], then binary search inside it. */
+static void base_range(const ist_core *c, int perm, const ist_tri *key, int klen, size_t *pos, size_t *end)
+{
+    *pos = *end = 0;
+    if (key->a >= c->n_first) return;       /* a term newer than the base */
+    size_t lo = c->first[perm][key->a], hi = c->first[perm][key->a + 1];
+    const ist_tri *b = c->base[perm] + lo;
+    *pos = lo + (klen > 1 ? bound(b, hi - lo, key, klen, 0) : 0);
+    *end = lo + (klen > 1 ? bound(b, hi - lo, key, klen, 1) : hi - lo);
 }
 
 static int in_base(const ist_core *c, ist_tri spo)
 {
-    return find_exact(c->base[IST_SPO], c->n_base, spo, NULL);
+    size_t pos, end;
+    base_range(c, IST_SPO, &spo, 3, &pos, &end);
+    return pos < end;
 }
 
 static int in_tomb(const ist_core *c, ist_tri spo)
@@ -312,16 +327,33 @@ int ist_core_contains(const ist_core *c, uint32_t s, uint32_t p, uint32_t o)
     return in_base(c, t) && !in_tomb(c, t);
 }
 
-/* Build the POS and OSP permutations of a sorted SPO array. Sorting is stable, so each
- * needs its leading component only: SPO order stably sorted by o is OSP order, and OSP
- * order stably sorted by p is POS order. */
-static int build_perms(ist_tri *spo, size_t n, ist_tri *out[IST_NPERM])
+/* first[id] .. first[id + 1] is the range of t (sorted) whose leading component is id,
+ * for every id below n_ids. */
+static void fill_first(const ist_tri *t, size_t n, uint32_t n_ids, size_t *first)
 {
+    size_t i = 0;
+    for (uint32_t id = 0; id < n_ids; id++) {
+        first[id] = i;
+        while (i < n && t[i].a == id) i++;
+    }
+    first[n_ids] = i;
+}
+
+/* Build the POS and OSP permutations of a sorted SPO array, and the leading-id ranges of
+ * all three, for the ids the dictionary holds (every id in spo). Sorting is stable, so each
+ * permutation needs its leading component only: SPO order stably sorted by o is OSP order,
+ * and OSP order stably sorted by p is POS order. */
+static int build_perms(const ist_core *c, ist_tri *spo, size_t n, ist_tri *out[IST_NPERM],
+                       size_t *first[IST_NPERM])
+{
+    uint32_t n_ids = c->dict.n;
     out[IST_SPO] = spo;
     ist_tri *tmp = malloc((n ? n : 1) * sizeof *tmp);
     out[IST_OSP] = malloc((n ? n : 1) * sizeof(ist_tri));
     out[IST_POS] = malloc((n ? n : 1) * sizeof(ist_tri));
     int rc = tmp && out[IST_OSP] && out[IST_POS] ? 0 : KGM_ENOMEM;
+    for (int k = 0; k < IST_NPERM; k++)
+        if (!(first[k] = malloc(((size_t)n_ids + 1) * sizeof *first[k]))) rc = KGM_ENOMEM;
     if (!rc) {
         for (size_t i = 0; i < n; i++) out[IST_OSP][i] = to_perm(IST_OSP, spo[i].a, spo[i].b, spo[i].c);
         radix_sort(out[IST_OSP], n, tmp, 8);
@@ -330,17 +362,25 @@ static int build_perms(ist_tri *spo, size_t n, ist_tri *out[IST_NPERM])
             out[IST_POS][i] = to_perm(IST_POS, t.a, t.b, t.c);
         }
         radix_sort(out[IST_POS], n, tmp, 8);
+        for (int k = 0; k < IST_NPERM; k++) fill_first(out[k], n, n_ids, first[k]);
     }
     free(tmp);
     if (!rc) return 0;
     free(out[IST_POS]);
     free(out[IST_OSP]);
+    for (int k = 0; k < IST_NPERM; k++) free(first[k]);
     return rc;
 }
 
-static void set_base(ist_core *c, ist_tri *perms[IST_NPERM], size_t n)
+static void set_base(ist_core *c, ist_tri *perms[IST_NPERM], size_t *first[IST_NPERM], size_t n)
 {
-    for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); c->base[k] = perms[k]; }
+    for (int k = 0; k < IST_NPERM; k++) {
+        free(c->base[k]);
+        c->base[k] = perms[k];
+        free(c->first[k]);
+        c->first[k] = first[k];
+    }
+    c->n_first = c->dict.n;
     c->n_base = n;
     c->n_delta = 0;
     c->n_tomb = 0;
@@ -375,11 +415,12 @@ int ist_core_compact(ist_core *c)
     size_t n = merge_spo(c->base[IST_SPO], c->n_base, c->tomb, c->n_tomb,
                          c->delta[IST_SPO], c->n_delta, spo);
     ist_tri *perms[IST_NPERM];
-    if (build_perms(spo, n, perms)) {
+    size_t *first[IST_NPERM];
+    if (build_perms(c, spo, n, perms, first)) {
         free(spo);
         return kgm_fail(KGM_ENOMEM, "out of memory indexing %zu triples", n);
     }
-    set_base(c, perms, n);
+    set_base(c, perms, first, n);
     return 0;
 }
 
@@ -396,11 +437,12 @@ int ist_core_add_bulk(ist_core *c, ist_tri *add, size_t n, size_t *n_added)
     if (!spo) return kgm_fail(KGM_ENOMEM, "out of memory merging %zu triples", c->n_base + n);
     size_t total = merge_spo(c->base[IST_SPO], c->n_base, NULL, 0, add, n, spo);
     ist_tri *perms[IST_NPERM];
-    if (build_perms(spo, total, perms)) {
+    size_t *first[IST_NPERM];
+    if (build_perms(c, spo, total, perms, first)) {
         free(spo);
         return kgm_fail(KGM_ENOMEM, "out of memory indexing %zu triples", total);
     }
-    set_base(c, perms, total);
+    set_base(c, perms, first, total);
     if (n_added) *n_added = total - before;
     return 0;
 }
@@ -504,9 +546,8 @@ void ist_cursor_init(ist_cursor *k, const ist_core *c, int64_t s, int64_t p, int
         k->dpos = 0; k->dend = c->n_delta;
         return;
     }
-    const ist_tri *b = c->base[k->perm], *d = c->delta[k->perm];
-    k->pos = bound(b, c->n_base, &k->key, k->klen, 0);
-    k->end = bound(b, c->n_base, &k->key, k->klen, 1);
+    const ist_tri *d = c->delta[k->perm];
+    base_range(c, k->perm, &k->key, k->klen, &k->pos, &k->end);
     k->dpos = bound(d, c->n_delta, &k->key, k->klen, 0);
     k->dend = bound(d, c->n_delta, &k->key, k->klen, 1);
 }
@@ -674,11 +715,12 @@ static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *pat
     }
     c->base[IST_SPO] = NULL;
     ist_tri *perms[IST_NPERM];
-    if (build_perms(spo, h->n_triples, perms)) {
+    size_t *first[IST_NPERM];
+    if (build_perms(c, spo, h->n_triples, perms, first)) {
         free(spo);
         return kgm_fail(KGM_ENOMEM, "%s: out of memory indexing triples", path);
     }
-    set_base(c, perms, h->n_triples);
+    set_base(c, perms, first, h->n_triples);
     c->bnode_next = h->bnode_next;
     return 0;
 }

@@ -4,8 +4,10 @@
  *
  * Triples are kept in three permutations, each an array of {a, b, c} sorted
  * lexicographically: SPO holds (s, p, o), POS holds (p, o, s), OSP holds (o, s, p). A
- * pattern with bound terms is a prefix range in one of them. Each permutation also has a
- * small sorted delta (live adds); removed base triples are listed, in SPO order, in tomb. */
+ * pattern with bound terms is a prefix range in one of them, found through the range of its
+ * leading id (first[], so a lookup costs no search over the whole array) and a binary
+ * search inside that range. Each permutation also has a small sorted delta (live adds);
+ * removed base triples are listed, in SPO order, in tomb. */
 #ifndef KGM_ISTORE_CORE_H
 #define KGM_ISTORE_CORE_H
 
@@ -29,6 +31,9 @@ typedef struct {
     ist_dict  dict;
     ist_tri  *base[IST_NPERM];  /* (n_base) each, sorted */
     size_t    n_base;
+    size_t   *first[IST_NPERM]; /* (n_first + 1) each: base[k][first[k][id] .. first[k][id + 1])
+                                   is led by id; ids from n_first on (newer) lead nothing */
+    uint32_t  n_first;
     ist_tri  *delta[IST_NPERM]; /* (n_delta) each, sorted; disjoint from live base */
     size_t    n_delta, cap_delta;
     ist_tri  *tomb;             /* (n_tomb) base triples removed, SPO order, sorted */
