@@ -3,7 +3,8 @@
  * aggregates, DESCRIBE, CONSTRUCT) on a generated graph and on a small task graph; random
  * add/remove sequences leave both stores equal; a snapshot saved and reopened after every
  * change holds the same graph; damaged and truncated snapshots are refused; a failed bulk
- * load adds nothing; stream rows copied by a reader keep their content; the node cache
+ * load adds nothing; blank labels and new terms stay one node across the bulk loader's
+ * batches; stream rows copied by a reader keep their content; the node cache
  * follows edits and reopening; a snapshot rewrite killed by SIGKILL leaves the old or the
  * new file. */
 #include <setjmp.h>
@@ -657,6 +658,46 @@ static void failed_load_adds_nothing(void **state)
     librdf_free_world(w);
 }
 
+/* Statements are resolved to ids in batches of 64: a document blank label used again
+ * batches later is still the same node, and terms new in one batch and seen again in the
+ * next are interned once. */
+static void bulk_load_batches_keep_labels(void **state)
+{
+    (void)state;
+    librdf_world *w = new_world();
+    librdf_storage *st;
+    assert_int_equal(kgm_istore_new(w, &st), 0);
+    librdf_model *m = istore_model(w, st);
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    for (int i = 0; i < 500; i++)
+        fprintf(f, "_:n%d <" EX "p%d> <" EX "e%d> .\n", i % 7, i % 3, i % 250);
+    fclose(f);
+    size_t added = 0;
+    assert_int_equal(kgm_istore_load_string(st, doc, len, "ntriples", NULL, &added), 0);
+    /* (i % 7, i % 3, i % 250) repeats with period lcm(7, 3, 250) = 5250 > 500: all distinct */
+    assert_int_equal(added, 500);
+    assert_int_equal(kgm_istore_n_terms(st), 7 + 3 + 250);
+    /* _:n0 leads the statements i = 0, 7, 14, ..., spread over all eight batches */
+    librdf_stream *s = librdf_model_as_stream(m);
+    strs labels = { 0 };
+    for (; !librdf_stream_end(s); librdf_stream_next(s)) {
+        librdf_node *subj = librdf_statement_get_subject(librdf_stream_get_object(s));
+        assert_true(librdf_node_is_blank(subj));
+        strs_push(&labels, strdup((const char *)librdf_node_get_blank_identifier(subj)));
+    }
+    librdf_free_stream(s);
+    qsort(labels.s, labels.n, sizeof *labels.s, cmp_str);
+    size_t distinct = 0;
+    for (size_t i = 0; i < labels.n; i++) distinct += i == 0 || strcmp(labels.s[i - 1], labels.s[i]) != 0;
+    assert_int_equal(distinct, 7);
+    strs_free(&labels);
+    free(doc);
+    librdf_free_model(m);
+    librdf_free_world(w);
+}
+
 /* ---- streams and the node cache ---- */
 
 /* Rows of a stream are one statement refilled in place: copies a reader keeps (shallow,
@@ -895,6 +936,7 @@ int main(void)
         cmocka_unit_test(snapshot_reopen_after_every_change),
         cmocka_unit_test(damaged_snapshots_are_refused),
         cmocka_unit_test(failed_load_adds_nothing),
+        cmocka_unit_test(bulk_load_batches_keep_labels),
         cmocka_unit_test(stream_rows_survive_copies),
         cmocka_unit_test(node_cache_follows_edits_and_reopen),
         cmocka_unit_test(killed_rewrite_leaves_old_or_new),
