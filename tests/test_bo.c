@@ -81,17 +81,27 @@ static void gp_posterior_matches_dense(void **state)
     for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++) K[i * N + j] = ref_kernel(X + i * D, X + j * D, ell, sf2, D) + (i == j) * sn2;
     gauss_jordan_inverse(N, K, Kinv);
+    /* The constant prior mean of the standardized targets ys: m = 1'K^-1 ys / 1'K^-1 1. */
+    double num = 0, den = 0, m;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            num += Kinv[i * N + j] * (y[j] - mean) / sd;
+            den += Kinv[i * N + j];
+        }
+    m = num / den;
+    assert_true(fabs(m) > 1e-3);   /* differs from the plain mean (0 after standardizing) */
     uint64_t s = 99;
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < 7; t++) {
         double x[D], k[N], mu = 0, quad = 0, gm, gv;
-        for (int j = 0; j < D; j++) x[j] = t == 5 ? X[2 * D + j] : lcg_uniform(&s);  /* last: at a datum */
+        /* random points, then one at a datum and one far from all data (mean m, variance sf2) */
+        for (int j = 0; j < D; j++) x[j] = t == 5 ? X[2 * D + j] : t == 6 ? 40.0 : lcg_uniform(&s);
         for (int i = 0; i < N; i++) k[i] = ref_kernel(x, X + i * D, ell, sf2, D);
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++) {
-                mu += k[i] * Kinv[i * N + j] * (y[j] - mean) / sd;
+                mu += k[i] * Kinv[i * N + j] * ((y[j] - mean) / sd - m);
                 quad += k[i] * Kinv[i * N + j] * k[j];
             }
-        double ref_mean = mean + sd * mu, ref_var = sd * sd * (sf2 - quad);
+        double ref_mean = mean + sd * (m + mu), ref_var = sd * sd * (sf2 - quad);
         assert_int_equal(kgm_gp_predict(gp, x, &gm, &gv), 0);
         assert_true(fabs(gm - ref_mean) < 1e-9 * (1 + fabs(ref_mean)));
         assert_true(fabs(gv - ref_var) < 1e-9 * (1 + ref_var));
