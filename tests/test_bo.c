@@ -179,23 +179,28 @@ static void branin_within_one_percent_and_beats_random(void **state)
     assert_true(bo_sum < rs_sum);
 }
 
-static void hartmann6_beats_random(void **state)
+/* The majority claim on a fixed sample of seeds small enough for ctest under sanitizers.
+ * bench_bo measures the same seeds 1..8 as 6 of 8 within 1% (16/20 over seeds 1..20, 27/40
+ * over 1..40); asking for 5 of 8 keeps a clear majority and one seed of slack for platform
+ * rounding changing a trajectory. */
+static void hartmann6_majority_within_one_percent_and_beats_random(void **state)
 {
     (void)state;
+    enum { SEEDS = 8, MAJORITY = 5 };
     const double lo[6] = { 0, 0, 0, 0, 0, 0 }, hi[6] = { 1, 1, 1, 1, 1, 1 };
     int hits = 0;
     double bo_sum = 0, rs_sum = 0;
-    for (uint64_t seed = 1; seed <= 3; seed++) {
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
         double b = bo_best(hartmann6_space(), hartmann6, seed, 50);
         assert_false(isnan(b));
+        assert_true(b >= HARTMANN6_MIN - 1e-9);
         hits += b - HARTMANN6_MIN <= 0.01 * fabs(HARTMANN6_MIN);
         bo_sum += b;
         rs_sum += random_best(hartmann6, 6, lo, hi, seed, 50);
     }
-    /* 3 seeds are too few to test the majority claim (about 60% of seeds; bench_bo measures
-     * it over 20): ask for one hit and a margin over random search of 1/3 of the optimum. */
-    if (hits < 1) fail_msg("no seed of 3 within 1%% of the optimum");
-    if (bo_sum / 3 > rs_sum / 3 - 1.0) fail_msg("mean best: bo %g, random %g", bo_sum / 3, rs_sum / 3);
+    if (hits < MAJORITY) fail_msg("only %d of %d seeds within 1%% of the optimum", hits, SEEDS);
+    /* and on average far ahead of random search (about 1.4 ahead in bench_bo) */
+    if (bo_sum / SEEDS > rs_sum / SEEDS - 1.0) fail_msg("mean best: bo %g, random %g", bo_sum / SEEDS, rs_sum / SEEDS);
 }
 
 /* ---- mixed spaces ---- */
@@ -309,7 +314,7 @@ int main(void)
         cmocka_unit_test(gp_gradient_matches_finite_differences),
         cmocka_unit_test(gp_fit_finds_relevant_dimension),
         cmocka_unit_test(branin_within_one_percent_and_beats_random),
-        cmocka_unit_test(hartmann6_beats_random),
+        cmocka_unit_test(hartmann6_majority_within_one_percent_and_beats_random),
         cmocka_unit_test(mixed_space_finds_categorical_optimum),
         cmocka_unit_test(bad_spaces_and_points_are_refused),
         cmocka_unit_test(interrupt_keeps_trials_and_resume_replays),
