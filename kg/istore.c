@@ -2,13 +2,13 @@
  * sorted triple permutations with their delta and tombstones, and the binary snapshot.
  * Nothing here knows librdf; kg/istore_rdf.c turns librdf nodes into ids and back. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "error.h"
 #include "istore_core.h"
 
@@ -599,20 +599,6 @@ static int write_all(FILE *f, const void *p, size_t n)
     return n == 0 || fwrite(p, 1, n, f) == n;
 }
 
-static int fsync_dir_of(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir) return -1;
-    char *slash = strrchr(dir, '/');
-    if (slash) { if (slash == dir) slash[1] = 0; else *slash = 0; }
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int ist_snapshot_save(ist_core *c, const char *path, const void *extra, size_t n_extra)
 {
     int rc = ist_core_compact(c);
@@ -633,34 +619,19 @@ int ist_snapshot_save(ist_core *c, const char *path, const void *extra, size_t n
     h.body_sum = body_sum(off, d->n, d->bytes, d->n_bytes, c->base[IST_SPO], c->n_base, extra, n_extra);
     h.head_sum = hash_bytes(2, &h, offsetof(snap_header, head_sum));
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return kgm_fail(KGM_ENOMEM, "out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = kgm_fail(KGM_EIO, "cannot write %s: %s", tmp, strerror(errno));
-        free(tmp);
+    kgm_atomic_file f;
+    if ((rc = kgm_atomic_open(&f, path))) return rc;
+    int ok = write_all(f.f, &h, sizeof h)
+          && write_all(f.f, off, (d->n + 1) * sizeof *off)
+          && write_all(f.f, d->bytes, d->n_bytes)
+          && write_all(f.f, c->base[IST_SPO], c->n_base * sizeof(ist_tri))
+          && write_all(f.f, extra, n_extra);
+    if (!ok) {
+        rc = kgm_fail(KGM_EIO, "cannot write snapshot %s: %s", path, strerror(errno));
+        kgm_atomic_abort(&f);
         return rc;
     }
-    int ok = write_all(f, &h, sizeof h)
-          && write_all(f, off, (d->n + 1) * sizeof *off)
-          && write_all(f, d->bytes, d->n_bytes)
-          && write_all(f, c->base[IST_SPO], c->n_base * sizeof(ist_tri))
-          && write_all(f, extra, n_extra)
-          && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) { ok = 0; err = errno; }
-    if (ok && rename(tmp, path) != 0) { ok = 0; err = errno; }
-    if (!ok) {
-        unlink(tmp);
-        rc = kgm_fail(KGM_EIO, "cannot write snapshot %s: %s", path, strerror(err));
-    } else if (fsync_dir_of(path) != 0) {
-        rc = kgm_fail(KGM_EIO, "cannot sync the directory of %s: %s", path, strerror(errno));
-    }
-    free(tmp);
-    return rc;
+    return kgm_atomic_commit(&f, KGM_ATOMIC_DURABLE);
 }
 
 static int read_all(FILE *f, void *p, size_t n)

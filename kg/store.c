@@ -17,6 +17,7 @@
  * of an older generation was already folded into the snapshot by a compaction that died
  * before resetting it, and is reset. A record cut off at the end is dropped (reported by
  * kgm_store_open_report) and the file truncated to the last complete record. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -530,6 +531,23 @@ static int replay_journal(kgm_store *s)
     return rc;
 }
 
+/* Temporary files of rewrites cut short by a crash (PATH.tmp.PID, see atomicfile.h): the
+ * lock is ours, so no live writer owns them. Best effort: a left file is only litter. */
+static void remove_stale_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if ((!strncmp(n, "snapshot.", 9) || !strncmp(n, "journal.", 8)) && strstr(n, ".tmp.")) {
+            char *path = path_join(dir, n);
+            if (path) unlink(path);
+            free(path);
+        }
+    }
+    closedir(d);
+}
+
 static int open_dir(kgm_store *s, const char *dir)
 {
     if (mkdir(dir, 0755) && errno != EEXIST) return kgm_fail(KGM_EIO, "cannot create %s: %s", dir, strerror(errno));
@@ -543,6 +561,7 @@ static int open_dir(kgm_store *s, const char *dir)
     if (s->journal_fd < 0) return kgm_fail(KGM_EIO, "cannot open the journal in %s: %s", dir, strerror(errno));
     if (flock(s->journal_fd, LOCK_EX | LOCK_NB))
         return kgm_fail(KGM_ESTATE, "the store %s is in use by another process", dir);
+    remove_stale_temporaries(dir);
     char *other = path_join(dir, s->kgmeta ? SNAPSHOT_NT : SNAPSHOT_KGS);
     if (!other) return kgm_fail(KGM_ENOMEM, "out of memory");
     int mismatch = access(other, F_OK) == 0;

@@ -899,6 +899,9 @@ static void killed_rewrite_leaves_old_or_new(void **state)
         int status;
         waitpid(pid, &status, 0);
         assert_true(WIFSIGNALED(status));
+        char tmp[300];                           /* the killed rewrite's temporary file */
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)pid);
+        unlink(tmp);
 
         librdf_world *w = new_world();
         librdf_storage *back;
@@ -922,9 +925,6 @@ static void killed_rewrite_leaves_old_or_new(void **state)
     }
     free(nt);
     unlink(path);
-    char tmp[300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    unlink(tmp);
 }
 
 int main(void)

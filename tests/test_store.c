@@ -287,7 +287,19 @@ static void persists_and_replays(void **state)
     assert_int_equal(kgm_store_size(s), 9);
     kgm_store_free(s);
 
+    /* Temporary files a crashed rewrite left are removed on open; other files are kept. */
+    char stale[600], keep[600];
+    snprintf(stale, sizeof stale, "%s/snapshot.kgs.tmp.12345", dir);
+    snprintf(keep, sizeof keep, "%s/notes.tmp.12345", dir);
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(i ? keep : stale, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
     assert_int_equal(kgm_store_open(&s, dir), 0);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(keep, F_OK), 0);
+    unlink(keep);
     size_t replayed, dropped;
     kgm_store_open_report(s, &replayed, &dropped);
     assert_true(replayed >= 5);
