@@ -152,6 +152,8 @@ static int check_opts(const kgm_emb_opts *o)
     return 0;
 }
 
+static void clip_unit(float *x, int n);
+
 static float default_init_scale(const kgm_emb_opts *o)
 {
     if (o->init_scale > 0) return o->init_scale;
@@ -184,13 +186,12 @@ kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
     for (size_t i = 0; i < n_ents * (size_t)e->ent_width; i++) e->ent[i] = a * (2 * emb_rng_uniform(&g) - 1);
     float ar = o->model == KGM_EMB_ROTATE ? (float)M_PI : a;   /* RotatE relations are phases */
     for (size_t i = 0; i < n_rels * (size_t)e->rel_width; i++) e->rel[i] = ar * (2 * emb_rng_uniform(&g) - 1);
-    if (o->normalize && !is_complex(o->model)) {   /* TransE relations start at unit length */
-        for (size_t r = 0; r < n_rels; r++) {
-            float *x = e->rel + r * (size_t)e->rel_width, n2 = 0;
-            for (int i = 0; i < e->dim; i++) n2 += x[i] * x[i];
-            float inv = n2 > 0 ? 1.0f / sqrtf(n2) : 0;
-            for (int i = 0; i < e->dim; i++) x[i] *= inv;
-        }
+    if (o->normalize && !is_complex(o->model)) {
+        /* TransE: every row starts inside the unit ball, the invariant training keeps. Rows are
+         * projected, not stretched to unit length: Fast-TransX starts relations at length
+         * ~0.1 (values of spread 1/dim), and lengthening them to 1 cost 0.01 of WN18RR MRR */
+        for (size_t i = 0; i < n_ents; i++) clip_unit(e->ent + i * (size_t)e->ent_width, e->ent_width);
+        for (size_t r = 0; r < n_rels; r++) clip_unit(e->rel + r * (size_t)e->rel_width, e->rel_width);
     }
     return e;
 }

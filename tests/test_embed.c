@@ -189,6 +189,7 @@ static void test_evaluate_matches_brute_force(void **state)
         assert_int_equal(kgm_lp_evaluate(e, test, NT, sets, ns, 2, 2, &got), 0);
 
         double rr = 0, mr = 0, h1 = 0, h3 = 0, h10 = 0;
+        size_t tied = 0;
         float scores[NE];
         unsigned char skip[NE];
         for (int i = 0; i < NT; i++)
@@ -199,7 +200,10 @@ static void test_evaluate_matches_brute_force(void **state)
                     scores[x] = kgm_emb_score(e, h, q->r, t);
                     skip[x] = (unsigned char)is_known(known, NK, h, q->r, t);
                 }
-                double rank = brute_rank(scores, NE, (size_t)(side ? q->h : q->t), skip);
+                size_t target = (size_t)(side ? q->h : q->t);
+                double rank = brute_rank(scores, NE, target, skip);
+                for (int x = 0; x < NE; x++)
+                    if ((size_t)x != target && !skip[x] && scores[x] == scores[target]) { tied++; break; }
                 rr += 1 / rank; mr += rank; h1 += rank <= 1; h3 += rank <= 3; h10 += rank <= 10;
             }
         assert_int_equal(got.n, 2 * NT);
@@ -208,6 +212,8 @@ static void test_evaluate_matches_brute_force(void **state)
         assert_true(fabs(got.hits1 - h1 / (2 * NT)) < 1e-9);
         assert_true(fabs(got.hits3 - h3 / (2 * NT)) < 1e-9);
         assert_true(fabs(got.hits10 - h10 / (2 * NT)) < 1e-9);
+        assert_true(tied > 0);                   /* integer parameters: ties are exercised */
+        assert_int_equal(got.tied, tied);
         kgm_emb_free(e);
     }
 }
@@ -321,6 +327,60 @@ static void test_neighbours(void **state)
     kgm_emb_free(e);
 }
 
+/* ---- TransE rows stay in the unit ball ---- */
+static float row_norm(const float *x, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)sqrt(s);
+}
+static float max_norm(const float *rows, size_t n, int width)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) { float v = row_norm(rows + i * (size_t)width, width); m = v > m ? v : m; }
+    return m;
+}
+
+/* Large initial values (norms ~3) start projected to length 1; small ones (norms ~0.1, as
+ * Fast-TransX starts relations too) are left as drawn, not stretched. After an epoch of either
+ * training path (SGD fast path, Adagrad general path) no row is longer than 1. */
+static void test_transe_rows_in_unit_ball(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    const size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_TRANSE_L1);
+    o.init_scale = 0.6f;
+    kgm_emb *e = kgm_emb_new(&o, ne, nr);
+    for (size_t i = 0; i < ne; i++) assert_true(fabsf(row_norm(e->ent + i * (size_t)o.dim, o.dim) - 1.0f) < 1e-5f);
+    assert_true(fabsf(row_norm(e->rel, o.dim) - 1.0f) < 1e-5f);
+    kgm_emb_free(e);
+
+    o.init_scale = 0.02f;   /* std 0.0115, norm ~0.065 at dim 32 */
+    e = kgm_emb_new(&o, ne, nr);
+    assert_true(max_norm(e->ent, ne, o.dim) < 0.2f);
+    assert_true(max_norm(e->rel, nr, o.dim) < 0.2f);
+    kgm_emb_free(e);
+
+    const kgm_emb_opt opts[2] = { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD };
+    for (int k = 0; k < 2; k++) {
+        o.init_scale = 0.6f; o.opt = opts[k]; o.lr = 0.5f; o.epochs = 1;   /* big steps leave the ball */
+        e = kgm_emb_new(&o, ne, nr);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        assert_true(max_norm(e->ent, ne, o.dim) <= 1.0f + 1e-5f);
+        assert_true(max_norm(e->rel, nr, o.dim) <= 1.0f + 1e-5f);
+        o.normalize = 0;   /* the same steps without the projection do leave it */
+        kgm_emb_free(e);
+        e = kgm_emb_new(&o, ne, nr);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        assert_true(max_norm(e->ent, ne, o.dim) > 1.1f);
+        o.normalize = 1;
+        kgm_emb_free(e);
+    }
+    kgm_graph_free(g);
+}
+
 /* ---- interrupt and bad options ---- */
 /* Filtered negatives on a dense graph: 10 entities, relation 0 holds (h, t) unless
  * (h + t) % 4 == 0, and every pair with entity 1 on either side, so most unfiltered draws hit
@@ -410,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_neighbours),
         cmocka_unit_test(test_filtered_negatives),
+        cmocka_unit_test(test_transe_rows_in_unit_ball),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
