@@ -77,6 +77,8 @@ typedef struct kgm_emb {
 typedef struct {
     double mrr, mean_rank, hits1, hits3, hits10;
     size_t n;                       /* ranks averaged: 2 per triple */
+    double mrr_optimistic;          /* MRR with ties ranked first (rank 1 + #strictly better), as
+                                       Fast-TransX's and OpenKE's tests count */
     size_t tied;                    /* ranks where a kept candidate had exactly the target's
                                        score: when 0, every way of ranking ties gives these figures */
 } kgm_lp_metrics;

@@ -188,7 +188,7 @@ static void test_evaluate_matches_brute_force(void **state)
         kgm_lp_metrics got;
         assert_int_equal(kgm_lp_evaluate(e, test, NT, sets, ns, 2, 2, &got), 0);
 
-        double rr = 0, mr = 0, h1 = 0, h3 = 0, h10 = 0;
+        double rr = 0, mr = 0, h1 = 0, h3 = 0, h10 = 0, rr_opt = 0;
         size_t tied = 0;
         float scores[NE];
         unsigned char skip[NE];
@@ -202,8 +202,11 @@ static void test_evaluate_matches_brute_force(void **state)
                 }
                 size_t target = (size_t)(side ? q->h : q->t);
                 double rank = brute_rank(scores, NE, target, skip);
+                int better = 0, ties = 0;
                 for (int x = 0; x < NE; x++)
-                    if ((size_t)x != target && !skip[x] && scores[x] == scores[target]) { tied++; break; }
+                    if ((size_t)x != target && !skip[x]) { better += scores[x] > scores[target]; ties += scores[x] == scores[target]; }
+                tied += ties > 0;
+                rr_opt += 1.0 / (1 + better);
                 rr += 1 / rank; mr += rank; h1 += rank <= 1; h3 += rank <= 3; h10 += rank <= 10;
             }
         assert_int_equal(got.n, 2 * NT);
@@ -214,6 +217,8 @@ static void test_evaluate_matches_brute_force(void **state)
         assert_true(fabs(got.hits10 - h10 / (2 * NT)) < 1e-9);
         assert_true(tied > 0);                   /* integer parameters: ties are exercised */
         assert_int_equal(got.tied, tied);
+        assert_true(fabs(got.mrr_optimistic - rr_opt / (2 * NT)) < 1e-9);
+        assert_true(got.mrr_optimistic > got.mrr);
         kgm_emb_free(e);
     }
 }
