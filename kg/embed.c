@@ -694,9 +694,11 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
 }
 
 /* ---- TransE with margin loss and plain SGD: the Fast-TransX setting, kept tight ----
- * Same math as fit_step, without gradient buffers: the difference vector x = h + r - t of the
- * positive and of each negative is kept, and each row moves by lr/k times the direction
- * dir(x) = sign(x) (L1) or x / ||x|| (L2), with the sign of the role the row plays. */
+ * fit_step's margin-loss SGD step without gradient buffers: the difference vector x = h + r - t
+ * of the positive and of each negative is kept, and each row moves by lr/k times the direction
+ * dir(x) = sign(x) (L1) or x / ||x|| (L2), with the sign of the role the row plays. One
+ * difference, Fast-TransX's: a negative's direction is taken after the positive's move (see
+ * fit_step_transe_sgd), where fit_step takes every gradient at the same point. */
 static inline float transe_diff(const float *restrict h, const float *restrict r,
                                 const float *restrict t, float *restrict x, int d, int l1)
 {
@@ -750,6 +752,17 @@ static inline void add_scaled(float *restrict y, const float *restrict u, float 
     for (; i < d; i++) y[i] += a * u[i];
 }
 
+static inline float transe_norm2(const float *x, int d)   /* ||x||_2 */
+{
+    float acc[8] = {0}, s = 0;
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[i + j] * x[i + j];
+    for (; i < d; i++) s += x[i] * x[i];
+    for (int j = 0; j < 8; j++) s += acc[j];
+    return sqrtf(s);
+}
+
 static inline void copy_row(float *restrict y, const float *restrict u, int d)
 {
     int i = 0;
@@ -799,11 +812,24 @@ static float fit_step_transe_sgd(emb_fit *f, fit_thread *th, const kgm_triple *p
      * its own head, r and tail the same way. mh, mt, xp sum them for h, t and r. */
     const float step = o->lr / (float)k;
     transe_dir(xp, d, l1, distp, step * (float)active);
+    /* Each negative's direction is taken where the positive's move leaves its rows, as
+     * Fast-TransX does coordinate by coordinate: it moves the positive's h, r, t, then reads
+     * the negative's difference. That is x' = x - c u, c counting the rows the two share with
+     * signs (2 for a plain corruption, which shares r and h or t). Taken at the old point
+     * instead, WN18RR test MRR after 20 epochs was 0.144 against 0.177, after 1000 0.196 against
+     * 0.199 (bench_embed compare). */
+    for (int j = 0; j < active; j++) {
+        float *xj = xn + (size_t)j * d;
+        int32_t nh = neg_head[j] ? neg_ent[j] : p->h, nt = neg_head[j] ? p->t : neg_ent[j];
+        int c = 1 + (nh == p->h) - (nh == p->t) + (nt == p->t) - (nt == p->h);
+        add_scaled(xj, xp, -(float)c, d);
+        if (!l1) distn[j] = transe_norm2(xj, d);
+        transe_dir(xj, d, l1, distn[j], -step);
+    }
     copy_row(mh, xp, d);
     copy_row(mt, xp, d);
     for (int j = 0; j < active; j++) {
         float *X = e->ent + (size_t)neg_ent[j] * d, *xj = xn + (size_t)j * d;
-        transe_dir(xj, d, l1, distn[j], -step);
         add_scaled(xp, xj, 1.0f, d);
         if (neg_head[j]) { add_scaled(X, xj, -1.0f, d); add_scaled(mt, xj, 1.0f, d); }
         else             { add_scaled(X, xj, 1.0f, d);  add_scaled(mh, xj, 1.0f, d); }

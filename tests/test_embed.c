@@ -386,6 +386,75 @@ static void test_transe_rows_in_unit_ball(void **state)
     kgm_graph_free(g);
 }
 
+/* ---- TransE SGD: the negative's direction after the positive's move (Fast-TransX) ----
+ * One triple (0, r, 1) among 3 entities, one step: every corruption the filter allows ((0, r, 0),
+ * (0, r, 2), (1, r, 1), (2, r, 1)) shares rows with the positive, and with values much smaller
+ * than lr the positive's move flips the sign of many of the negative's coordinates. The rows
+ * after the step must be those of the coordinate-by-coordinate reference (move the positive,
+ * then read the negative's sign) for one of the corruptions, and differ from the step that
+ * reads both signs first. */
+enum { SEQ_DIM = 8 };
+typedef struct { float ent[3][SEQ_DIM], rel[SEQ_DIM]; } seq_rows;
+
+static float sgn_lr(float x, float lr) { return x > 0 ? lr : (x < 0 ? -lr : 0.0f); }
+
+static void seq_reference(seq_rows *m, int nh, int nt, float lr, int sequential)
+{
+    for (int i = 0; i < SEQ_DIM; i++) {
+        float gn_before = sgn_lr(m->ent[nh][i] + m->rel[i] - m->ent[nt][i], lr);
+        float g = sgn_lr(m->ent[0][i] + m->rel[i] - m->ent[1][i], lr);
+        m->ent[0][i] -= g; m->rel[i] -= g; m->ent[1][i] += g;
+        float gn = sequential ? sgn_lr(m->ent[nh][i] + m->rel[i] - m->ent[nt][i], lr) : gn_before;
+        m->ent[nh][i] += gn; m->rel[i] += gn; m->ent[nt][i] -= gn;
+    }
+}
+
+static float seq_gap(const seq_rows *a, const kgm_emb *e)
+{
+    float gap = 0;
+    for (int x = 0; x < 3; x++)
+        for (int i = 0; i < SEQ_DIM; i++) gap = fmaxf(gap, fabsf(a->ent[x][i] - e->ent[x * SEQ_DIM + i]));
+    for (int i = 0; i < SEQ_DIM; i++) gap = fmaxf(gap, fabsf(a->rel[i] - e->rel[i]));
+    return gap;
+}
+
+static void test_transe_negative_after_positive(void **state)
+{
+    (void)state;
+    kgm_graph *g = kgm_graph_new();
+    int32_t a = kgm_graph_entity(g, "a"), b = kgm_graph_entity(g, "b"), r = kgm_graph_relation(g, "r");
+    assert_int_equal(kgm_graph_add(g, a, r, b), 0);
+    assert_int_equal(kgm_graph_finish(g), 0);
+    const int corruptions[4][2] = { { 0, 0 }, { 0, 2 }, { 1, 1 }, { 2, 1 } };
+    int seen[4] = { 0 };
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
+        o.dim = SEQ_DIM; o.lr = 0.1f; o.init_scale = 0.05f; o.normalize = 0;
+        o.epochs = 1; o.threads = 1; o.seed = seed;
+        kgm_emb *e = kgm_emb_new(&o, 3, 1);
+        seq_rows start;
+        memcpy(start.ent, e->ent, sizeof start.ent);
+        memcpy(start.rel, e->rel, sizeof start.rel);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        int match = -1;
+        for (int c = 0; c < 4 && match < 0; c++) {
+            seq_rows want = start, simultaneous = start;
+            seq_reference(&want, corruptions[c][0], corruptions[c][1], o.lr, 1);
+            seq_reference(&simultaneous, corruptions[c][0], corruptions[c][1], o.lr, 0);
+            if (seq_gap(&want, e) < 1e-5f) {
+                match = c;
+                assert_true(seq_gap(&simultaneous, e) > 0.05f);   /* the order mattered */
+            }
+        }
+        if (match < 0) fail_msg("seed %llu: the step matches no corruption's sequential update", (unsigned long long)seed);
+        seen[match] = 1;
+        kgm_emb_free(e);
+    }
+    assert_true(seen[0] + seen[1] + seen[2] + seen[3] >= 3);   /* aliased and plain corruptions */
+    kgm_graph_free(g);
+}
+
 /* ---- interrupt and bad options ---- */
 /* Filtered negatives on a dense graph: 10 entities, relation 0 holds (h, t) unless
  * (h + t) % 4 == 0, and every pair with entity 1 on either side, so most unfiltered draws hit
@@ -476,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_neighbours),
         cmocka_unit_test(test_filtered_negatives),
         cmocka_unit_test(test_transe_rows_in_unit_ball),
+        cmocka_unit_test(test_transe_negative_after_positive),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
