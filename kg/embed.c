@@ -763,12 +763,57 @@ static inline float transe_norm2(const float *x, int d)   /* ||x||_2 */
     return sqrtf(s);
 }
 
-static inline void copy_row(float *restrict y, const float *restrict u, int d)
+/* x := step * sign(x - c u): a negative's L1 direction at the point the positive's move u leaves */
+static inline void transe_dir_shifted_l1(float *restrict x, const float *restrict u, float c, float step, int d)
 {
     int i = 0;
     for (; i + 8 <= d; i += 8)
-        for (int j = 0; j < 8; j++) y[i + j] = u[i + j];
-    for (; i < d; i++) y[i] = u[i];
+        for (int j = 0; j < 8; j++) {
+            float v = x[i + j] - c * u[i + j];
+            x[i + j] = step * (float)((v > 0) - (v < 0));
+        }
+    for (; i < d; i++) { float v = x[i] - c * u[i]; x[i] = step * (float)((v > 0) - (v < 0)); }
+}
+
+/* Adds negative u's move into the sums for r (mr), h (mh) and t (mt): a head corruption shares
+ * the tail, a tail corruption the head. The first call also starts mh and mt from mr, the
+ * positive's move. One pass, whatever the case. */
+static inline void transe_gather(float *restrict mr, float *restrict mh, float *restrict mt,
+                                 const float *restrict u, int head, int first, int d)
+{
+    const float to_h = head ? 0.0f : 1.0f, to_t = head ? 1.0f : 0.0f;
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float p = mr[i + j], v = u[i + j];
+            mh[i + j] = (first ? p : mh[i + j]) + to_h * v;
+            mt[i + j] = (first ? p : mt[i + j]) + to_t * v;
+            mr[i + j] = p + v;
+        }
+    for (; i < d; i++) {
+        float p = mr[i], v = u[i];
+        mh[i] = (first ? p : mh[i]) + to_h * v;
+        mt[i] = (first ? p : mt[i]) + to_t * v;
+        mr[i] = p + v;
+    }
+}
+
+/* y += a u, then, when clipping, project y onto the unit ball: its norm is summed in the same
+ * pass, so a row costs one pass unless it left the ball. */
+static inline void move_row(float *restrict y, const float *restrict u, float a, int d, int clip)
+{
+    float acc[8] = {0}, n2 = 0;
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int j = 0; j < 8; j++) { float v = y[i + j] + a * u[i + j]; y[i + j] = v; acc[j] += v * v; }
+    for (; i < d; i++) { float v = y[i] + a * u[i]; y[i] = v; n2 += v * v; }
+    for (int j = 0; j < 8; j++) n2 += acc[j];
+    if (clip && n2 > 1.0f) {
+        float inv = 1.0f / sqrtf(n2);
+        for (i = 0; i + 8 <= d; i += 8)
+            for (int j = 0; j < 8; j++) y[i + j] *= inv;
+        for (; i < d; i++) y[i] *= inv;
+    }
 }
 
 /* Each row is written once per step, with the sum of what the positive and the negatives ask of
@@ -821,25 +866,20 @@ static float fit_step_transe_sgd(emb_fit *f, fit_thread *th, const kgm_triple *p
     for (int j = 0; j < active; j++) {
         float *xj = xn + (size_t)j * d;
         int32_t nh = neg_head[j] ? neg_ent[j] : p->h, nt = neg_head[j] ? p->t : neg_ent[j];
-        int c = 1 + (nh == p->h) - (nh == p->t) + (nt == p->t) - (nt == p->h);
-        add_scaled(xj, xp, -(float)c, d);
-        if (!l1) distn[j] = transe_norm2(xj, d);
-        transe_dir(xj, d, l1, distn[j], -step);
+        float c = (float)(1 + (nh == p->h) - (nh == p->t) + (nt == p->t) - (nt == p->h));
+        if (l1) { transe_dir_shifted_l1(xj, xp, c, -step, d); continue; }
+        add_scaled(xj, xp, -c, d);
+        transe_dir(xj, d, l1, transe_norm2(xj, d), -step);
     }
-    copy_row(mh, xp, d);
-    copy_row(mt, xp, d);
     for (int j = 0; j < active; j++) {
-        float *X = e->ent + (size_t)neg_ent[j] * d, *xj = xn + (size_t)j * d;
-        add_scaled(xp, xj, 1.0f, d);
-        if (neg_head[j]) { add_scaled(X, xj, -1.0f, d); add_scaled(mt, xj, 1.0f, d); }
-        else             { add_scaled(X, xj, 1.0f, d);  add_scaled(mh, xj, 1.0f, d); }
-        if (o->normalize) clip_unit(X, d);
+        float *X = e->ent + (size_t)neg_ent[j] * d;
+        transe_gather(xp, mh, mt, xn + (size_t)j * d, neg_head[j], j == 0, d);
+        move_row(X, xn + (size_t)j * d, neg_head[j] ? -1.0f : 1.0f, d, o->normalize);
     }
-    /* separate adds: h and t may be the same row (a self-loop), and both moves must land */
-    add_scaled(R, xp, -1.0f, d);
-    add_scaled(H, mh, -1.0f, d);
-    add_scaled(T, mt, 1.0f, d);
-    if (o->normalize) { clip_unit(H, d); clip_unit(T, d); clip_unit(R, d); }
+    /* separate moves: h and t may be the same row (a self-loop), and both must land */
+    move_row(R, xp, -1.0f, d, o->normalize);
+    move_row(H, mh, -1.0f, d, o->normalize);
+    move_row(T, mt, 1.0f, d, o->normalize);
     return loss / (float)k;
 }
 
