@@ -55,8 +55,9 @@ typedef struct {
     int          epochs;
     int          threads;      /* <= 0: all online cores */
     uint64_t     seed;
-    int          normalize;    /* TransE: keep touched entity and relation rows at L2 norm <= 1,
-                                  after each update (as Fast-TransX does) */
+    int          normalize;    /* TransE: rows start projected onto the unit ball (L2 norm <= 1,
+                                  not stretched to 1) and touched entity and relation rows are
+                                  projected again after each update (as Fast-TransX does) */
     float        init_scale;   /* initial values uniform in +-init_scale (0: model default) */
     int          eval_every;   /* epochs between validation MRR checks (0: never) */
     int          patience;     /* stop after this many checks without improvement (0: never) */
