@@ -2,7 +2,11 @@
  * and filtered link-prediction quality per model, with their ratio to reference figures.
  *
  *   bench_embed [DATA_DIR] speed [EPOCHS [LR [key=value ...]]]   TransE L1, dim 100, margin 1,
- *       1 negative, SGD; keys as below (e.g. filter=0 for unfiltered negatives, bern=1)
+ *       1 negative, SGD, 1000 epochs and lr 0.001 unless given (Fast-TransX's defaults);
+ *       keys as below (e.g. filter=0 for unfiltered negatives, bern=1)
+ *   bench_embed [DATA_DIR] compare [EPOCHS [LR [key=value ...]]]   the same, then a plain reference
+ *       trainer (Fast-TransX's algorithm, see below) in this process with as many threads, and
+ *       their throughput ratio: both measured under the same load, which shared cores make vary
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
  *             normalize init filter bern
@@ -182,14 +186,14 @@ static int evaluate_test(const kgm_emb *e, const dataset *d, kgm_lp_metrics *m, 
 /* ---- (1) speed at Fast-TransX settings ---- */
 static int set_opt(kgm_emb_opts *o, const char *kv);
 
-static int run_speed(const dataset *d, int epochs, float lr, int argc, char **argv)
+static int run_speed(const dataset *d, int epochs, float lr, int argc, char **argv, double *rate, double *mrr)
 {
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
-    o.dim = 100; o.margin = 1.0f; o.negatives = 1; o.opt = KGM_EMB_OPT_SGD; o.lr = 0.01f;
+    o.dim = 100; o.margin = 1.0f; o.negatives = 1; o.opt = KGM_EMB_OPT_SGD;
     o.loss = KGM_EMB_LOSS_MARGIN; o.normalize = 1; o.epochs = epochs;
     o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
-    o.lr = lr;
+    o.lr = lr;                /* Fast-TransX's alpha: 0.001 by default */
     o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
     for (int i = 0; i < argc; i++)
         if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
@@ -217,6 +221,199 @@ static int run_speed(const dataset *d, int epochs, float lr, int argc, char **ar
            2 * (double)rep.epochs_run * (double)d->g->n_triples / cpu / REF_TRIPLES_PER_S);
     printf("  test filtered MRR %.4f (reference %.3f)  MR %.0f  Hits@1 %.4f  Hits@3 %.4f  Hits@10 %.4f (reference %.3f)  [eval %.1f s]\n",
            m.mrr, REF_MRR, m.mean_rank, m.hits1, m.hits3, m.hits10, REF_HITS10, eval_s);
+    printf("  ties: %zu of %zu ranks had a candidate with exactly the target's score; ranked at the mean "
+           "position (above); ranked first, as Fast-TransX's test counts: MRR %.4f\n", m.tied, m.n, m.mrr_optimistic);
+    if (rate) *rate = rep.triples_per_s;
+    if (mrr) *mrr = m.mrr;
+    kgm_emb_free(e);
+    return 0;
+}
+
+/* ---- (1b) a plain reference trainer in this process, for a ratio the machine's load cannot skew ----
+ * Fast-TransX's TransE algorithm as its source describes it, written here as a plain loop (not its
+ * code): values drawn from a normal of spread 1/dim, entity rows then projected onto the unit
+ * ball; every step draws a positive at random (with replacement), corrupts its head or tail
+ * (50/50) with an entity drawn uniformly among those not forming a training triple there (binary
+ * search in the triples sorted by (h, r, t) and by (t, r, h)), and when the margin is violated
+ * moves each coordinate by lr: the positive's first, then the negative's, its sign taken after
+ * that move; then the relation, head, tail and corrupting entity are projected onto the ball.
+ * Same threads (Hogwild), same compiler flags as kgmeta; evaluated by kgm_lp_evaluate. */
+typedef struct {
+    const kgm_triple *by_hrt, *by_trh;   /* train sorted both ways */
+    const size_t *hrt_start, *trh_start; /* (n_ents + 1): rows of entity e as head / as tail */
+    size_t n, n_ents;
+    int dim;
+    float lr, margin, *ent, *rel;
+} ref_model;
+
+typedef struct { const ref_model *m; uint64_t seed; size_t steps; int started; pthread_t tid; } ref_thread;
+
+static uint64_t ref_seed(uint64_t v)
+{
+    uint64_t x = (v + 1) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    return x ? x : 1;
+}
+static uint64_t ref_next(uint64_t *s)   /* xorshift64*: the reference's own random stream */
+{
+    *s ^= *s >> 12; *s ^= *s << 25; *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1Dull;
+}
+static size_t ref_below(uint64_t *s, size_t n) { return (size_t)((ref_next(s) >> 11) % n); }
+
+static int cmp_ref_hrt(const void *a, const void *b)
+{
+    const kgm_triple *x = a, *y = b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    if (x->r != y->r) return x->r < y->r ? -1 : 1;
+    return (x->t > y->t) - (x->t < y->t);
+}
+static int cmp_ref_trh(const void *a, const void *b)
+{
+    const kgm_triple *x = a, *y = b;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    if (x->r != y->r) return x->r < y->r ? -1 : 1;
+    return (x->h > y->h) - (x->h < y->h);
+}
+
+/* The other-side entity of rows [lo, hi) of a sorted array (tails when by_hrt, heads when by_trh). */
+static int32_t ref_other(const kgm_triple *a, size_t i, int tails) { return tails ? a[i].t : a[i].h; }
+
+/* Uniform among entities x such that (key, r, x) (tails) or (x, r, key) (heads) is not a train
+ * triple: draw u among the n_ents - m free ids and step over the m taken ones, found by binary
+ * search on (taken id - its index), the count of free ids below it. */
+static int32_t ref_corrupt(const ref_model *m, uint64_t *s, int32_t key, int32_t r, int tails)
+{
+    const kgm_triple *a = tails ? m->by_hrt : m->by_trh;
+    const size_t *start = tails ? m->hrt_start : m->trh_start;
+    size_t lo = start[key], hi = start[key + 1], end;
+    for (size_t l = lo, h = hi; l < h;) { size_t mid = (l + h) / 2; if (a[mid].r < r) l = mid + 1; else h = mid; lo = l; }
+    end = lo;
+    for (size_t l = lo, h = hi; l < h;) { size_t mid = (l + h) / 2; if (a[mid].r <= r) l = mid + 1; else h = mid; end = l; }
+    size_t taken = end - lo, u = ref_below(s, m->n_ents - taken);
+    size_t l = 0, h = taken;                                /* first i with free-below(i) > u */
+    while (l < h) {
+        size_t mid = (l + h) / 2;
+        if ((size_t)ref_other(a, lo + mid, tails) - mid <= u) l = mid + 1; else h = mid;
+    }
+    return (int32_t)(u + l);
+}
+
+static void ref_clip(float *x, int d)
+{
+    float n2 = 0;
+    for (int i = 0; i < d; i++) n2 += x[i] * x[i];
+    if (n2 > 1) { float inv = 1 / sqrtf(n2); for (int i = 0; i < d; i++) x[i] *= inv; }
+}
+static float ref_dist(const float *h, const float *r, const float *t, int d)
+{
+    float s = 0;
+    for (int i = 0; i < d; i++) s += fabsf(h[i] + r[i] - t[i]);
+    return s;
+}
+
+static void *ref_run(void *arg)
+{
+    ref_thread *th = arg;
+    const ref_model *m = th->m;
+    const int d = m->dim;
+    uint64_t s = th->seed;
+    for (size_t k = 0; k < th->steps; k++) {
+        const kgm_triple *p = &m->by_hrt[ref_below(&s, m->n)];
+        int tails = ref_next(&s) >> 63;
+        int32_t x = ref_corrupt(m, &s, tails ? p->h : p->t, p->r, tails);
+        int32_t nh = tails ? p->h : x, nt = tails ? x : p->t;
+        float *H = m->ent + (size_t)p->h * d, *T = m->ent + (size_t)p->t * d, *R = m->rel + (size_t)p->r * d;
+        float *NH = m->ent + (size_t)nh * d, *NT = m->ent + (size_t)nt * d;
+        float v = m->margin + ref_dist(H, R, T, d) - ref_dist(NH, R, NT, d);
+        if (v > 0) {
+            for (int i = 0; i < d; i++) {
+                float g = H[i] + R[i] - T[i] > 0 ? m->lr : -m->lr;
+                H[i] -= g; R[i] -= g; T[i] += g;
+                g = NH[i] + R[i] - NT[i] > 0 ? m->lr : -m->lr;
+                NH[i] += g; R[i] += g; NT[i] -= g;
+            }
+        }
+        ref_clip(R, d); ref_clip(H, d); ref_clip(T, d); ref_clip(m->ent + (size_t)x * d, d);
+    }
+    return NULL;
+}
+
+/* Trains the reference for `epochs` into e's rows (e: TransE L1 of the model's shapes). */
+static int ref_train(const dataset *d, kgm_emb *e, int epochs, float lr, int threads, uint64_t seed,
+                     double *wall, double *cpu)
+{
+    const size_t n = d->g->n_triples, ne = e->n_ents;
+    ref_model m = { .n = n, .n_ents = ne, .dim = e->dim, .lr = lr, .margin = 1.0f, .ent = e->ent, .rel = e->rel };
+    kgm_triple *hrt = malloc(n * sizeof *hrt), *trh = malloc(n * sizeof *trh);
+    size_t *hs = calloc(ne + 1, sizeof *hs), *ts = calloc(ne + 1, sizeof *ts);
+    ref_thread *th = calloc((size_t)threads, sizeof *th);
+    if (!hrt || !trh || !hs || !ts || !th) { free(hrt); free(trh); free(hs); free(ts); free(th); return -1; }
+    memcpy(hrt, d->g->triples, n * sizeof *hrt);
+    memcpy(trh, d->g->triples, n * sizeof *trh);
+    qsort(hrt, n, sizeof *hrt, cmp_ref_hrt);
+    qsort(trh, n, sizeof *trh, cmp_ref_trh);
+    for (size_t i = 0; i < n; i++) { hs[hrt[i].h + 1]++; ts[trh[i].t + 1]++; }
+    for (size_t i = 0; i < ne; i++) { hs[i + 1] += hs[i]; ts[i + 1] += ts[i]; }
+    m.by_hrt = hrt; m.by_trh = trh; m.hrt_start = hs; m.trh_start = ts;
+
+    uint64_t s = ref_seed(seed);
+    const float bound = 6.0f / sqrtf((float)e->dim), sd = 1.0f / (float)e->dim;
+    float *rows[2] = { e->ent, e->rel };
+    size_t counts[2] = { ne * (size_t)e->dim, e->n_rels * (size_t)e->dim };
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < counts[k]; i++) {
+            float v;
+            do {   /* Box-Muller, truncated to +-6/sqrt(dim) as Fast-TransX bounds its draws */
+                double u1 = ((ref_next(&s) >> 11) + 1) * 0x1p-53, u2 = (ref_next(&s) >> 11) * 0x1p-53;
+                v = (float)(sd * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+            } while (fabsf(v) > bound);
+            rows[k][i] = v;
+        }
+    for (size_t i = 0; i < ne; i++) ref_clip(e->ent + i * (size_t)e->dim, e->dim);
+
+    double t0 = now(), c0 = cpu_now();
+    for (int ep = 0; ep < epochs; ep++) {
+        for (int i = 0; i < threads; i++) {
+            th[i] = (ref_thread){ .m = &m, .seed = ref_seed(seed ^ ((uint64_t)ep << 20) ^ ((uint64_t)i << 52)),
+                                  .steps = n / (size_t)threads + ((size_t)i < n % (size_t)threads) };
+            if (i) th[i].started = pthread_create(&th[i].tid, NULL, ref_run, &th[i]) == 0;
+            if (i && !th[i].started) ref_run(&th[i]);
+        }
+        ref_run(&th[0]);
+        for (int i = 1; i < threads; i++) if (th[i].started) pthread_join(th[i].tid, NULL);
+    }
+    *wall = now() - t0; *cpu = cpu_now() - c0;
+    free(hrt); free(trh); free(hs); free(ts); free(th);
+    return 0;
+}
+
+/* kgmeta's speed run, then the reference with as many threads, one after the other. */
+static int run_compare(const dataset *d, int epochs, float lr, int argc, char **argv)
+{
+    double rate = 0, mrr = 0, wall = 0, cpu = 0;
+    int rc = run_speed(d, epochs, lr, argc, argv, &rate, &mrr);
+    if (rc) return rc;
+    const char *env = getenv("KGM_THREADS");
+    int threads = env && atoi(env) > 0 ? atoi(env) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    kgm_emb_opts o;
+    kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
+    o.dim = 100;
+    kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
+    kgm_lp_metrics m;
+    double eval_s;
+    if (!e || ref_train(d, e, epochs, lr, threads, o.seed, &wall, &cpu) || evaluate_test(e, d, &m, &eval_s)) {
+        fprintf(stderr, "bench_embed: %s\n", e ? kgm_error() : "out of memory");
+        kgm_emb_free(e);
+        return 1;
+    }
+    double steps = (double)epochs * (double)d->g->n_triples;
+    printf("reference (plain loop, Fast-TransX's algorithm), %d threads, lr %g, %d epochs:\n", threads, lr, epochs);
+    printf("  train %.2f s  %.3f M positive triples/s; CPU %.2f s: %.3f M per CPU-second\n",
+           wall, steps / wall / 1e6, cpu, steps / cpu / 1e6);
+    printf("  test filtered MRR %.4f (ties first: %.4f)  MR %.0f  Hits@1 %.4f  Hits@3 %.4f  Hits@10 %.4f\n",
+           m.mrr, m.mrr_optimistic, m.mean_rank, m.hits1, m.hits3, m.hits10);
+    printf("  kgmeta / reference: throughput %.2fx, MRR %+.4f\n", rate / (steps / wall), mrr - m.mrr);
     kgm_emb_free(e);
     return 0;
 }
@@ -395,8 +592,8 @@ int main(int argc, char **argv)
 {
     const char *dir = "/work/shared/data/wn18rr";
     int a = 1;
-    if (a < argc && strcmp(argv[a], "speed") != 0 && strcmp(argv[a], "quality") != 0 &&
-        strcmp(argv[a], "foldin") != 0) dir = argv[a++];
+    if (a < argc && strcmp(argv[a], "speed") != 0 && strcmp(argv[a], "compare") != 0 &&
+        strcmp(argv[a], "quality") != 0 && strcmp(argv[a], "foldin") != 0) dir = argv[a++];
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/train.txt", dir);
     if (access(probe, R_OK) != 0) {
@@ -412,8 +609,11 @@ int main(int argc, char **argv)
            d.n_valid, d.n_test, d.store_load_s, d.load_s);
     int rc;
     if (!strcmp(mode, "speed"))
-        rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.01f,
-                       argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
+        rc = run_speed(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.001f,
+                       argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2, NULL, NULL);
+    else if (!strcmp(mode, "compare"))
+        rc = run_compare(&d, a < argc ? atoi(argv[a]) : 1000, a + 1 < argc ? strtof(argv[a + 1], NULL) : 0.001f,
+                         argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
     else if (!strcmp(mode, "quality") && a < argc)
         rc = run_quality(&d, argv[a], a + 1 < argc ? atof(argv[a + 1]) : 180.0, argc - a - 2 > 0 ? argc - a - 2 : 0, argv + a + 2);
     else if (!strcmp(mode, "foldin") && a < argc) {
@@ -422,7 +622,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3 && kv < argc && !strchr(argv[kv], '='); i++) num[i] = atoi(argv[kv++]);
         rc = run_foldin(&d, argv[a], num[0], num[1], num[2], argc - kv, argv + kv);
     }
-    else { fprintf(stderr, "usage: bench_embed [DIR] speed [EPOCHS [LR]] | quality MODEL [SECONDS] | "
+    else { fprintf(stderr, "usage: bench_embed [DIR] speed|compare [EPOCHS [LR]] | quality MODEL [SECONDS] | "
                    "foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value...]\n"); rc = 2; }
     dataset_free(&d);
     return rc;

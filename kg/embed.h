@@ -55,8 +55,9 @@ typedef struct {
     int          epochs;
     int          threads;      /* <= 0: all online cores */
     uint64_t     seed;
-    int          normalize;    /* TransE: keep touched entity and relation rows at L2 norm <= 1,
-                                  after each update (as Fast-TransX does) */
+    int          normalize;    /* TransE: rows start projected onto the unit ball (L2 norm <= 1,
+                                  not stretched to 1) and touched entity and relation rows are
+                                  projected again after each update (as Fast-TransX does) */
     float        init_scale;   /* initial values uniform in +-init_scale (0: model default) */
     int          eval_every;   /* epochs between validation MRR checks (0: never) */
     int          patience;     /* stop after this many checks without improvement (0: never) */
@@ -77,6 +78,10 @@ typedef struct kgm_emb {
 typedef struct {
     double mrr, mean_rank, hits1, hits3, hits10;
     size_t n;                       /* ranks averaged: 2 per triple */
+    double mrr_optimistic;          /* MRR with ties ranked first (rank 1 + #strictly better), as
+                                       Fast-TransX's and OpenKE's tests count */
+    size_t tied;                    /* ranks where a kept candidate had exactly the target's
+                                       score: when 0, every way of ranking ties gives these figures */
 } kgm_lp_metrics;
 
 /* What training did; figures measured on the validation split when one was given. */

@@ -87,15 +87,24 @@ void kgm_emb_score_all(const kgm_emb *e, int side, int32_t h, int32_t r, int32_t
 }
 
 /* ---- ranking ---- */
-double kgm_lp_rank(const float *scores, size_t n, size_t target, const unsigned char *skip)
+/* Candidates other than target (and not skipped) scoring above it, and exactly equal to it. */
+static void count_rivals(const float *scores, size_t n, size_t target, const unsigned char *skip,
+                         size_t *greater, size_t *equal)
 {
     const float s = scores[target];
-    size_t greater = 0, equal = 0;
+    size_t gt = 0, eq = 0;
     for (size_t i = 0; i < n; i++) {
         if (i == target || (skip && skip[i])) continue;
-        greater += scores[i] > s;
-        equal += scores[i] == s;
+        gt += scores[i] > s;
+        eq += scores[i] == s;
     }
+    *greater = gt; *equal = eq;
+}
+
+double kgm_lp_rank(const float *scores, size_t n, size_t target, const unsigned char *skip)
+{
+    size_t greater, equal;
+    count_rivals(scores, n, target, skip, &greater, &equal);
     return 1.0 + (double)greater + 0.5 * (double)equal;
 }
 
@@ -171,7 +180,8 @@ typedef struct {
     const lp_filter *filter;
     const kgm_triple *triples;
     size_t lo, hi;                  /* query indexes: query i = triple i/2, side i%2 */
-    double sum_rr, sum_rank, h1, h3, h10;
+    double sum_rr, sum_rank, h1, h3, h10, sum_rr_opt;
+    size_t tied;
     int status;                     /* 0, KGM_ENOMEM or KGM_EINTR */
     pthread_t tid;
 } lp_worker;
@@ -199,8 +209,12 @@ static void *lp_run(void *arg)
             int side = (b + (size_t)j) % 2 ? 'h' : 't';
             size_t target = (size_t)(side == 't' ? tr->t : tr->h);
             filter_mark(w->filter, side, tr, skip, 1);
-            double rank = kgm_lp_rank(scores + (size_t)j * n, n, target, skip);
+            size_t greater, equal;
+            count_rivals(scores + (size_t)j * n, n, target, skip, &greater, &equal);
             filter_mark(w->filter, side, tr, skip, 0);
+            double rank = 1.0 + (double)greater + 0.5 * (double)equal;
+            w->tied += equal > 0;
+            w->sum_rr_opt += 1.0 / (1.0 + (double)greater);
             w->sum_rr += 1.0 / rank;
             w->sum_rank += rank;
             w->h1 += rank <= 1.0; w->h3 += rank <= 3.0; w->h10 += rank <= 10.0;
@@ -255,13 +269,14 @@ int kgm_lp_evaluate(const kgm_emb *e, const kgm_triple *triples, size_t n,
         if (w[i].status) status = w[i].status;
         out->mrr += w[i].sum_rr; out->mean_rank += w[i].sum_rank;
         out->hits1 += w[i].h1; out->hits3 += w[i].h3; out->hits10 += w[i].h10;
+        out->tied += w[i].tied; out->mrr_optimistic += w[i].sum_rr_opt;
     }
     free(w); free(f.by_hr); free(f.by_rt);
     if (status == KGM_ENOMEM) return kgm_fail(KGM_ENOMEM, "out of memory for evaluation scores");
     if (status == KGM_EINTR) return kgm_fail(KGM_EINTR, "evaluation interrupted");
     out->n = nq;
     double inv = 1.0 / (double)nq;
-    out->mrr *= inv; out->mean_rank *= inv; out->hits1 *= inv; out->hits3 *= inv; out->hits10 *= inv;
+    out->mrr *= inv; out->mrr_optimistic *= inv; out->mean_rank *= inv; out->hits1 *= inv; out->hits3 *= inv; out->hits10 *= inv;
     return 0;
 }
 

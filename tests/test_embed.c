@@ -188,7 +188,8 @@ static void test_evaluate_matches_brute_force(void **state)
         kgm_lp_metrics got;
         assert_int_equal(kgm_lp_evaluate(e, test, NT, sets, ns, 2, 2, &got), 0);
 
-        double rr = 0, mr = 0, h1 = 0, h3 = 0, h10 = 0;
+        double rr = 0, mr = 0, h1 = 0, h3 = 0, h10 = 0, rr_opt = 0;
+        size_t tied = 0;
         float scores[NE];
         unsigned char skip[NE];
         for (int i = 0; i < NT; i++)
@@ -199,7 +200,13 @@ static void test_evaluate_matches_brute_force(void **state)
                     scores[x] = kgm_emb_score(e, h, q->r, t);
                     skip[x] = (unsigned char)is_known(known, NK, h, q->r, t);
                 }
-                double rank = brute_rank(scores, NE, (size_t)(side ? q->h : q->t), skip);
+                size_t target = (size_t)(side ? q->h : q->t);
+                double rank = brute_rank(scores, NE, target, skip);
+                int better = 0, ties = 0;
+                for (int x = 0; x < NE; x++)
+                    if ((size_t)x != target && !skip[x]) { better += scores[x] > scores[target]; ties += scores[x] == scores[target]; }
+                tied += ties > 0;
+                rr_opt += 1.0 / (1 + better);
                 rr += 1 / rank; mr += rank; h1 += rank <= 1; h3 += rank <= 3; h10 += rank <= 10;
             }
         assert_int_equal(got.n, 2 * NT);
@@ -208,6 +215,10 @@ static void test_evaluate_matches_brute_force(void **state)
         assert_true(fabs(got.hits1 - h1 / (2 * NT)) < 1e-9);
         assert_true(fabs(got.hits3 - h3 / (2 * NT)) < 1e-9);
         assert_true(fabs(got.hits10 - h10 / (2 * NT)) < 1e-9);
+        assert_true(tied > 0);                   /* integer parameters: ties are exercised */
+        assert_int_equal(got.tied, tied);
+        assert_true(fabs(got.mrr_optimistic - rr_opt / (2 * NT)) < 1e-9);
+        assert_true(got.mrr_optimistic > got.mrr);
         kgm_emb_free(e);
     }
 }
@@ -321,6 +332,129 @@ static void test_neighbours(void **state)
     kgm_emb_free(e);
 }
 
+/* ---- TransE rows stay in the unit ball ---- */
+static float row_norm(const float *x, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)sqrt(s);
+}
+static float max_norm(const float *rows, size_t n, int width)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) { float v = row_norm(rows + i * (size_t)width, width); m = v > m ? v : m; }
+    return m;
+}
+
+/* Large initial values (norms ~3) start projected to length 1; small ones (norms ~0.1, as
+ * Fast-TransX starts relations too) are left as drawn, not stretched. After an epoch of either
+ * training path (SGD fast path, Adagrad general path) no row is longer than 1. */
+static void test_transe_rows_in_unit_ball(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    const size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_TRANSE_L1);
+    o.init_scale = 0.6f;
+    kgm_emb *e = kgm_emb_new(&o, ne, nr);
+    for (size_t i = 0; i < ne; i++) assert_true(fabsf(row_norm(e->ent + i * (size_t)o.dim, o.dim) - 1.0f) < 1e-5f);
+    assert_true(fabsf(row_norm(e->rel, o.dim) - 1.0f) < 1e-5f);
+    kgm_emb_free(e);
+
+    o.init_scale = 0.02f;   /* std 0.0115, norm ~0.065 at dim 32 */
+    e = kgm_emb_new(&o, ne, nr);
+    assert_true(max_norm(e->ent, ne, o.dim) < 0.2f);
+    assert_true(max_norm(e->rel, nr, o.dim) < 0.2f);
+    kgm_emb_free(e);
+
+    const kgm_emb_opt opts[2] = { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD };
+    for (int k = 0; k < 2; k++) {
+        o.init_scale = 0.6f; o.opt = opts[k]; o.lr = 0.5f; o.epochs = 1;   /* big steps leave the ball */
+        e = kgm_emb_new(&o, ne, nr);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        assert_true(max_norm(e->ent, ne, o.dim) <= 1.0f + 1e-5f);
+        assert_true(max_norm(e->rel, nr, o.dim) <= 1.0f + 1e-5f);
+        o.normalize = 0;   /* the same steps without the projection do leave it */
+        kgm_emb_free(e);
+        e = kgm_emb_new(&o, ne, nr);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        assert_true(max_norm(e->ent, ne, o.dim) > 1.1f);
+        o.normalize = 1;
+        kgm_emb_free(e);
+    }
+    kgm_graph_free(g);
+}
+
+/* ---- TransE SGD: the negative's direction after the positive's move (Fast-TransX) ----
+ * One triple (0, r, 1) among 3 entities, one step: every corruption the filter allows ((0, r, 0),
+ * (0, r, 2), (1, r, 1), (2, r, 1)) shares rows with the positive, and with values much smaller
+ * than lr the positive's move flips the sign of many of the negative's coordinates. The rows
+ * after the step must be those of the coordinate-by-coordinate reference (move the positive,
+ * then read the negative's sign) for one of the corruptions, and differ from the step that
+ * reads both signs first. */
+enum { SEQ_DIM = 8 };
+typedef struct { float ent[3][SEQ_DIM], rel[SEQ_DIM]; } seq_rows;
+
+static float sgn_lr(float x, float lr) { return x > 0 ? lr : (x < 0 ? -lr : 0.0f); }
+
+static void seq_reference(seq_rows *m, int nh, int nt, float lr, int sequential)
+{
+    for (int i = 0; i < SEQ_DIM; i++) {
+        float gn_before = sgn_lr(m->ent[nh][i] + m->rel[i] - m->ent[nt][i], lr);
+        float g = sgn_lr(m->ent[0][i] + m->rel[i] - m->ent[1][i], lr);
+        m->ent[0][i] -= g; m->rel[i] -= g; m->ent[1][i] += g;
+        float gn = sequential ? sgn_lr(m->ent[nh][i] + m->rel[i] - m->ent[nt][i], lr) : gn_before;
+        m->ent[nh][i] += gn; m->rel[i] += gn; m->ent[nt][i] -= gn;
+    }
+}
+
+static float seq_gap(const seq_rows *a, const kgm_emb *e)
+{
+    float gap = 0;
+    for (int x = 0; x < 3; x++)
+        for (int i = 0; i < SEQ_DIM; i++) gap = fmaxf(gap, fabsf(a->ent[x][i] - e->ent[x * SEQ_DIM + i]));
+    for (int i = 0; i < SEQ_DIM; i++) gap = fmaxf(gap, fabsf(a->rel[i] - e->rel[i]));
+    return gap;
+}
+
+static void test_transe_negative_after_positive(void **state)
+{
+    (void)state;
+    kgm_graph *g = kgm_graph_new();
+    int32_t a = kgm_graph_entity(g, "a"), b = kgm_graph_entity(g, "b"), r = kgm_graph_relation(g, "r");
+    assert_int_equal(kgm_graph_add(g, a, r, b), 0);
+    assert_int_equal(kgm_graph_finish(g), 0);
+    const int corruptions[4][2] = { { 0, 0 }, { 0, 2 }, { 1, 1 }, { 2, 1 } };
+    int seen[4] = { 0 };
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, KGM_EMB_TRANSE_L1);
+        o.dim = SEQ_DIM; o.lr = 0.1f; o.init_scale = 0.05f; o.normalize = 0;
+        o.epochs = 1; o.threads = 1; o.seed = seed;
+        kgm_emb *e = kgm_emb_new(&o, 3, 1);
+        seq_rows start;
+        memcpy(start.ent, e->ent, sizeof start.ent);
+        memcpy(start.rel, e->rel, sizeof start.rel);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        int match = -1;
+        for (int c = 0; c < 4 && match < 0; c++) {
+            seq_rows want = start, simultaneous = start;
+            seq_reference(&want, corruptions[c][0], corruptions[c][1], o.lr, 1);
+            seq_reference(&simultaneous, corruptions[c][0], corruptions[c][1], o.lr, 0);
+            if (seq_gap(&want, e) < 1e-5f) {
+                match = c;
+                assert_true(seq_gap(&simultaneous, e) > 0.05f);   /* the order mattered */
+            }
+        }
+        if (match < 0) fail_msg("seed %llu: the step matches no corruption's sequential update", (unsigned long long)seed);
+        seen[match] = 1;
+        kgm_emb_free(e);
+    }
+    assert_true(seen[0] + seen[1] + seen[2] + seen[3] >= 3);   /* aliased and plain corruptions */
+    kgm_graph_free(g);
+}
+
 /* ---- interrupt and bad options ---- */
 /* Filtered negatives on a dense graph: 10 entities, relation 0 holds (h, t) unless
  * (h + t) % 4 == 0, and every pair with entity 1 on either side, so most unfiltered draws hit
@@ -410,6 +544,8 @@ int main(void)
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_neighbours),
         cmocka_unit_test(test_filtered_negatives),
+        cmocka_unit_test(test_transe_rows_in_unit_ball),
+        cmocka_unit_test(test_transe_negative_after_positive),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
