@@ -99,8 +99,37 @@ static double nn_family_accuracy(const kgm_kgcond *kc, const int *family)
     return n_test ? (double)hit / (double)n_test : 0.0;
 }
 
-/* Oracle conditioning (diagnostic): e(t) is the one-hot code of the task's family. */
 #define N_FAMILIES 6
+/* Share of the variance of e(t) over the meta-train tasks that lies between family means
+ * (1: e(t) is a function of the family; 0: it carries nothing about it). */
+static double family_variance_share(const kgm_kgcond *kc, const int *family)
+{
+    int dim = kgm_kgcond_cond_dim(kc);
+    size_t n = kgm_kgcond_n_tasks(kc, 0), cnt[N_FAMILIES] = {0};
+    double *mean = calloc((size_t)dim * (N_FAMILIES + 1), sizeof *mean), total = 0, within = 0;
+    if (!mean) return NAN;
+    double *all = mean + (size_t)dim * N_FAMILIES;
+    for (size_t j = 0; j < n; j++) {
+        size_t t = (size_t)kgm_kgcond_role_task(kc, 0, j);
+        int f = family[t];
+        cnt[f]++;
+        for (int c = 0; c < dim; c++) { mean[f * dim + c] += kgm_kgcond_cond(kc, t)[c]; all[c] += kgm_kgcond_cond(kc, t)[c]; }
+    }
+    for (int f = 0; f < N_FAMILIES; f++) for (int c = 0; c < dim; c++) mean[f * dim + c] /= cnt[f] ? (double)cnt[f] : 1.0;
+    for (int c = 0; c < dim; c++) all[c] /= (double)n;
+    for (size_t j = 0; j < n; j++) {
+        size_t t = (size_t)kgm_kgcond_role_task(kc, 0, j);
+        const float *e = kgm_kgcond_cond(kc, t);
+        for (int c = 0; c < dim; c++) {
+            total += (e[c] - all[c]) * (e[c] - all[c]);
+            within += (e[c] - mean[family[t] * dim + c]) * (e[c] - mean[family[t] * dim + c]);
+        }
+    }
+    free(mean);
+    return total > 0 ? 1.0 - within / total : 0.0;
+}
+
+/* Oracle conditioning (diagnostic): e(t) is the one-hot code of the task's family. */
 static const int *oracle_family;
 static void oracle_cond(size_t task, kgm_episode *t)
 {
@@ -260,8 +289,9 @@ static int rows_graph(const char *label, const char *links, const char *new_link
     fprintf(stderr, "%s graph: embedding + fold-in %.1f s, cond_dim %d\n", label, now_s() - t0, kgm_kgcond_cond_dim(kc));
     int *family = generator_families(st, kc);
     if (!family) return die("generator query");
-    printf("%s graph: nearest meta-train task by e(t) has the test task's family for %.1f%% of test tasks\n",
-           label, 100.0 * nn_family_accuracy(kc, family));
+    printf("%s graph: nearest meta-train task by e(t) has the test task's family for %.1f%% of test tasks;"
+           " %.1f%% of the variance of e(t) lies between families\n",
+           label, 100.0 * nn_family_accuracy(kc, family), 100.0 * family_variance_share(kc, family));
     free(family);
     const kgm_init_stage *stages[] = {&kgm_init_shift, &kgm_init_film};
     for (int s = 0; s < 2; s++) {
