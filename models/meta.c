@@ -245,6 +245,7 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
     if (c->inner_steps < 1) return kgm_fail(KGM_EINVAL, "inner_steps must be >= 1, not %d", c->inner_steps);
     if (!(c->alpha > 0.0f)) return kgm_fail(KGM_EINVAL, "inner learning rate must be > 0");
     if (!(c->outer_lr > 0.0f)) return kgm_fail(KGM_EINVAL, "outer learning rate must be > 0");
+    if (!(c->cond_lr >= 0.0f)) return kgm_fail(KGM_EINVAL, "conditioning learning rate must be >= 0 (0: the outer rate)");
     if (c->meta_batch < 1) return kgm_fail(KGM_EINVAL, "meta_batch must be >= 1, not %d", c->meta_batch);
     if (c->n_support < 1 || c->n_query < 1) return kgm_fail(KGM_EINVAL, "support and query sets need >= 1 example");
     if (c->threads < 1 || c->threads > 256) return kgm_fail(KGM_EINVAL, "threads must be 1..256, not %d", c->threads);
@@ -501,13 +502,14 @@ static void *thread_main(void *arg)
 
 static void adam_step(kgm_meta *mt, const float *g)
 {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, lr = mt->cfg.outer_lr;
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    const float lr = mt->cfg.outer_lr, lr_phi = mt->cfg.cond_lr > 0.0f ? mt->cfg.cond_lr : lr;
     mt->adam_t++;
     const float c1 = 1.0f - powf(b1, (float)mt->adam_t), c2 = 1.0f - powf(b2, (float)mt->adam_t);
     for (size_t i = 0; i < mt->n_meta; i++) {
         mt->adam_m[i] = b1 * mt->adam_m[i] + (1.0f - b1) * g[i];
         mt->adam_v[i] = b2 * mt->adam_v[i] + (1.0f - b2) * g[i] * g[i];
-        mt->meta[i] -= lr * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
+        mt->meta[i] -= (i < mt->off_phi ? lr : lr_phi) * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
     }
 }
 
