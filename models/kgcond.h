@@ -44,7 +44,8 @@ typedef struct kgm_kgcond_opts {
                               * rows' mean squared distance to their prototype (<= 0: 1) */
     uint64_t seed;           /* example sampling of generated tasks */
 } kgm_kgcond_opts;
-/* TransE-L2, dim 16, 300 epochs, threads 1; embedding and features on; no normalization. */
+/* TransE-L2, dim 16, 300 epochs, threads 1; embedding and features on; no normalization; raw
+ * rows (prototypes 0, proto_temp 1). */
 kgm_kgcond_opts kgm_kgcond_opts_default(void);
 
 typedef struct kgm_kgcond kgm_kgcond;

@@ -23,6 +23,7 @@ kgm_kgcond_opts kgm_kgcond_opts_default(void)
     o.use_embedding = 1;
     o.use_features = 1;
     o.seed = 1;
+    o.proto_temp = 1.0f;
     return o;
 }
 
