@@ -169,12 +169,22 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
 }
 
+/* Meta-trains mt on src and reports the time per meta-iteration on stderr. */
+static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
+{
+    kgm_meta_stats st;
+    int rc = kgm_meta_train(mt, src, &st);
+    if (!rc) fprintf(stderr, "%s: %d meta-iterations in %.1f s, %.2f ms each\n", what, st.iterations_done,
+                     st.seconds, st.iterations_done ? 1e3 * st.seconds / st.iterations_done : 0.0);
+    return rc;
+}
+
 static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond)
 {
     kgm_meta *mt = learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0);
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
-    if (!mt || kgm_kgcond_tasksrc(kc, 0, cond, &ctx, &src) || kgm_meta_train(mt, &src, NULL)) {
+    if (!mt || kgm_kgcond_tasksrc(kc, 0, cond, &ctx, &src) || timed_train(mt, &src, init->name)) {
         kgm_meta_free(mt);
         return NULL;
     }
@@ -312,7 +322,7 @@ static int row_per_family(void)
         }
         kgm_tasksrc src = {.name = "family", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .ctx = &s, .sample = subset_sample};
         models[f] = learner(kc, &kgm_init_none, 0);
-        if (!models[f] || kgm_meta_train(models[f], &src, NULL)) return die("train per family");
+        if (!models[f] || timed_train(models[f], &src, "one family")) return die("train per family");
         free(s.idx);
     }
     evaluate("one MAML per family", models, family, kc, 0, 20);
@@ -374,7 +384,7 @@ static int rows_oracle(void)
         kgm_tasksrc src = {.name = "oracle", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .cond_dim = N_FAMILIES,
                            .ctx = &ctx, .sample = oracle_sample};
         kgm_meta *mt = learner(kc, stages[s], N_FAMILIES);
-        if (!mt || kgm_meta_train(mt, &src, NULL)) return die("train oracle");
+        if (!mt || timed_train(mt, &src, "oracle")) return die("train oracle");
         char row[96];
         snprintf(row, sizeof row, "%s, one-hot family (oracle)", stages[s]->name);
         evaluate(row, &mt, NULL, kc, N_FAMILIES, 20);
