@@ -10,8 +10,10 @@
  * store (heap bytes per triple while it is open, peak RSS), reopening it (for "kgmeta" a big
  * load is already a snapshot; 'trees' replays its journal), compaction, reopening from the
  * snapshot, 1,000 subject-bound lookups (librdf_model_find_statements on the store's model,
- * every statement read; and as SPARQL through kgm_store_query) and extraction of the integer
- * view, and 200 single adds (journaled). Times are also given as a ratio to the raw parse.
+ * every statement read, first touch then the best of three warm passes; and as SPARQL
+ * through kgm_store_query) and extraction of the integer view, and 200 single adds
+ * (journaled). Times are also given as a ratio to the raw parse. The load and the warm
+ * lookups are also given in CPU time, which a busy machine disturbs less than wall time.
  * Everything written is removed. */
 #include <malloc.h>
 #include <math.h>
@@ -43,6 +45,15 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of this process: on a shared machine it leaves out the time spent waiting for a
+ * core, which wall time includes. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -98,9 +109,9 @@ static void generate(const char *path, long n)
 
 static void count_statement(void *ud, raptor_statement *st) { (void)st; ++*(long *)ud; }
 
-static double raw_parse(const char *path, const char *syntax, long *count)
+static double raw_parse(const char *path, const char *syntax, long *count, double *cpu)
 {
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     raptor_world *w = raptor_new_world();
     raptor_parser *p = raptor_new_parser(w, syntax);
     raptor_parser_set_statement_handler(p, count, count_statement);
@@ -112,6 +123,7 @@ static double raw_parse(const char *path, const char *syntax, long *count)
     raptor_free_memory(uri_s);
     raptor_free_parser(p);
     raptor_free_world(w);
+    *cpu = cpu_now() - c0;
     return now() - t0;
 }
 
@@ -127,17 +139,18 @@ static size_t heap_bytes(void)
 }
 
 typedef struct {
-    double load, reopen, compact, reopen_snap, find_cold_us, find_us, sparql_us, extract, add_us;
+    double load, load_cpu, reopen, compact, reopen_snap, find_cold_us, find_us, find_cpu_us, sparql_us, extract, add_us;
     double bytes_per_triple, peak_mb;
     size_t added, size, replayed, rows;
 } figures;
 
-/* 1,000 subject-bound find_statements, every statement read; microseconds per lookup. */
-static double find_lookups(kgm_store *s, size_t *rows)
+/* 1,000 subject-bound find_statements, every statement read; microseconds per lookup
+ * (wall, and CPU in *cpu_us). */
+static double find_lookups(kgm_store *s, size_t *rows, double *cpu_us)
 {
     rng = 7;
     *rows = 0;
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int i = 0; i < 1000; i++) {
         char iri[96];
         subject_iri(iri, sizeof iri, (int)(uniform() * N_ENTITIES));
@@ -149,6 +162,7 @@ static double find_lookups(kgm_store *s, size_t *rows)
         librdf_free_stream(st);
         librdf_free_statement(pat);
     }
+    *cpu_us = (cpu_now() - c0) * 1e3;
     return (now() - t0) * 1e3;
 }
 
@@ -160,7 +174,9 @@ static figures run(const char *storage, const char *data, const char *store_dir)
     check(kgm_store_open_with(&s, store_dir, storage), "open");
     double secs, rss0 = status_mb("VmRSS:");
     peak_reset();
+    double c0 = cpu_now();
     check(kgm_store_load(s, data, NULL, NULL, &f.added, &secs), "load");
+    f.load_cpu = cpu_now() - c0;
     f.load = secs;
     f.peak_mb = status_mb("VmHWM:") - rss0;
     malloc_trim(0);
@@ -181,10 +197,17 @@ static figures run(const char *storage, const char *data, const char *store_dir)
     f.reopen_snap = now() - t0;
     f.size = kgm_store_size(s);
 
-    /* Subject-bound lookups: librdf's find_statements on the store's model, twice: first
-     * touch (the storage makes librdf nodes for the terms it returns) and warm. */
-    f.find_cold_us = find_lookups(s, &f.rows);
-    f.find_us = find_lookups(s, &f.rows);
+    /* Subject-bound lookups: librdf's find_statements on the store's model: first touch (the
+     * storage makes librdf nodes for the terms it returns), then warm, the best of three
+     * passes (a pass lasts a few milliseconds, so one preemption on a busy machine would
+     * otherwise show as a slow lookup). */
+    double cpu_us;
+    f.find_cold_us = find_lookups(s, &f.rows, &cpu_us);
+    f.find_us = f.find_cpu_us = INFINITY;
+    for (int pass = 0; pass < 3; pass++) {
+        f.find_us = fmin(f.find_us, find_lookups(s, &f.rows, &cpu_us));
+        f.find_cpu_us = fmin(f.find_cpu_us, cpu_us);
+    }
     rng = 7;
     t0 = now();
     for (int i = 0; i < 1000; i++) {
@@ -255,20 +278,22 @@ int main(int argc, char **argv)
     printf("bench_store: %ld triples generated in %.2f s (%s)\n", n, now() - t0, data);
 
     long count;
-    double raw = raw_parse(data, "ntriples", &count);
-    printf("raptor raw parse (ntriples, no-op handler): %.3f s, %ld statements, %.0f triples/s\n\n",
-           raw, count, count / raw);
+    double raw_cpu, raw = raw_parse(data, "ntriples", &count, &raw_cpu);
+    printf("raptor raw parse (ntriples, no-op handler): %.3f s (CPU %.3f s), %ld statements, %.0f triples/s\n\n",
+           raw, raw_cpu, count, count / raw);
 
     figures k = run("kgmeta", data, store_dir), t = { 0 };
     if (trees) t = run("trees", data, store_dir);
     printf("\n%-30s %20s   %20s   %s\n", "", "kgmeta (default)", "trees", "target (kgmeta)");
     line("load into a directory store", k.load, t.load, raw, trees, "s", "<= 2x raw");
+    line("load, CPU time (to raw CPU)", k.load_cpu, t.load_cpu, raw_cpu, trees, "s", "");
     line("reopen after the load", k.reopen, t.reopen, raw, trees, "s", "");
     line("compaction", k.compact, t.compact, raw, trees, "s", "");
     line("reopen from the snapshot", k.reopen_snap, t.reopen_snap, raw, trees, "s", "<= 0.5x raw");
     line("extraction (integer view)", k.extract, t.extract, raw, trees, "s", "");
     line("subject lookup, first touch", k.find_cold_us, t.find_cold_us, 0, trees, "us each", "");
     line("subject lookup, find_statements", k.find_us, t.find_us, 0, trees, "us each", "< 10 us");
+    line("subject lookup, CPU time", k.find_cpu_us, t.find_cpu_us, 0, trees, "us each", "");
     line("subject lookup, SPARQL", k.sparql_us, t.sparql_us, 0, trees, "us each", "");
     line("one kgm_store_add (fsync'd)", k.add_us, t.add_us, 0, trees, "us each", "");
     line("heap bytes per triple (open)", k.bytes_per_triple, t.bytes_per_triple, 0, trees, "B", "<= 120 B");

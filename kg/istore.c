@@ -53,10 +53,15 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
  * so a probe compares key bytes only when the hashes agree. */
 static inline uint64_t slot_make(uint32_t id, uint64_t h) { return (h & 0xffffffff00000000ULL) | (id + 1u); }
 
-int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
+uint64_t ist_dict_hash(const char *key, size_t len)
+{
+    return hash_bytes(0, key, len);
+}
+
+int64_t ist_dict_find_h(const ist_dict *d, const char *key, size_t len, uint64_t h)
 {
     if (!d->n_slots) return -1;
-    uint64_t h = hash_bytes(0, key, len), tag = h & 0xffffffff00000000ULL;
+    uint64_t tag = h & 0xffffffff00000000ULL;
     for (size_t i = (size_t)h & (d->n_slots - 1);; i = (i + 1) & (d->n_slots - 1)) {
         uint64_t v = d->slots[i];
         if (!v) return -1;
@@ -68,14 +73,39 @@ int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
     }
 }
 
+int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len)
+{
+    return ist_dict_find_h(d, key, len, ist_dict_hash(key, len));
+}
+
+/* A lookup of a term absent from the caches touches three places: its slot, its offsets and
+ * its bytes, each known only from the one before. Stage 0 prefetches the slot; stage 1,
+ * once it is in cache, the offsets of the id it holds; stage 2 the bytes. Only hints: the
+ * first slot of the probe is assumed to be the one. */
+void ist_dict_prefetch(const ist_dict *d, uint64_t h, int stage)
+{
+    if (!d->n_slots) return;
+    const uint64_t *slot = &d->slots[(size_t)h & (d->n_slots - 1)];
+    if (stage == 0) { __builtin_prefetch(slot); return; }
+    uint64_t v = *slot;
+    if (!v || (v & 0xffffffff00000000ULL) != (h & 0xffffffff00000000ULL)) return;
+    uint32_t id = (uint32_t)v - 1;
+    if (stage == 1) __builtin_prefetch(&d->off[id]);
+    else __builtin_prefetch(d->bytes + d->off[id]);
+}
+
+static void slots_insert_h(ist_dict *d, uint32_t id, uint64_t h)
+{
+    size_t i = (size_t)h & (d->n_slots - 1);
+    while (d->slots[i]) i = (i + 1) & (d->n_slots - 1);
+    d->slots[i] = slot_make(id, h);
+}
+
 static void slots_insert(ist_dict *d, uint32_t id)
 {
     size_t len;
     const char *key = ist_dict_key(d, id, &len);
-    uint64_t h = hash_bytes(0, key, len);
-    size_t i = (size_t)h & (d->n_slots - 1);
-    while (d->slots[i]) i = (i + 1) & (d->n_slots - 1);
-    d->slots[i] = slot_make(id, h);
+    slots_insert_h(d, id, hash_bytes(0, key, len));
 }
 
 static int slots_rebuild(ist_dict *d, size_t n_slots)
@@ -98,7 +128,12 @@ static size_t slots_for(size_t n)
 
 int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len)
 {
-    int64_t found = ist_dict_find(d, key, len);
+    return ist_dict_intern_h(d, key, len, ist_dict_hash(key, len));
+}
+
+int64_t ist_dict_intern_h(ist_dict *d, const char *key, size_t len, uint64_t h)
+{
+    int64_t found = ist_dict_find_h(d, key, len, h);
     if (found >= 0) return found;
     if (d->n == UINT32_MAX - 1) return -1;
     if (2 * ((size_t)d->n + 1) > d->n_slots && slots_rebuild(d, slots_for((size_t)d->n + 1)))
@@ -123,7 +158,7 @@ int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len)
     d->n_bytes += len;
     d->off[d->n + 1] = d->n_bytes;
     uint32_t id = d->n++;
-    slots_insert(d, id);
+    slots_insert_h(d, id, h);
     return id;
 }
 
@@ -203,17 +238,18 @@ static inline unsigned tri_byte(const ist_tri *t, int k)
     return (v >> (8 * (k & 3))) & 0xff;
 }
 
-/* LSD radix sort on the 12 key bytes, least significant first; a pass is skipped when all
- * triples share that byte (ids below 2^24 need at most 9 passes). */
-static void radix_sort(ist_tri *t, size_t n, ist_tri *tmp)
+/* LSD radix sort, stable, on key bytes from..11 (0: all three components; 8: the first
+ * component only), least significant first; a pass is skipped when all triples share that
+ * byte (ids below 2^24 need at most 3 passes per component). */
+static void radix_sort(ist_tri *t, size_t n, ist_tri *tmp, int from)
 {
     if (n < 2) return;
     size_t hist[12][256];
     memset(hist, 0, sizeof hist);
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 12; k++) hist[k][tri_byte(&t[i], k)]++;
+        for (int k = from; k < 12; k++) hist[k][tri_byte(&t[i], k)]++;
     ist_tri *src = t, *dst = tmp;
-    for (int k = 0; k < 12; k++) {
+    for (int k = from; k < 12; k++) {
         if (hist[k][tri_byte(&src[0], k)] == n) continue;
         size_t sum = 0;
         for (int b = 0; b < 256; b++) { size_t c = hist[k][b]; hist[k][b] = sum; sum += c; }
@@ -225,7 +261,7 @@ static void radix_sort(ist_tri *t, size_t n, ist_tri *tmp)
 
 size_t ist_sort_unique(ist_tri *t, size_t n, ist_tri *tmp)
 {
-    radix_sort(t, n, tmp);
+    radix_sort(t, n, tmp, 0);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (m == 0 || tri_cmp(&t[m - 1], &t[i], 3) != 0) t[m++] = t[i];
@@ -242,7 +278,7 @@ void ist_core_init(ist_core *c)
 void ist_core_free(ist_core *c)
 {
     dict_free(&c->dict);
-    for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); free(c->delta[k]); }
+    for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); free(c->first[k]); free(c->delta[k]); }
     free(c->tomb);
     memset(c, 0, sizeof *c);
 }
@@ -256,12 +292,27 @@ size_t ist_core_bytes(const ist_core *c)
 {
     const ist_dict *d = &c->dict;
     return d->cap_bytes + ((size_t)d->cap + 1) * sizeof *d->off + d->n_slots * sizeof *d->slots
-         + IST_NPERM * (c->n_base + c->cap_delta) * sizeof(ist_tri) + c->cap_tomb * sizeof(ist_tri);
+         + IST_NPERM * (c->n_base + c->cap_delta) * sizeof(ist_tri) + c->cap_tomb * sizeof(ist_tri)
+         + (c->first[IST_SPO] ? IST_NPERM * ((size_t)c->n_first + 1) * sizeof(size_t) : 0);
+}
+
+/* The range [*pos, *end) of base[perm] matching the first klen (1..3) components of key:
+ * the leading id's range from first[], then binary search inside it. */
+static void base_range(const ist_core *c, int perm, const ist_tri *key, int klen, size_t *pos, size_t *end)
+{
+    *pos = *end = 0;
+    if (key->a >= c->n_first) return;       /* a term newer than the base */
+    size_t lo = c->first[perm][key->a], hi = c->first[perm][key->a + 1];
+    const ist_tri *b = c->base[perm] + lo;
+    *pos = lo + (klen > 1 ? bound(b, hi - lo, key, klen, 0) : 0);
+    *end = lo + (klen > 1 ? bound(b, hi - lo, key, klen, 1) : hi - lo);
 }
 
 static int in_base(const ist_core *c, ist_tri spo)
 {
-    return find_exact(c->base[IST_SPO], c->n_base, spo, NULL);
+    size_t pos, end;
+    base_range(c, IST_SPO, &spo, 3, &pos, &end);
+    return pos < end;
 }
 
 static int in_tomb(const ist_core *c, ist_tri spo)
@@ -276,28 +327,60 @@ int ist_core_contains(const ist_core *c, uint32_t s, uint32_t p, uint32_t o)
     return in_base(c, t) && !in_tomb(c, t);
 }
 
-/* Build the POS and OSP permutations of a sorted SPO array. */
-static int build_perms(ist_tri *spo, size_t n, ist_tri *out[IST_NPERM])
+/* first[id] .. first[id + 1] is the range of t (sorted) whose leading component is id,
+ * for every id below n_ids. */
+static void fill_first(const ist_tri *t, size_t n, uint32_t n_ids, size_t *first)
 {
-    out[IST_SPO] = spo;
-    out[IST_POS] = out[IST_OSP] = NULL;
-    ist_tri *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    for (int k = IST_POS; k < IST_NPERM && tmp; k++) {
-        out[k] = malloc((n ? n : 1) * sizeof(ist_tri));
-        if (!out[k]) break;
-        for (size_t i = 0; i < n; i++) out[k][i] = to_perm(k, spo[i].a, spo[i].b, spo[i].c);
-        radix_sort(out[k], n, tmp);
+    size_t i = 0;
+    for (uint32_t id = 0; id < n_ids; id++) {
+        first[id] = i;
+        while (i < n && t[i].a == id) i++;
     }
-    free(tmp);
-    if (out[IST_POS] && out[IST_OSP]) return 0;
-    free(out[IST_POS]);
-    free(out[IST_OSP]);
-    return KGM_ENOMEM;
+    first[n_ids] = i;
 }
 
-static void set_base(ist_core *c, ist_tri *perms[IST_NPERM], size_t n)
+/* Build the POS and OSP permutations of a sorted SPO array, and the leading-id ranges of
+ * all three, for the ids the dictionary holds (every id in spo). Sorting is stable, so each
+ * permutation needs its leading component only: SPO order stably sorted by o is OSP order,
+ * and OSP order stably sorted by p is POS order. */
+static int build_perms(const ist_core *c, ist_tri *spo, size_t n, ist_tri *out[IST_NPERM],
+                       size_t *first[IST_NPERM])
 {
-    for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); c->base[k] = perms[k]; }
+    uint32_t n_ids = c->dict.n;
+    out[IST_SPO] = spo;
+    ist_tri *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    out[IST_OSP] = malloc((n ? n : 1) * sizeof(ist_tri));
+    out[IST_POS] = malloc((n ? n : 1) * sizeof(ist_tri));
+    int rc = tmp && out[IST_OSP] && out[IST_POS] ? 0 : KGM_ENOMEM;
+    for (int k = 0; k < IST_NPERM; k++)
+        if (!(first[k] = malloc(((size_t)n_ids + 1) * sizeof *first[k]))) rc = KGM_ENOMEM;
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) out[IST_OSP][i] = to_perm(IST_OSP, spo[i].a, spo[i].b, spo[i].c);
+        radix_sort(out[IST_OSP], n, tmp, 8);
+        for (size_t i = 0; i < n; i++) {
+            ist_tri t = from_perm(IST_OSP, out[IST_OSP][i]);
+            out[IST_POS][i] = to_perm(IST_POS, t.a, t.b, t.c);
+        }
+        radix_sort(out[IST_POS], n, tmp, 8);
+        for (int k = 0; k < IST_NPERM; k++) fill_first(out[k], n, n_ids, first[k]);
+    }
+    free(tmp);
+    if (!rc) return 0;
+    free(out[IST_POS]);
+    free(out[IST_OSP]);
+    for (int k = 0; k < IST_NPERM; k++) free(first[k]);
+    return rc;
+}
+
+static void set_base(ist_core *c, ist_tri *perms[IST_NPERM], size_t *first[IST_NPERM], size_t n)
+{
+    for (int k = 0; k < IST_NPERM; k++) {
+        free(c->base[k]);
+        c->base[k] = perms[k];
+        free(c->first[k]);
+        c->first[k] = first[k];
+    }
+    c->n_first = c->dict.n;
     c->n_base = n;
     c->n_delta = 0;
     c->n_tomb = 0;
@@ -332,11 +415,12 @@ int ist_core_compact(ist_core *c)
     size_t n = merge_spo(c->base[IST_SPO], c->n_base, c->tomb, c->n_tomb,
                          c->delta[IST_SPO], c->n_delta, spo);
     ist_tri *perms[IST_NPERM];
-    if (build_perms(spo, n, perms)) {
+    size_t *first[IST_NPERM];
+    if (build_perms(c, spo, n, perms, first)) {
         free(spo);
         return kgm_fail(KGM_ENOMEM, "out of memory indexing %zu triples", n);
     }
-    set_base(c, perms, n);
+    set_base(c, perms, first, n);
     return 0;
 }
 
@@ -353,11 +437,12 @@ int ist_core_add_bulk(ist_core *c, ist_tri *add, size_t n, size_t *n_added)
     if (!spo) return kgm_fail(KGM_ENOMEM, "out of memory merging %zu triples", c->n_base + n);
     size_t total = merge_spo(c->base[IST_SPO], c->n_base, NULL, 0, add, n, spo);
     ist_tri *perms[IST_NPERM];
-    if (build_perms(spo, total, perms)) {
+    size_t *first[IST_NPERM];
+    if (build_perms(c, spo, total, perms, first)) {
         free(spo);
         return kgm_fail(KGM_ENOMEM, "out of memory indexing %zu triples", total);
     }
-    set_base(c, perms, total);
+    set_base(c, perms, first, total);
     if (n_added) *n_added = total - before;
     return 0;
 }
@@ -461,9 +546,8 @@ void ist_cursor_init(ist_cursor *k, const ist_core *c, int64_t s, int64_t p, int
         k->dpos = 0; k->dend = c->n_delta;
         return;
     }
-    const ist_tri *b = c->base[k->perm], *d = c->delta[k->perm];
-    k->pos = bound(b, c->n_base, &k->key, k->klen, 0);
-    k->end = bound(b, c->n_base, &k->key, k->klen, 1);
+    const ist_tri *d = c->delta[k->perm];
+    base_range(c, k->perm, &k->key, k->klen, &k->pos, &k->end);
     k->dpos = bound(d, c->n_delta, &k->key, k->klen, 0);
     k->dend = bound(d, c->n_delta, &k->key, k->klen, 1);
 }
@@ -631,11 +715,12 @@ static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *pat
     }
     c->base[IST_SPO] = NULL;
     ist_tri *perms[IST_NPERM];
-    if (build_perms(spo, h->n_triples, perms)) {
+    size_t *first[IST_NPERM];
+    if (build_perms(c, spo, h->n_triples, perms, first)) {
         free(spo);
         return kgm_fail(KGM_ENOMEM, "%s: out of memory indexing triples", path);
     }
-    set_base(c, perms, h->n_triples);
+    set_base(c, perms, first, h->n_triples);
     c->bnode_next = h->bnode_next;
     return 0;
 }

@@ -4,8 +4,10 @@
  *
  * Triples are kept in three permutations, each an array of {a, b, c} sorted
  * lexicographically: SPO holds (s, p, o), POS holds (p, o, s), OSP holds (o, s, p). A
- * pattern with bound terms is a prefix range in one of them. Each permutation also has a
- * small sorted delta (live adds); removed base triples are listed, in SPO order, in tomb. */
+ * pattern with bound terms is a prefix range in one of them, found through the range of its
+ * leading id (first[], so a lookup costs no search over the whole array) and a binary
+ * search inside that range. Each permutation also has a small sorted delta (live adds);
+ * removed base triples are listed, in SPO order, in tomb. */
 #ifndef KGM_ISTORE_CORE_H
 #define KGM_ISTORE_CORE_H
 
@@ -29,6 +31,9 @@ typedef struct {
     ist_dict  dict;
     ist_tri  *base[IST_NPERM];  /* (n_base) each, sorted */
     size_t    n_base;
+    size_t   *first[IST_NPERM]; /* (n_first + 1) each: base[k][first[k][id] .. first[k][id + 1])
+                                   is led by id; ids from n_first on (newer) lead nothing */
+    uint32_t  n_first;
     ist_tri  *delta[IST_NPERM]; /* (n_delta) each, sorted; disjoint from live base */
     size_t    n_delta, cap_delta;
     ist_tri  *tomb;             /* (n_tomb) base triples removed, SPO order, sorted */
@@ -40,6 +45,13 @@ typedef struct {
 /* ---- dictionary ---- key = kind byte + bytes (see KGM_TERM_* in istore.h) */
 int64_t ist_dict_find(const ist_dict *d, const char *key, size_t len);   /* -1 if absent */
 int64_t ist_dict_intern(ist_dict *d, const char *key, size_t len);       /* -1: no memory */
+/* The same with the key's hash computed beforehand (ist_dict_hash), for batched lookups
+ * that prefetch: ist_dict_prefetch(d, h, 0), then 1, then 2, each stage for every key of
+ * a batch before the next stage, lets the cache misses of many keys overlap. */
+uint64_t ist_dict_hash(const char *key, size_t len);
+int64_t ist_dict_find_h(const ist_dict *d, const char *key, size_t len, uint64_t h);
+int64_t ist_dict_intern_h(ist_dict *d, const char *key, size_t len, uint64_t h);
+void    ist_dict_prefetch(const ist_dict *d, uint64_t h, int stage);
 void    ist_dict_truncate(ist_dict *d, uint32_t n);  /* forget ids >= n (undo a failed load) */
 static inline const char *ist_dict_key(const ist_dict *d, uint32_t id, size_t *len)
 {

@@ -66,13 +66,13 @@ static int kbuf_put(kbuf *b, const void *p, size_t n)
     return 0;
 }
 
-/* Dictionary key of a term: kind byte, then the bytes istore.h documents per kind. */
+/* Append the dictionary key of a term to b: kind byte, then the bytes istore.h documents
+ * per kind. */
 static int term_key(kbuf *b, const raptor_term *t)
 {
     size_t len;
     const unsigned char *s;
     char kind;
-    b->len = 0;
     switch (t->type) {
     case RAPTOR_TERM_TYPE_URI:
         s = raptor_uri_as_counted_string(t->value.uri, &len);
@@ -104,6 +104,7 @@ static int term_key(kbuf *b, const raptor_term *t)
 
 static int64_t find_id(istore *is, const raptor_term *t)
 {
+    is->key.len = 0;
     if (term_key(&is->key, t)) return -1;
     return ist_dict_find(&is->core.dict, is->key.p, is->key.len);
 }
@@ -121,6 +122,7 @@ static void reserve_blank_label(istore *is, const raptor_term *t)
 
 static int64_t intern_id(istore *is, const raptor_term *t)
 {
+    is->key.len = 0;
     if (term_key(&is->key, t)) return -1;
     if (t->type == RAPTOR_TERM_TYPE_BLANK) reserve_blank_label(is, t);
     return ist_dict_intern(&is->core.dict, is->key.p, is->key.len);
@@ -156,7 +158,8 @@ static librdf_node *make_node(istore *is, uint32_t id)
     }
 }
 
-/* A new reference to id's node (cached: streams hand out the same node many times). */
+/* id's node, made on first use and kept for the life of the store (or until a failed load
+ * forgets the id). Borrowed: callers that keep it take their own reference. */
 static librdf_node *node_of(istore *is, uint32_t id)
 {
     if (id >= is->n_nodes) {
@@ -168,7 +171,7 @@ static librdf_node *node_of(istore *is, uint32_t id)
         is->n_nodes = n;
     }
     if (!is->nodes[id]) is->nodes[id] = make_node(is, id);
-    return is->nodes[id] ? librdf_new_node_from_node(is->nodes[id]) : NULL;
+    return is->nodes[id];
 }
 
 static void drop_nodes_from(istore *is, size_t n)
@@ -179,25 +182,47 @@ static void drop_nodes_from(istore *is, size_t n)
 
 /* ---- streams ---- */
 
+/* A stream hands out one statement that it refills in place for every row, and whose parts
+ * are the node cache's nodes, borrowed: a row costs no allocation and no reference count
+ * traffic. Borrowing is safe because cached nodes live as long as the store and a stream
+ * holds a reference on the store. The statement leaves the stream only by release_row():
+ * when a reader took a shallow copy of it (usage > 1) the copy gets references of its own
+ * and the next row a fresh statement; otherwise the borrowed parts are dropped unfreed. */
 typedef struct {
     istore           *is;
     ist_cursor        cur;
-    librdf_statement *st;       /* current statement, owned by the stream */
+    librdf_statement *st;       /* the current row; NULL at the end */
 } ist_stream;
+
+static void release_row(ist_stream *s)
+{
+    librdf_statement *st = s->st;
+    if (!st) return;
+    if (st->usage > 1) {
+        librdf_new_node_from_node(st->subject);      /* a reference each: the same nodes */
+        librdf_new_node_from_node(st->predicate);
+        librdf_new_node_from_node(st->object);
+    } else {
+        st->subject = st->predicate = st->object = NULL;
+    }
+    librdf_free_statement(st);
+    s->st = NULL;
+}
 
 static void stream_fetch(ist_stream *s)
 {
     ist_tri t;
-    if (s->st) { librdf_free_statement(s->st); s->st = NULL; }
-    if (!ist_cursor_next(&s->cur, &t)) return;
-    librdf_node *sn = node_of(s->is, t.a), *pn = node_of(s->is, t.b), *on = node_of(s->is, t.c);
-    if (sn && pn && on) {
-        s->st = librdf_new_statement_from_nodes(s->is->world, sn, pn, on);
-    } else {
-        if (sn) librdf_free_node(sn);
-        if (pn) librdf_free_node(pn);
-        if (on) librdf_free_node(on);
+    if (s->st && s->st->usage > 1) release_row(s);
+    librdf_node *sn = NULL, *pn = NULL, *on = NULL;
+    if (!ist_cursor_next(&s->cur, &t) || !(sn = node_of(s->is, t.a)) || !(pn = node_of(s->is, t.b))
+        || !(on = node_of(s->is, t.c))) {
+        release_row(s);
+        return;
     }
+    if (!s->st && !(s->st = librdf_new_statement(s->is->world))) return;
+    s->st->subject = sn;
+    s->st->predicate = pn;
+    s->st->object = on;
 }
 
 static int stream_is_end(void *ctx) { return ((ist_stream *)ctx)->st == NULL; }
@@ -217,7 +242,7 @@ static void *stream_get(void *ctx, int flags)
 static void stream_finished(void *ctx)
 {
     ist_stream *s = ctx;
-    if (s->st) librdf_free_statement(s->st);
+    release_row(s);
     librdf_storage_remove_reference(s->is->storage);
     free(s);
 }
@@ -351,7 +376,10 @@ static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
         else t[n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
     }
     if (!rc) rc = n <= SMALL_BATCH ? add_each(&is->core, t, n) : ist_core_add_bulk(&is->core, t, n, NULL) ? -1 : 0;
-    if (rc) ist_dict_truncate(&is->core.dict, n_terms);
+    if (rc) {
+        ist_dict_truncate(&is->core.dict, n_terms);
+        drop_nodes_from(is, n_terms);
+    }
     free(t);
     return rc;
 }
@@ -559,12 +587,26 @@ size_t kgm_istore_bytes(librdf_storage *st)
 
 /* ---- bulk load ---- */
 
+/* Statements are staged as term keys and resolved to ids a batch at a time: the batch's
+ * dictionary lookups are prefetched stage by stage (ist_dict_prefetch), so their cache
+ * misses overlap instead of following one another. */
+#define BATCH 64
+
+typedef struct {
+    size_t   off, len;          /* in loader.keys */
+    uint64_t hash;
+    int      blank;             /* a document blank label, not a dictionary key */
+} staged_key;
+
 typedef struct loader {
     istore        *is;
     raptor_parser *parser;
     const char    *file;        /* for error locations */
     ist_tri       *t;           /* staged SPO ids */
     size_t         n, cap;
+    kbuf           keys;        /* the batch's term keys, back to back */
+    staged_key     key[3 * BATCH];
+    size_t         n_keys, n_seen;
     ist_dict       labels;      /* the document's blank labels ... */
     uint32_t      *label_id;    /* ... and the store id each one became */
     int            rc;
@@ -574,12 +616,11 @@ typedef struct loader {
 
 /* A document blank label gets a fresh store label "b<N>" the first time it is seen, so two
  * documents using _:x never share a node and labels stay stable in the store. */
-static int64_t blank_id(loader *L, const raptor_term *t)
+static int64_t blank_id(loader *L, const char *label, size_t label_len)
 {
-    const char *label = (const char *)t->value.blank.string;
-    int64_t li = ist_dict_find(&L->labels, label, t->value.blank.string_len);
+    int64_t li = ist_dict_find(&L->labels, label, label_len);
     if (li >= 0) return L->label_id[li];
-    if ((li = ist_dict_intern(&L->labels, label, t->value.blank.string_len)) < 0) return -1;
+    if ((li = ist_dict_intern(&L->labels, label, label_len)) < 0) return -1;
     uint32_t *ids = realloc(L->label_id, L->labels.cap * sizeof *ids);
     if (!ids) return -1;
     L->label_id = ids;
@@ -595,9 +636,51 @@ static int64_t blank_id(loader *L, const raptor_term *t)
     return id;
 }
 
-static int64_t load_id(loader *L, const raptor_term *t)
+static int stage_key(loader *L, const raptor_term *t)
 {
-    return t->type == RAPTOR_TERM_TYPE_BLANK ? blank_id(L, t) : intern_id(L->is, t);
+    staged_key *k = &L->key[L->n_keys++];
+    k->off = L->keys.len;
+    k->blank = t->type == RAPTOR_TERM_TYPE_BLANK;
+    int rc = k->blank ? kbuf_put(&L->keys, t->value.blank.string, t->value.blank.string_len)
+                      : term_key(&L->keys, t);
+    k->len = L->keys.len - k->off;
+    return rc;
+}
+
+/* Resolve the staged keys to ids (new terms interned in document order) and stage the
+ * triples. */
+static int flush_batch(loader *L)
+{
+    ist_dict *d = &L->is->core.dict;
+    size_t n = L->n_keys;
+    if (L->n + n / 3 > L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 65536;     /* a batch is far below 65536 */
+        ist_tri *g = realloc(L->t, cap * sizeof *g);
+        if (!g) return kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
+        L->t = g;
+        L->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!L->key[i].blank) {
+            L->key[i].hash = ist_dict_hash(L->keys.p + L->key[i].off, L->key[i].len);
+            ist_dict_prefetch(d, L->key[i].hash, 0);
+        }
+    for (int stage = 1; stage <= 2; stage++)
+        for (size_t i = 0; i < n; i++)
+            if (!L->key[i].blank) ist_dict_prefetch(d, L->key[i].hash, stage);
+    for (size_t i = 0; i < n; i += 3) {
+        int64_t id[3];
+        for (int j = 0; j < 3; j++) {
+            const staged_key *k = &L->key[i + j];
+            const char *p = L->keys.p + k->off;
+            id[j] = k->blank ? blank_id(L, p, k->len) : ist_dict_intern_h(d, p, k->len, k->hash);
+            if (id[j] < 0) return kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
+        }
+        L->t[L->n++] = (ist_tri){ (uint32_t)id[0], (uint32_t)id[1], (uint32_t)id[2] };
+    }
+    L->n_keys = 0;
+    L->keys.len = 0;
+    return 0;
 }
 
 static void on_statement(void *ud, raptor_statement *st)
@@ -610,22 +693,16 @@ static void on_statement(void *ud, raptor_statement *st)
                             "a literal cannot be the subject of a triple");
         goto stop;
     }
-    if (L->n == L->cap) {
-        size_t cap = L->cap ? 2 * L->cap : 65536;
-        ist_tri *g = realloc(L->t, cap * sizeof *g);
-        if (!g) { L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file); goto stop; }
-        L->t = g;
-        L->cap = cap;
+    if (stage_key(L, st->subject) || stage_key(L, st->predicate) || stage_key(L, st->object)) {
+        L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file);
+        goto stop;
     }
-    int64_t s = load_id(L, st->subject), p = load_id(L, st->predicate), o = load_id(L, st->object);
-    if (s < 0 || p < 0 || o < 0) { L->rc = kgm_fail(KGM_ENOMEM, "out of memory loading %s", L->file); goto stop; }
-    L->t[L->n++] = (ist_tri){ (uint32_t)s, (uint32_t)p, (uint32_t)o };
-    if ((L->n & 0xffff) == 1) {               /* the first statement, then every 64k */
-        kgm_progress("loading %s: %zu triples", L->file, L->n);
-        if (kgm_interrupted()) {
-            L->rc = kgm_fail(KGM_EINTR, "loading %s interrupted after %zu triples; nothing was added", L->file, L->n);
-            goto stop;
-        }
+    if (L->n_keys == 3 * BATCH && (L->rc = flush_batch(L))) goto stop;
+    if ((++L->n_seen & 0xffff) == 1)           /* the first statement, then every 64k */
+        kgm_progress("loading %s: %zu triples", L->file, L->n_seen);
+    if ((L->n_seen & 0xfff) == 1 && kgm_interrupted()) {   /* every 4k: 64k can take seconds under ASan */
+        L->rc = kgm_fail(KGM_EINTR, "loading %s interrupted after %zu triples; nothing was added", L->file, L->n_seen);
+        goto stop;
     }
     return;
 stop:
@@ -718,6 +795,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     is->loading = NULL;
     kgm_progress_done();
     size_t added = 0;
+    if (!L.rc) L.rc = flush_batch(&L);
     if (!L.rc) L.rc = ist_core_add_bulk(&is->core, L.t, L.n, &added);
     if (L.rc) {                               /* all or nothing: forget the new terms too */
         ist_dict_truncate(&is->core.dict, n_terms);
@@ -726,6 +804,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     }
     if (n_added) *n_added = L.rc ? 0 : added;
     free(L.t);
+    free(L.keys.p);
     free(L.label_id);
     free(L.labels.bytes);
     free(L.labels.off);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "error.h"
 #include "istore.h"
 #include "store_internal.h"
@@ -140,48 +141,6 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int fsync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-int store_write_atomic(const char *path, store_writer write, void *ctx)
-{
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return kgm_fail(KGM_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int rc = kgm_fail(KGM_EIO, "cannot write %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    int rc = write(f, ctx);
-    int err = errno;
-    if (!rc && (fflush(f) || fsync(fileno(f)))) { rc = KGM_EIO; err = errno; }
-    if (fclose(f) && !rc) { rc = KGM_EIO; err = errno; }
-    if (!rc && rename(tmp, path)) { rc = KGM_EIO; err = errno; }
-    if (rc) {
-        unlink(tmp);
-        free(tmp);
-        return rc == KGM_EIO ? kgm_fail(KGM_EIO, "cannot write %s: %s", path, strerror(err)) : rc;
-    }
-    free(tmp);
-    if (fsync_dir_of(path)) return kgm_fail(KGM_EIO, "cannot sync the directory of %s: %s", path, strerror(errno));
-    return 0;
-}
-
 int store_write_ntriples(kgm_store *s, librdf_model *m, FILE *out)
 {
     raptor_iostream *io = raptor_new_iostream_to_file_handle(librdf_world_get_raptor(s->world), out);
@@ -253,7 +212,7 @@ static int journal_reset(kgm_store *s, uint64_t gen)
     put_u64(head + 8, gen);
     char *path = path_join(s->dir, "journal");
     if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
-    int rc = store_write_atomic(path, write_journal_head, head);
+    int rc = kgm_write_atomic(path, write_journal_head, head, KGM_ATOMIC_DURABLE);
     int fd = rc ? -1 : open(path, O_RDWR);
     free(path);
     if (rc) return rc;
@@ -710,7 +669,7 @@ static int write_snapshot_file(kgm_store *s)
 {
     char *path = path_join(s->dir, s->kgmeta ? SNAPSHOT_KGS : SNAPSHOT_NT);
     if (!path) return kgm_fail(KGM_ENOMEM, "out of memory");
-    int rc = s->kgmeta ? write_snapshot_kgs(s, path) : store_write_atomic(path, write_snapshot, s);
+    int rc = s->kgmeta ? write_snapshot_kgs(s, path) : kgm_write_atomic(path, write_snapshot, s, KGM_ATOMIC_DURABLE);
     free(path);
     return rc;
 }

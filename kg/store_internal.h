@@ -59,10 +59,6 @@ librdf_model *store_scratch_model(librdf_world *w);          /* new empty 'trees
 void store_free_model(librdf_model *m);                      /* and its storage */
 /* Sets a prefix in memory only (no journal); 0 or KGM_ENOMEM. */
 int store_set_prefix_mem(kgm_store *s, const char *prefix, const char *ns);
-/* Writes path atomically: write(f, ctx) fills a temporary file (returns 0 or KGM_E*),
- * then fsync, rename over path, fsync the directory. On failure path is untouched. */
-typedef int (*store_writer)(FILE *f, void *ctx);
-int store_write_atomic(const char *path, store_writer write, void *ctx);
 /* Writes m's triples as N-Triples (streamed, no copy in memory). 0 or KGM_E*. */
 int store_write_ntriples(kgm_store *s, librdf_model *m, FILE *out);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "atomicfile.h"
 #include "error.h"
 #include "interrupt.h"
 #include "istore.h"
@@ -66,32 +67,66 @@ static char *with_prefixes(const kgm_store *s, const char *q, int *added)
     return out;
 }
 
+/* If p starts a comment, a string or an IRI, returns the first byte after it, else p.
+ * An unterminated string returns NULL; a short string broken by a newline sets *broken
+ * (the engine reports it) and ends at the newline. */
+static const char *skip_opaque(const char *p, int *broken)
+{
+    if (*p == '#') {
+        while (*p && *p != '\n') p++;
+        return p;
+    }
+    if (*p == '"' || *p == '\'') {
+        char q = *p;
+        int long_form = p[1] == q && p[2] == q;
+        for (p += long_form ? 3 : 1;; p++) {
+            if (!*p) return NULL;
+            if (*p == '\\' && p[1]) { p++; continue; }
+            if (!long_form && *p == '\n') { *broken = 1; return p; }
+            if (*p == q && (!long_form || (p[1] == q && p[2] == q))) return p + (long_form ? 3 : 1);
+        }
+    }
+    if (*p == '<') {                     /* an IRI has no spaces up to '>'; else it is less-than */
+        const char *e = p + 1;
+        while (*e && *e != '>' && !isspace((unsigned char)*e) && *e != '<') e++;
+        if (*e == '>') return e + 1;
+    }
+    return p;
+}
+
 int kgm_query_complete(const char *text)
 {
-    int depth = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p == '#') { while (p[1] && p[1] != '\n') p++; continue; }
-        if (*p == '"' || *p == '\'') {
-            char q = *p;
-            int long_form = p[1] == q && p[2] == q;
-            p += long_form ? 3 : 1;
-            for (;; p++) {
-                if (!*p) return 0;
-                if (*p == '\\' && p[1]) { p++; continue; }
-                if (!long_form && *p == '\n') return 1;   /* broken; let the engine say so */
-                if (*p == q && (!long_form || (p[1] == q && p[2] == q))) { if (long_form) p += 2; break; }
-            }
-            continue;
-        }
-        if (*p == '<') {                 /* an IRI has no spaces up to '>'; else it is less-than */
-            const char *e = p + 1;
-            while (*e && *e != '>' && !isspace((unsigned char)*e) && *e != '<') e++;
-            if (*e == '>') { p = e; continue; }
-        }
+    int depth = 0, broken = 0;
+    for (const char *p = text; *p;) {
+        const char *after = skip_opaque(p, &broken);
+        if (!after) return 0;
+        if (broken) return 1;
+        if (after != p) { p = after; continue; }
         if (*p == '{') depth++;
         else if (*p == '}') depth--;
+        p++;
     }
     return depth <= 0;
+}
+
+static int name_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '-' || c == ':'; }
+
+/* rasqal 0.9.33 answers VALUES joined with any other pattern wrongly and writes past a
+ * buffer doing it (valgrind: "Invalid write of size 8" in roqet itself, so not ours), which
+ * can abort the process later. A user's query with the keyword is refused instead. */
+static int refuse_values(const char *q)
+{
+    int broken = 0;
+    for (const char *p = q; p && *p;) {
+        const char *after = skip_opaque(p, &broken);
+        if (after != p) { p = after; continue; }
+        int starts_word = p == q || !(name_char(p[-1]) || p[-1] == '?' || p[-1] == '$');
+        if (starts_word && keyword_at(p, "values") && !name_char(p[6]))
+            return kgm_fail(KGM_ENOTSUP, "VALUES is not supported (rasqal 0.9.33 joins it wrongly "
+                            "and corrupts memory): write FILTER (?x IN (...)) instead");
+        p++;
+    }
+    return 0;
 }
 
 /* ---- nodes to cells ---- */
@@ -300,11 +335,12 @@ static int graph_query(kgm_store *s, const char *text, int line_shift, librdf_mo
 int kgm_store_query(kgm_store *s, const char *sparql, kgm_query_kind *kind, kgm_table **out)
 {
     *out = NULL;
+    int rc = refuse_values(sparql);
+    if (rc) return rc;
     int shift;
     char *text = with_prefixes(s, sparql, &shift);
     if (!text) return kgm_fail(KGM_ENOMEM, "out of memory");
     const char *form = query_form(text);
-    int rc;
     if (keyword_at(form, "describe") || keyword_at(form, "construct")) {
         librdf_model *m;
         rc = graph_query(s, text, shift, &m);
@@ -372,11 +408,13 @@ int kgm_store_export(kgm_store *s, const char *path, const char *syntax, const c
 
     librdf_model *m = s->model, *result = NULL;
     if (sparql) {
+        int rc = refuse_values(sparql);
+        if (rc) return rc;
         int shift;
         char *text = with_prefixes(s, sparql, &shift);
         if (!text) return kgm_fail(KGM_ENOMEM, "out of memory");
         const char *form = query_form(text);
-        int rc = keyword_at(form, "describe") || keyword_at(form, "construct")
+        rc = keyword_at(form, "describe") || keyword_at(form, "construct")
                ? graph_query(s, text, shift, &result)
                : kgm_fail(KGM_EINVAL, "only a CONSTRUCT or DESCRIBE result can be exported");
         free(text);
@@ -395,7 +433,7 @@ int kgm_store_export(kgm_store *s, const char *path, const char *syntax, const c
             librdf_free_uri(u);
         }
     }
-    if (!rc) rc = store_write_atomic(path, write_export, &job);
+    if (!rc) rc = kgm_write_atomic(path, write_export, &job, KGM_ATOMIC_DURABLE);
     if (job.ser) librdf_free_serializer(job.ser);
     store_free_model(result);
     return rc;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "csv.h"
+#include "atomicfile.h"
 #include "error.h"
 
 #define PI 3.14159265358979323846
@@ -178,37 +179,15 @@ static const char *origin_sign(const kgm_gen_params *g)
     return v >= 0 ? "Positive" : "Negative";
 }
 
-typedef struct {
-    FILE *f;
-    char *path, *tmp;
-} out_file;
-
-static int out_open(out_file *o, const char *dir, const char *name)
+/* Opens DIR/NAME for an all-or-nothing rewrite, committed with KGM_ATOMIC_FAST: no fsync,
+ * because these files are rebuilt from the seed (a crash costs a rerun) and syncing 150
+ * small files made the tests wait on the disk. */
+static int out_open(kgm_atomic_file *o, const char *dir, const char *name)
 {
-    memset(o, 0, sizeof *o);
-    if (asprintf(&o->path, "%s/%s", dir, name) < 0) { o->path = NULL; return kgm_fail(KGM_ENOMEM, "out of memory"); }
-    if (asprintf(&o->tmp, "%s.tmp", o->path) < 0) { o->tmp = NULL; free(o->path); return kgm_fail(KGM_ENOMEM, "out of memory"); }
-    o->f = fopen(o->tmp, "w");
-    if (!o->f) {
-        int rc = kgm_fail_at(KGM_EIO, o->tmp, 0, 0, "cannot create: %s", strerror(errno));
-        free(o->path); free(o->tmp);
-        return rc;
-    }
-    return 0;
-}
-
-/* Closes and renames into place when ok, else removes the temporary file. Readers never
- * see a half-written file; there is no fsync, because these files are rebuilt from the seed
- * (a crash costs a rerun) and syncing 150 small files made the tests wait on the disk. */
-static int out_close(out_file *o, int ok)
-{
-    int rc = 0;
-    if (fflush(o->f) || ferror(o->f)) rc = kgm_fail_at(KGM_EIO, o->tmp, 0, 0, "write failed: %s", strerror(errno));
-    if (fclose(o->f) && !rc) rc = kgm_fail_at(KGM_EIO, o->tmp, 0, 0, "close failed: %s", strerror(errno));
-    if (ok && !rc && rename(o->tmp, o->path))
-        rc = kgm_fail_at(KGM_EIO, o->path, 0, 0, "cannot rename into place: %s", strerror(errno));
-    if (!ok || rc) remove(o->tmp);
-    free(o->path); free(o->tmp);
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, name) < 0) return kgm_fail(KGM_ENOMEM, "out of memory");
+    int rc = kgm_atomic_open(o, path);
+    free(path);
     return rc;
 }
 
@@ -338,13 +317,13 @@ static int write_tasks_file(const kgm_taskgen_config *c, const char *dir, const 
                             const task_rec *t, size_t from, size_t to, const char *what)
 {
     const bench_def *b = &BENCHES[c->bench];
-    out_file o;
+    kgm_atomic_file o;
     int rc = out_open(&o, dir, file);
     if (rc) return rc;
     write_header(o.f, b, what, c, from == 0);
     write_generators(o.f, b, c->bench, c->bench == KGM_BENCH_SINE ? 0.0 : 0.3);
     for (size_t i = from; i < to; i++) write_task(o.f, b, c, i, &t[i]);
-    return out_close(&o, 1);
+    return kgm_atomic_commit(&o, KGM_ATOMIC_FAST);
 }
 
 /* ---- six-family links ---- */
@@ -367,7 +346,7 @@ static int write_family_file(const kgm_taskgen_config *c, const char *dir, const
                              const task_rec *t, size_t from, size_t to, int taxonomy)
 {
     const bench_def *b = &BENCHES[c->bench];
-    out_file o;
+    kgm_atomic_file o;
     int rc = out_open(&o, dir, file);
     if (rc) return rc;
     write_header(o.f, b, from == 0 ? "family links of the pool, and the family taxonomy"
@@ -378,7 +357,7 @@ static int write_family_file(const kgm_taskgen_config *c, const char *dir, const
         task_name(name, sizeof name, c, i);
         fprintf(o.f, "sf:%s sf:family sf:%s .\n", name, FNS[t[i].g.fn].name);
     }
-    return out_close(&o, 1);
+    return kgm_atomic_commit(&o, KGM_ATOMIC_FAST);
 }
 
 /* Pool tasks grouped by function, for drawing similar (same family) or dissimilar links. */
@@ -421,7 +400,7 @@ static int write_similar_file(const kgm_taskgen_config *c, const char *dir, cons
 {
     const bench_def *b = &BENCHES[c->bench];
     size_t n_pool = c->n_train + c->n_val;
-    out_file o;
+    kgm_atomic_file o;
     int rc = out_open(&o, dir, file);
     if (rc) return rc;
     write_header(o.f, b, from == 0 ? "noisy similarTo links between pool tasks (80% same family)"
@@ -445,7 +424,7 @@ static int write_similar_file(const kgm_taskgen_config *c, const char *dir, cons
             fprintf(o.f, "sf:%s kgm:similarTo sf:%s .\n", name, other);
         }
     }
-    return out_close(&o, 1);
+    return kgm_atomic_commit(&o, KGM_ATOMIC_FAST);
 }
 
 int kgm_taskgen_write(const kgm_taskgen_config *c, const char *dir)
@@ -575,14 +554,14 @@ static int gap_write_csv(const kgm_csv *t, const country *c, const char *dir)
 {
     char name[64];
     snprintf(name, sizeof name, "%s.csv", c->iso);
-    out_file o;
+    kgm_atomic_file o;
     int rc = out_open(&o, dir, name);
     if (rc) return rc;
     int cy = kgm_csv_column(t, "year"), cl = kgm_csv_column(t, "lifeExp");
     fputs("year,lifeExp\n", o.f);
     for (size_t k = 0; k < GAP_YEARS; k++)
         fprintf(o.f, "%s,%s\n", kgm_csv_cell(t, c->row + k, (size_t)cy), kgm_csv_cell(t, c->row + k, (size_t)cl));
-    return out_close(&o, 1);
+    return kgm_atomic_commit(&o, KGM_ATOMIC_FAST);
 }
 
 static const char *const GAP_HEAD =
@@ -619,7 +598,7 @@ static int gap_write_ttl(const country *c, size_t n, const char *dir, uint64_t s
     double pcut[2], gcut[2];
     terciles(c, n, 0, pcut);
     terciles(c, n, 1, gcut);
-    out_file o;
+    kgm_atomic_file o;
     int rc = out_open(&o, dir, "gapminder.ttl");
     if (rc) return rc;
     fprintf(o.f, "# gapminder countries as meta-learning tasks.\n# Written by kgm_taskgen_gapminder "
@@ -641,7 +620,7 @@ static int gap_write_ttl(const country *c, size_t n, const char *dir, uint64_t s
                 ROLE[c[i].role], c[i].iso, GAP_SUPPORT, c[i].continent,
                 band(c[i].pop, pcut, POP), band(c[i].gdp, gcut, GDP), log10(c[i].pop), log10(c[i].gdp));
     }
-    return out_close(&o, 1);
+    return kgm_atomic_commit(&o, KGM_ATOMIC_FAST);
 }
 
 int kgm_taskgen_gapminder(const char *tsv, const char *dir, uint64_t seed)

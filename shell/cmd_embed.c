@@ -1,5 +1,5 @@
 /* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
- * embed train | eval | save FILE | load FILE | neighbours ENTITY | score S P O.
+ * embed train | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
  *
  * The session keeps one embedding with the graph it was trained on (the integer view that
  * maps names to rows). By default that graph is the store's descriptive graph (no data
@@ -148,30 +148,75 @@ static int32_t lookup(kgm_shell *sh, const char *term, int relation)
     return id;
 }
 
+/* Column `col` of row `row`: the first (in SPARQL order) object of subject_iri's `pred_iri`
+ * in the store, or empty. Shows whether neighbours share a property the embedding saw. */
+static int set_property(kgm_shell *sh, kgm_table *t, size_t row, size_t col, const char *subject_iri,
+                        const char *pred_iri)
+{
+    size_t n = strlen(subject_iri) + strlen(pred_iri) + 64;
+    char *q = malloc(n);
+    if (!q) return kgm_fail(KGM_ENOMEM, "out of memory");
+    snprintf(q, n, "SELECT ?o WHERE { <%s> <%s> ?o } ORDER BY ?o LIMIT 1", subject_iri, pred_iri);
+    kgm_table *r;
+    int rc = kgm_store_query(sh->store, q, NULL, &r);
+    free(q);
+    if (rc) return rc;
+    if (r->n_rows == 1) {
+        const kgm_cell *c = kgm_table_cell(r, 0, 0);
+        rc = kgm_table_set(t, row, col, c->kind, c->value, c->lang, c->datatype);
+    }
+    kgm_table_free(r);
+    return rc;
+}
+
+enum { MAX_WITH = 8 };
+
+/* with=P1,P2,..: the names as typed (column titles) and their full IRIs; 0 or an error. */
+static int parse_with(kgm_shell *sh, const char *with, char *names, const char **title, char **iri, int *n)
+{
+    *n = 0;
+    if (!with) return 0;
+    strcpy(names, with);
+    for (char *save = NULL, *p = strtok_r(names, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_WITH) return kgm_fail(KGM_EINVAL, "with: at most %d properties", MAX_WITH);
+        if (!(iri[*n] = kgm_store_expand(sh->store, p))) return kgm_error_code();
+        title[2 + (*n)++] = p;
+    }
+    return *n ? 0 : kgm_fail(KGM_EINVAL, "with: expected PROPERTY[,PROPERTY...]");
+}
+
 static int embed_neighbours(kgm_shell *sh, kgm_shell_args *a)
 {
     double k = 10;
     if (need_embedding(sh, "neighbours")) return KGM_EINVAL;
-    if (a->argc != 2) return kgm_fail(KGM_EINVAL, "embed neighbours: expected ENTITY [k=10]");
+    if (a->argc != 2) return kgm_fail(KGM_EINVAL, "embed neighbours: expected ENTITY [k=10 with=PROPERTY,..]");
     if (num_opt(a, "k", 1, 1000, 1, &k)) return KGM_EINVAL;
     int32_t id = lookup(sh, a->argv[1], 0);
     if (id < 0) return KGM_ENOTFOUND;
+    const char *with = sh_opt(a, "with");
+    char *names = with ? strdup(with) : NULL, *iri[MAX_WITH] = { 0 };
+    const char *cols[2 + MAX_WITH] = { "entity", "cosine" };
+    int n_with = 0, rc = with && !names ? kgm_fail(KGM_ENOMEM, "out of memory")
+                                        : parse_with(sh, with, names, cols, iri, &n_with);
     int32_t ids[1000];
     float sims[1000];
-    int n = kgm_emb_neighbours(sh->embed->emb, id, (int)k, ids, sims);
-    if (n < 0) return n;
-    const char *cols[] = { "entity", "cosine" };
-    kgm_table *t = kgm_table_new(2, cols);
-    int rc = t ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    int n = rc ? rc : kgm_emb_neighbours(sh->embed->emb, id, (int)k, ids, sims);
+    kgm_table *t = n < 0 ? NULL : kgm_table_new(2 + (size_t)n_with, cols);
+    if (n < 0) rc = n;
+    else if (!t) rc = kgm_fail(KGM_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < n; i++) {
         long r = kgm_table_add_row(t);
+        const char *name = kgm_graph_ent_name(sh->embed->g, ids[i]);
         char b[32];
         snprintf(b, sizeof b, "%.3f", (double)sims[i]);
-        rc = r < 0 || kgm_table_set(t, (size_t)r, 0, KGM_CELL_IRI, kgm_graph_ent_name(sh->embed->g, ids[i]), NULL, NULL) ||
+        rc = r < 0 || kgm_table_set(t, (size_t)r, 0, KGM_CELL_IRI, name, NULL, NULL) ||
              kgm_table_set(t, (size_t)r, 1, KGM_CELL_NUMBER, b, NULL, NULL) ? kgm_fail(KGM_ENOMEM, "out of memory") : 0;
+        for (int j = 0; !rc && j < n_with; j++) rc = set_property(sh, t, (size_t)r, 2 + (size_t)j, name, iri[j]);
     }
     if (!rc) rc = sh_print_table(sh, t);
     kgm_table_free(t);
+    for (int j = 0; j < MAX_WITH; j++) free(iri[j]);
+    free(names);
     return rc;
 }
 

@@ -5,10 +5,12 @@
 #include "shell.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <unistd.h>
 #include <readline/history.h>
 #include <readline/readline.h>
 
@@ -101,12 +103,26 @@ static char **attempt(const char *text, int start, int end)
 /* ---- Ctrl-C ---- */
 
 static volatile sig_atomic_t g_sigint;
+static int g_wake[2] = { -1, -1 };   /* self-pipe: the handler writes, the prompt's select wakes */
 
+/* A process-directed SIGINT goes to any thread not blocking it, and OpenBLAS starts its
+ * threads before main() can block anything: while the prompt thread blocks SIGINT (busy
+ * with a key) the signal lands on one of them, and pselect() alone would sleep on. The
+ * byte in the pipe wakes the prompt whichever thread ran the handler. */
 static void on_sigint(int sig)
 {
     (void)sig;
+    int saved = errno;
     g_sigint = 1;
     kgm_interrupt_raise();
+    if (g_wake[1] >= 0 && write(g_wake[1], "", 1) < 0) { /* full: a wake-up is pending anyway */ }
+    errno = saved;
+}
+
+static void drain_wake(void)
+{
+    char sink[64];
+    while (g_wake[0] >= 0 && read(g_wake[0], sink, sizeof sink) > 0) {}
 }
 
 /* ---- reading a line ---- */
@@ -133,8 +149,9 @@ static char *cancel_line(void)
 }
 
 /* Reads one line; NULL at Ctrl-D. *cancelled is set when Ctrl-C cleared the line.
- * SIGINT is blocked except inside pselect(), so a Ctrl-C that lands while readline is
- * busy with a key is seen at the next wait instead of being lost until the next key. */
+ * SIGINT is blocked in this thread except inside pselect(), so a Ctrl-C that lands while
+ * readline is busy with a key is seen at the next wait (through the pending signal, or
+ * the self-pipe when another thread took it) instead of being lost until the next key. */
 static char *read_line(const char *prompt, int *cancelled)
 {
     sigset_t block, old;
@@ -145,16 +162,20 @@ static char *read_line(const char *prompt, int *cancelled)
     g_done = 0;
     g_line = NULL;
     g_sigint = 0;
+    drain_wake();                       /* Ctrl-C typed during the last command is spent */
     rl_callback_handler_install(prompt, on_line);
+    int in = fileno(rl_instream), n_fds = (in > g_wake[0] ? in : g_wake[0]) + 1;
     while (!g_done) {
         if (g_sigint) { *cancelled = 1; cancel_line(); break; }
         fd_set fds;
         FD_ZERO(&fds);
-        FD_SET(fileno(rl_instream), &fds);
-        int r = pselect(fileno(rl_instream) + 1, &fds, NULL, NULL, NULL, &old);
+        FD_SET(in, &fds);
+        if (g_wake[0] >= 0) FD_SET(g_wake[0], &fds);
+        int r = pselect(n_fds, &fds, NULL, NULL, NULL, &old);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) { rl_callback_handler_remove(); break; }
-        rl_callback_read_char();
+        if (g_wake[0] >= 0 && FD_ISSET(g_wake[0], &fds)) drain_wake();
+        if (FD_ISSET(in, &fds)) rl_callback_read_char();
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     return g_line;
@@ -187,6 +208,7 @@ int kgm_shell_repl(kgm_shell *sh, const char *history_path)
     rl_attempted_completion_function = attempt;
     rl_completer_word_break_characters = " \t";
     rl_catch_signals = 0;               /* our handler, so Ctrl-C reaches long commands */
+    if (pipe2(g_wake, O_NONBLOCK | O_CLOEXEC) != 0) g_wake[0] = g_wake[1] = -1;   /* then pselect alone */
     struct sigaction sa = { 0 };
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);           /* no SA_RESTART: select() must see EINTR */
@@ -226,5 +248,7 @@ int kgm_shell_repl(kgm_shell *sh, const char *history_path)
     if (history_path) history_truncate_file(history_path, 2000);
     clear_history();
     signal(SIGINT, SIG_DFL);
+    for (int i = 0; i < 2; i++)
+        if (g_wake[i] >= 0) { close(g_wake[i]); g_wake[i] = -1; }
     return 0;
 }

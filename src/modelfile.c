@@ -4,7 +4,6 @@
 #include "modelfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "error.h"
 
 static const char MAGIC[8] = { 'K', 'G', 'M', 'M', 'O', 'D', 'E', 'L' };
@@ -221,37 +221,7 @@ static int encode(const kgm_modelfile *mf, buf *b)
     return put_le(b, fnv1a64(b->p, b->len), 8);
 }
 
-/* ---- atomic write ---- */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path, so the rename itself is durable. */
-static void sync_dir(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = '\0';
-    else if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
+/* ---- writing ---- */
 int kgm_modelfile_save(const kgm_modelfile *mf, const char *path)
 {
     buf b = { 0 };
@@ -260,20 +230,14 @@ int kgm_modelfile_save(const kgm_modelfile *mf, const char *path)
         free(b.p);
         return rc;
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        rc = kgm_fail(KGM_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    } else if (write_all(fd, b.p, b.len) < 0 || fsync(fd) < 0) {
-        rc = kgm_fail(KGM_EIO, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-    } else if (close(fd) < 0 || rename(tmp, path) < 0) {
-        rc = kgm_fail(KGM_EIO, "cannot replace %s: %s", path, strerror(errno));
-        unlink(tmp);
-    } else {
-        sync_dir(path);
+    kgm_atomic_file f;
+    rc = kgm_atomic_open(&f, path);
+    if (rc == 0) {
+        if (fwrite(b.p, 1, b.len, f.f) == b.len) rc = kgm_atomic_commit(&f, KGM_ATOMIC_DURABLE);
+        else {
+            rc = kgm_fail(KGM_EIO, "cannot write %s: %s", path, strerror(errno));
+            kgm_atomic_abort(&f);
+        }
     }
     free(b.p);
     return rc;

@@ -81,17 +81,27 @@ static void gp_posterior_matches_dense(void **state)
     for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++) K[i * N + j] = ref_kernel(X + i * D, X + j * D, ell, sf2, D) + (i == j) * sn2;
     gauss_jordan_inverse(N, K, Kinv);
+    /* The constant prior mean of the standardized targets ys: m = 1'K^-1 ys / 1'K^-1 1. */
+    double num = 0, den = 0, m;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            num += Kinv[i * N + j] * (y[j] - mean) / sd;
+            den += Kinv[i * N + j];
+        }
+    m = num / den;
+    assert_true(fabs(m) > 1e-3);   /* differs from the plain mean (0 after standardizing) */
     uint64_t s = 99;
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < 7; t++) {
         double x[D], k[N], mu = 0, quad = 0, gm, gv;
-        for (int j = 0; j < D; j++) x[j] = t == 5 ? X[2 * D + j] : lcg_uniform(&s);  /* last: at a datum */
+        /* random points, then one at a datum and one far from all data (mean m, variance sf2) */
+        for (int j = 0; j < D; j++) x[j] = t == 5 ? X[2 * D + j] : t == 6 ? 40.0 : lcg_uniform(&s);
         for (int i = 0; i < N; i++) k[i] = ref_kernel(x, X + i * D, ell, sf2, D);
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++) {
-                mu += k[i] * Kinv[i * N + j] * (y[j] - mean) / sd;
+                mu += k[i] * Kinv[i * N + j] * ((y[j] - mean) / sd - m);
                 quad += k[i] * Kinv[i * N + j] * k[j];
             }
-        double ref_mean = mean + sd * mu, ref_var = sd * sd * (sf2 - quad);
+        double ref_mean = mean + sd * (m + mu), ref_var = sd * sd * (sf2 - quad);
         assert_int_equal(kgm_gp_predict(gp, x, &gm, &gv), 0);
         assert_true(fabs(gm - ref_mean) < 1e-9 * (1 + fabs(ref_mean)));
         assert_true(fabs(gv - ref_var) < 1e-9 * (1 + ref_var));
@@ -169,23 +179,28 @@ static void branin_within_one_percent_and_beats_random(void **state)
     assert_true(bo_sum < rs_sum);
 }
 
-static void hartmann6_beats_random(void **state)
+/* The majority claim on a fixed sample of seeds small enough for ctest under sanitizers.
+ * bench_bo measures the same seeds 1..8 as 6 of 8 within 1% (16/20 over seeds 1..20, 27/40
+ * over 1..40); asking for 5 of 8 keeps a clear majority and one seed of slack for platform
+ * rounding changing a trajectory. */
+static void hartmann6_majority_within_one_percent_and_beats_random(void **state)
 {
     (void)state;
+    enum { SEEDS = 8, MAJORITY = 5 };
     const double lo[6] = { 0, 0, 0, 0, 0, 0 }, hi[6] = { 1, 1, 1, 1, 1, 1 };
     int hits = 0;
     double bo_sum = 0, rs_sum = 0;
-    for (uint64_t seed = 1; seed <= 3; seed++) {
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
         double b = bo_best(hartmann6_space(), hartmann6, seed, 50);
         assert_false(isnan(b));
+        assert_true(b >= HARTMANN6_MIN - 1e-9);
         hits += b - HARTMANN6_MIN <= 0.01 * fabs(HARTMANN6_MIN);
         bo_sum += b;
         rs_sum += random_best(hartmann6, 6, lo, hi, seed, 50);
     }
-    /* 3 seeds are too few to test the majority claim (about 60% of seeds; bench_bo measures
-     * it over 20): ask for one hit and a margin over random search of 1/3 of the optimum. */
-    if (hits < 1) fail_msg("no seed of 3 within 1%% of the optimum");
-    if (bo_sum / 3 > rs_sum / 3 - 1.0) fail_msg("mean best: bo %g, random %g", bo_sum / 3, rs_sum / 3);
+    if (hits < MAJORITY) fail_msg("only %d of %d seeds within 1%% of the optimum", hits, SEEDS);
+    /* and on average far ahead of random search (about 1.4 ahead in bench_bo) */
+    if (bo_sum / SEEDS > rs_sum / SEEDS - 1.0) fail_msg("mean best: bo %g, random %g", bo_sum / SEEDS, rs_sum / SEEDS);
 }
 
 /* ---- mixed spaces ---- */
@@ -299,7 +314,7 @@ int main(void)
         cmocka_unit_test(gp_gradient_matches_finite_differences),
         cmocka_unit_test(gp_fit_finds_relevant_dimension),
         cmocka_unit_test(branin_within_one_percent_and_beats_random),
-        cmocka_unit_test(hartmann6_beats_random),
+        cmocka_unit_test(hartmann6_majority_within_one_percent_and_beats_random),
         cmocka_unit_test(mixed_space_finds_categorical_optimum),
         cmocka_unit_test(bad_spaces_and_points_are_refused),
         cmocka_unit_test(interrupt_keeps_trials_and_resume_replays),

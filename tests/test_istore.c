@@ -3,7 +3,10 @@
  * aggregates, DESCRIBE, CONSTRUCT) on a generated graph and on a small task graph; random
  * add/remove sequences leave both stores equal; a snapshot saved and reopened after every
  * change holds the same graph; damaged and truncated snapshots are refused; a failed bulk
- * load adds nothing; a snapshot rewrite killed by SIGKILL leaves the old or the new file. */
+ * load adds nothing; blank labels and new terms stay one node across the bulk loader's
+ * batches; stream rows copied by a reader keep their content; the node cache
+ * follows edits and reopening; a snapshot rewrite killed by SIGKILL leaves the old or the
+ * new file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -655,6 +658,207 @@ static void failed_load_adds_nothing(void **state)
     librdf_free_world(w);
 }
 
+/* Statements are resolved to ids in batches of 64: a document blank label used again
+ * batches later is still the same node, and terms new in one batch and seen again in the
+ * next are interned once. */
+static void bulk_load_batches_keep_labels(void **state)
+{
+    (void)state;
+    librdf_world *w = new_world();
+    librdf_storage *st;
+    assert_int_equal(kgm_istore_new(w, &st), 0);
+    librdf_model *m = istore_model(w, st);
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    for (int i = 0; i < 500; i++)
+        fprintf(f, "_:n%d <" EX "p%d> <" EX "e%d> .\n", i % 7, i % 3, i % 250);
+    fclose(f);
+    size_t added = 0;
+    assert_int_equal(kgm_istore_load_string(st, doc, len, "ntriples", NULL, &added), 0);
+    /* (i % 7, i % 3, i % 250) repeats with period lcm(7, 3, 250) = 5250 > 500: all distinct */
+    assert_int_equal(added, 500);
+    assert_int_equal(kgm_istore_n_terms(st), 7 + 3 + 250);
+    /* _:n0 leads the statements i = 0, 7, 14, ..., spread over all eight batches */
+    librdf_stream *s = librdf_model_as_stream(m);
+    strs labels = { 0 };
+    for (; !librdf_stream_end(s); librdf_stream_next(s)) {
+        librdf_node *subj = librdf_statement_get_subject(librdf_stream_get_object(s));
+        assert_true(librdf_node_is_blank(subj));
+        strs_push(&labels, strdup((const char *)librdf_node_get_blank_identifier(subj)));
+    }
+    librdf_free_stream(s);
+    qsort(labels.s, labels.n, sizeof *labels.s, cmp_str);
+    size_t distinct = 0;
+    for (size_t i = 0; i < labels.n; i++) distinct += i == 0 || strcmp(labels.s[i - 1], labels.s[i]) != 0;
+    assert_int_equal(distinct, 7);
+    strs_free(&labels);
+    free(doc);
+    librdf_free_model(m);
+    librdf_free_world(w);
+}
+
+/* ---- streams and the node cache ---- */
+
+/* Rows of a stream are one statement refilled in place: copies a reader keeps (shallow,
+ * deep, or a reference to a node) keep their content after the stream moves on and is
+ * freed, with shallow copies taken of some rows only. */
+static void stream_rows_survive_copies(void **state)
+{
+    (void)state;
+    librdf_world *w = new_world();
+    char *nt = generated_nt(400);
+    librdf_model *ref = trees_model(w, nt, "ntriples");
+    librdf_storage *st;
+    assert_int_equal(kgm_istore_new(w, &st), 0);
+    assert_int_equal(kgm_istore_load_string(st, nt, strlen(nt), "ntriples", NULL, NULL), 0);
+    free(nt);
+    librdf_model *m = istore_model(w, st);
+    for (int bound = 0; bound < 2; bound++) {
+        librdf_node *e1 = bound ? librdf_new_node_from_uri_string(w, (const unsigned char *)EX "e1") : NULL;
+        librdf_statement *pat = librdf_new_statement_from_nodes(w, e1, NULL, NULL);
+        size_t n = 0, cap = (size_t)librdf_model_size(m);
+        librdf_statement **shallow = calloc(cap, sizeof *shallow), **deep = calloc(cap, sizeof *deep);
+        librdf_node **objects = calloc(cap, sizeof *objects);
+        librdf_stream *s = librdf_model_find_statements(m, pat);
+        for (; !librdf_stream_end(s); librdf_stream_next(s), n++) {
+            librdf_statement *x = librdf_stream_get_object(s);
+            if (n % 3 == 0) shallow[n] = librdf_new_statement_from_statement2(x);
+            deep[n] = librdf_new_statement_from_statement(x);
+            objects[n] = librdf_new_node_from_node(librdf_statement_get_object(x));
+        }
+        librdf_free_stream(s);
+        strs want = stream_rows(librdf_model_find_statements(ref, pat), 0), got = { 0 };
+        assert_true(n > (bound ? 3u : 400u));
+        for (size_t i = 0; i < n; i++) {
+            strs_push(&got, statement_str(deep[i], 0));
+            assert_true(librdf_node_equals(objects[i], librdf_statement_get_object(deep[i])));
+            if (shallow[i]) {
+                char *a = statement_str(shallow[i], 0);
+                assert_string_equal(a, got.s[got.n - 1]);
+                free(a);
+                librdf_free_statement(shallow[i]);
+            }
+            librdf_free_statement(deep[i]);
+            librdf_free_node(objects[i]);
+        }
+        qsort(got.s, got.n, sizeof *got.s, cmp_str);
+        assert_same(&want, &got, bound ? "subject-bound rows, copied" : "all rows, copied");
+        strs_free(&want);
+        strs_free(&got);
+        free(shallow);
+        free(deep);
+        free(objects);
+        librdf_free_statement(pat);
+    }
+    librdf_free_model(m);
+    librdf_free_model(ref);
+    librdf_free_world(w);
+}
+
+static librdf_node *term(librdf_world *w, const char *text)
+{
+    if (text[0] == '_') return librdf_new_node_from_blank_identifier(w, (const unsigned char *)text + 2);
+    if (text[0] != '"') return librdf_new_node_from_uri_string(w, (const unsigned char *)text);
+    /* "lexical" "lexical@lang" or "lexical^^datatype" */
+    char lex[64];
+    snprintf(lex, sizeof lex, "%s", text + 1);
+    char *at = strchr(lex, '@'), *dt = strstr(lex, "^^");
+    if (at) *at++ = 0;
+    if (dt) { *dt = 0; dt += 2; }
+    librdf_uri *u = dt ? librdf_new_uri(w, (const unsigned char *)dt) : NULL;
+    librdf_node *n = librdf_new_node_from_typed_literal(w, (const unsigned char *)lex, at, u);
+    if (u) librdf_free_uri(u);
+    return n;
+}
+
+/* Add (1) or remove (0) one triple on both models. */
+static void edit_both(librdf_world *w, librdf_model *ref, librdf_model *m, int add,
+                      const char *s, const char *p, const char *o)
+{
+    librdf_statement *st = librdf_new_statement_from_nodes(w, term(w, s), term(w, p), term(w, o));
+    if (add) {
+        assert_int_equal(librdf_model_add_statement(ref, st), 0);
+        assert_int_equal(librdf_model_add_statement(m, st), 0);
+    } else {
+        assert_int_equal(librdf_model_remove_statement(ref, st), 0);
+        assert_int_equal(librdf_model_remove_statement(m, st), 0);
+    }
+    librdf_free_statement(st);
+}
+
+/* The whole graph, and the rows of every pattern binding one term of `terms`, agree. */
+static void assert_rows_agree(librdf_world *w, librdf_model *ref, librdf_model *m,
+                              const char *const *terms, size_t n_terms, const char *what)
+{
+    assert_models_equal(ref, m, what);
+    for (size_t i = 0; i < n_terms; i++)
+        for (int pos = 0; pos < 3; pos++) {
+            librdf_node *n = term(w, terms[i]);
+            librdf_statement *pat = librdf_new_statement_from_nodes(w, pos == 0 ? n : NULL, pos == 1 ? n : NULL,
+                                                                    pos == 2 ? n : NULL);
+            strs a = stream_rows(librdf_model_find_statements(ref, pat), 0);
+            strs b = stream_rows(librdf_model_find_statements(m, pat), 0);
+            assert_same(&a, &b, terms[i]);
+            strs_free(&a);
+            strs_free(&b);
+            librdf_free_statement(pat);
+        }
+}
+
+/* The storage keeps one librdf node per term once a stream has handed it out. A term
+ * whose triples are all removed and which comes back in another position, literals of
+ * every kind and blank nodes still read back right: after the edits, after a merge, and
+ * in a reopened store (which starts with no cached nodes). */
+static void node_cache_follows_edits_and_reopen(void **state)
+{
+    (void)state;
+    librdf_world *w = new_world();
+    librdf_model *ref = trees_model(w, "", "ntriples");
+    librdf_storage *st;
+    assert_int_equal(kgm_istore_new(w, &st), 0);
+    librdf_model *m = istore_model(w, st);
+    static const char *const terms[] = {
+        EX "e1", EX "e2", EX "p", EX "q", "\"v@en", "\"v", "\"7^^http://www.w3.org/2001/XMLSchema#integer", "_:k1",
+    };
+    const size_t n_terms = sizeof terms / sizeof terms[0];
+    edit_both(w, ref, m, 1, EX "e1", EX "p", "\"v@en");
+    edit_both(w, ref, m, 1, EX "e1", EX "p", "\"v");
+    edit_both(w, ref, m, 1, EX "e1", EX "p", "\"7^^http://www.w3.org/2001/XMLSchema#integer");
+    edit_both(w, ref, m, 1, EX "e1", EX "q", "_:k1");
+    edit_both(w, ref, m, 1, "_:k1", EX "p", EX "e2");
+    assert_rows_agree(w, ref, m, terms, n_terms, "first graph");      /* nodes now cached */
+
+    edit_both(w, ref, m, 0, EX "e1", EX "p", "\"v@en");              /* e1 and "v"@en vanish */
+    edit_both(w, ref, m, 0, EX "e1", EX "p", "\"v");
+    edit_both(w, ref, m, 0, EX "e1", EX "p", "\"7^^http://www.w3.org/2001/XMLSchema#integer");
+    edit_both(w, ref, m, 0, EX "e1", EX "q", "_:k1");
+    assert_rows_agree(w, ref, m, terms, n_terms, "after removing e1");
+    edit_both(w, ref, m, 1, EX "e2", EX "q", EX "e1");               /* ... and come back elsewhere */
+    edit_both(w, ref, m, 1, "_:k1", EX "q", "\"v@en");
+    edit_both(w, ref, m, 1, EX "q", EX "p", EX "p");
+    assert_rows_agree(w, ref, m, terms, n_terms, "terms back in other positions");
+    const uint32_t *spo;
+    size_t n;
+    assert_int_equal(kgm_istore_triples(st, &spo, &n), 0);           /* merges the delta */
+    assert_int_equal((int)n, librdf_model_size(ref));
+    assert_rows_agree(w, ref, m, terms, n_terms, "after the merge");
+
+    const char *path = tmp_path("nodes.kgsnap");
+    assert_int_equal(kgm_istore_save(st, path), 0);
+    librdf_storage *back;
+    assert_int_equal(kgm_istore_open(w, path, &back), 0);
+    librdf_model *mb = istore_model(w, back);
+    assert_rows_agree(w, ref, mb, terms, n_terms, "reopened");
+    edit_both(w, ref, mb, 1, EX "e1", EX "p", "\"v");
+    assert_rows_agree(w, ref, mb, terms, n_terms, "reopened, then edited");
+    librdf_free_model(mb);
+    unlink(path);
+    librdf_free_model(m);
+    librdf_free_model(ref);
+    librdf_free_world(w);
+}
+
 /* ---- crash safety ---- */
 
 /* The child rewrites the snapshot over and over, alternating two graphs of different
@@ -732,6 +936,9 @@ int main(void)
         cmocka_unit_test(snapshot_reopen_after_every_change),
         cmocka_unit_test(damaged_snapshots_are_refused),
         cmocka_unit_test(failed_load_adds_nothing),
+        cmocka_unit_test(bulk_load_batches_keep_labels),
+        cmocka_unit_test(stream_rows_survive_copies),
+        cmocka_unit_test(node_cache_follows_edits_and_reopen),
         cmocka_unit_test(killed_rewrite_leaves_old_or_new),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -598,6 +598,43 @@ static void answers_each_query_form(void **state)
     kgm_store_free(s);
 }
 
+/* rasqal 0.9.33 answers VALUES joined with a pattern wrongly and overruns a buffer: the
+ * keyword is refused wherever it is code, and only there. */
+static void refuses_values_only_as_a_keyword(void **state)
+{
+    (void)state;
+    kgm_store *s = scratch_with_good();
+    kgm_table *t = NULL;
+    const char *refused[] = {
+        "SELECT ?t ?a WHERE { VALUES ?t { ex:t1 ex:t2 } OPTIONAL { ?t ex:amp ?a } }",
+        "SELECT ?t WHERE { ?t a ex:Task } values ?t { ex:t1 }",
+        "SELECT ?t WHERE { ?t a ex:Task .\nVALUES(?t){(ex:t1)} }",
+        "CONSTRUCT { ?t a ex:Thing } WHERE { ?t a ex:Task . VALUES ?t { ex:t1 } }",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        assert_int_equal(kgm_store_query(s, refused[i], NULL, &t), KGM_ENOTSUP);
+        assert_null(t);
+        assert_non_null(strstr(kgm_error(), "FILTER (?x IN (...))"));
+    }
+    assert_int_equal(kgm_store_export(s, "/tmp/kgm_values.ttl", NULL, refused[3]), KGM_ENOTSUP);
+    assert_int_equal(access("/tmp/kgm_values.ttl", F_OK), -1);
+    const char *allowed[] = {
+        "SELECT ?values WHERE { ?values a ex:Task }",
+        "SELECT ?t WHERE { ?t ex:label ?l FILTER (STR(?l) != \"VALUES\") }",
+        "SELECT ?t WHERE { ?t <http://ex.org/values> ?o }",
+        "SELECT ?t WHERE { ?t ex:values ?o } # VALUES ?t { ex:t1 }\n",
+        "SELECT ?t WHERE { ?t a ex:Task FILTER (?t IN (ex:t1)) }",
+    };
+    const size_t rows[] = { 2, 1, 0, 0, 1 };
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+        assert_int_equal(kgm_store_query(s, allowed[i], NULL, &t), 0);
+        assert_int_equal(t->n_rows, rows[i]);
+        kgm_table_free(t);
+        t = NULL;
+    }
+    kgm_store_free(s);
+}
+
 static void tells_complete_queries(void **state)
 {
     (void)state;
@@ -718,6 +755,7 @@ int main(void)
         cmocka_unit_test(big_load_survives_reopen),
         cmocka_unit_test(interrupted_load_adds_nothing),
         cmocka_unit_test(answers_each_query_form),
+        cmocka_unit_test(refuses_values_only_as_a_keyword),
         cmocka_unit_test(tells_complete_queries),
         cmocka_unit_test(exports_and_reads_back),
         cmocka_unit_test(extracts_the_integer_view),
