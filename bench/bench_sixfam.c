@@ -1,6 +1,7 @@
 /* bench/bench_sixfam.c - ARML's protocol on the six-family benchmark with KG conditioning.
  *   bench_sixfam [--iterations N=70000] [--test-tasks N=1000] [--threads N=2] [--seed N=1]
  *                [--rows zero,none,perfamily,family,similar,oracle] [--prototypes K=32] [--cond-lr X=0.003]
+ *                [--stages shift,film]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -31,6 +32,7 @@ static int iterations = 70000, test_tasks = 1000, threads = 2;
 /* The conditioning path's settings (issue 6 diagnosis): prototype codes of e(t) and the init
  * stage's own Adam rate; --prototypes 0 --cond-lr 0 gives the raw rows at the outer rate. */
 static int prototypes = 32;
+static const char *stage_list = "shift,film";   /* init stages of the graph rows */
 static float cond_lr = 0.003f;
 static uint64_t seed = 1;
 
@@ -333,6 +335,8 @@ static int row_per_family(void)
     return 0;
 }
 
+static int has_row(const char *list, const char *name);
+
 static int rows_graph(const char *label, const char *links, const char *new_links)
 {
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", links, new_links, NULL};
@@ -351,6 +355,7 @@ static int rows_graph(const char *label, const char *links, const char *new_link
     free(family);
     const kgm_init_stage *stages[] = {&kgm_init_shift, &kgm_init_film};
     for (int s = 0; s < 2; s++) {
+        if (!has_row(stage_list, stages[s]->name)) continue;
         kgm_meta *mt = train(kc, stages[s], 1);
         if (!mt) return die("train conditioned");
         char row[96];
@@ -418,6 +423,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--rows")) rows = argv[i + 1];
         else if (!strcmp(argv[i], "--prototypes")) prototypes = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--stages")) stage_list = argv[i + 1];
         else if (!strcmp(argv[i], "--cond-lr")) cond_lr = strtof(argv[i + 1], NULL);
         else { fprintf(stderr, "bench_sixfam: unknown option %s\n", argv[i]); return 2; }
     }
