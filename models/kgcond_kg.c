@@ -239,13 +239,13 @@ static double kmeans_lloyd(const kgm_kgcond *kc, int K, double *c, int *asg, dou
             sse += best;
         }
         if (!changed) break;
-        memset(c, 0, (size_t)K * w * sizeof *c);
         memset(cnt, 0, (size_t)K * sizeof *cnt);
-        for (size_t j = 0; j < n; j++) {
-            cnt[asg[j]] += 1;
+        for (size_t j = 0; j < n; j++) cnt[asg[j]] += 1;
+        for (int k = 0; k < K; k++)   /* a centre left without rows stays where it was */
+            if (cnt[k] > 0) memset(c + (size_t)k * w, 0, (size_t)w * sizeof *c);
+        for (size_t j = 0; j < n; j++)
             for (int d = 0; d < w; d++) c[(size_t)asg[j] * w + d] += train_row(kc, j)[d];
-        }
-        for (int k = 0; k < K; k++)   /* an emptied centre keeps its sums of 0: it stays unused */
+        for (int k = 0; k < K; k++)
             for (int d = 0; cnt[k] > 0 && d < w; d++) c[(size_t)k * w + d] /= cnt[k];
     }
     return sse / (double)n;
