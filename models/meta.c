@@ -91,11 +91,14 @@ static void shift_backward(const kgm_mlp *m, int cond_dim, const float *ts, cons
 const kgm_init_stage kgm_init_shift = { "shift", shift_n_params, shift_init_params, shift_forward, shift_backward };
 
 /* FiLM, folded into the weights: each hidden layer l gets a per-unit scale and shift
- * gamma_l = G_l e, beta_l = B_l e, and relu((1 + gamma) (W x + b) + beta) = relu(W' x + b') with
+ * gamma_l = tanh(G_l e), beta_l = B_l e, and relu((1 + gamma) (W x + b) + beta) = relu(W' x + b') with
  *   W'_l = diag(1 + gamma_l) W_l,   b'_l = (1 + gamma_l) b_l + beta_l   (output layer unchanged).
  * So theta0(t) = (W', b') is an ordinary fast-weight vector that the inner loop adapts.
+ * The tanh keeps each scale in (0, 2): an unbounded scale let a task cluster's hidden units grow
+ * until its inner SGD steps diverged (NaN after ~64,000 iterations on bench_sixfam).
  * Backward, with v0 = (vW, vb):  dW = (1 + gamma) vW,  db = (1 + gamma) vb,
- *   dgamma_i = sum_j W_ij vW_ij + b_i vb_i,  dbeta_i = vb_i,  dG = dgamma e^T,  dB = dbeta e^T.
+ *   dgamma_i = sum_j W_ij vW_ij + b_i vb_i,  dbeta_i = vb_i,
+ *   dG = dgamma (1 - gamma^2) e^T,  dB = dbeta e^T.
  * phi per hidden layer: G_l (H_l, C) then B_l (H_l, C); it starts at 0 (theta0 = theta*). */
 static size_t film_n_params(const kgm_mlp *m, int cond_dim)
 {
@@ -122,7 +125,7 @@ static void film_forward(const kgm_mlp *m, int cond_dim, const float *ts, const 
         int H = m->sizes[l + 1], in = m->sizes[l];
         const float *B = G + (size_t)H * (size_t)cond_dim;
         for (int i = 0; i < H; i++) {
-            float scale = 1.0f + film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            float scale = 1.0f + tanhf(film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim));
             float shift = film_dot(B + (size_t)i * (size_t)cond_dim, e, cond_dim);
             float *w = theta0 + m->w_off[l] + (size_t)i * (size_t)in;
             for (int j = 0; j < in; j++) w[j] *= scale;
@@ -144,13 +147,14 @@ static void film_backward(const kgm_mlp *m, int cond_dim, const float *ts, const
         const float *B = G + (size_t)H * (size_t)cond_dim;
         float *gB = gG + (size_t)H * (size_t)cond_dim;
         for (int i = 0; i < H; i++) {
-            float scale = 1.0f + film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            float gamma = tanhf(film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim)), scale = 1.0f + gamma;
             const float *w = ts + m->w_off[l] + (size_t)i * (size_t)in, *vw = v0 + m->w_off[l] + (size_t)i * (size_t)in;
             float *gw = g_theta + m->w_off[l] + (size_t)i * (size_t)in;
             size_t bi = m->b_off[l] + (size_t)i;
             float dgamma = ts[bi] * v0[bi];
             for (int j = 0; j < in; j++) { gw[j] += scale * vw[j]; dgamma += w[j] * vw[j]; }
             g_theta[bi] += scale * v0[bi];
+            dgamma *= 1.0f - gamma * gamma;   /* through the tanh */
             for (int c = 0; c < cond_dim; c++) {
                 gG[(size_t)i * (size_t)cond_dim + (size_t)c] += dgamma * e[c];
                 gB[(size_t)i * (size_t)cond_dim + (size_t)c] += v0[bi] * e[c];

@@ -47,7 +47,7 @@ typedef struct kgm_init_stage {
 } kgm_init_stage;
 extern const kgm_init_stage kgm_init_none;    /* theta0 = theta* */
 extern const kgm_init_stage kgm_init_shift;   /* theta0 = theta* + U e, U (P, cond_dim) from 0 */
-/* FiLM: per-hidden-unit scale 1 + G e and shift B e of each hidden layer's pre-activations,
+/* FiLM: per-hidden-unit scale 1 + tanh(G e) and shift B e of each hidden layer's pre-activations,
  * folded into that layer's initial weights and bias; G, B start at 0. */
 extern const kgm_init_stage kgm_init_film;
 const kgm_init_stage *kgm_init_find(const char *name);   /* "none", "shift", "film"; NULL if unknown */
