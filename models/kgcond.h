@@ -8,6 +8,11 @@
  * Generator parameters and data plumbing never reach e(t): the embedding sees only the
  * descriptive graph, and the features are the declared task features only.
  *
+ * Prototype codes (opts.prototypes = K): the rows are clustered by k-means (seeded by
+ * opts.seed) over the meta-train tasks, and a task's embedding part becomes its soft
+ * assignment softmax_k(-|row - c_k|^2 / tau), K numbers summing to 1; new tasks are coded
+ * against the same prototypes after fold-in.
+ *
  * Feature normalization: mean and standard deviation over meta-train tasks; a missing feature
  * is 0 (the mean). With opts.normalize, inputs and outputs are standardized with statistics
  * over the meta-train tasks' examples (kgm_kgcond_unnormalize_y maps predictions back).
@@ -32,9 +37,15 @@ typedef struct kgm_kgcond_opts {
     int use_embedding;       /* 0: e(t) holds the features only */
     int use_features;        /* 0: e(t) holds the embedding only */
     int normalize;           /* standardize x and y with meta-train statistics */
+    int prototypes;          /* > 0: the embedding part of e(t) is the task's soft assignment to
+                              * this many prototypes (k-means over the meta-train tasks' rows,
+                              * at most one per task); 0: the standardized row itself */
+    float proto_temp;        /* softmax temperature of the assignment, in units of the meta-train
+                              * rows' mean squared distance to their prototype (<= 0: 1) */
     uint64_t seed;           /* example sampling of generated tasks */
 } kgm_kgcond_opts;
-/* TransE-L2, dim 16, 300 epochs, threads 1; embedding and features on; no normalization. */
+/* TransE-L2, dim 16, 300 epochs, threads 1; embedding and features on; no normalization; raw
+ * rows (prototypes 0, proto_temp 1). */
 kgm_kgcond_opts kgm_kgcond_opts_default(void);
 
 typedef struct kgm_kgcond kgm_kgcond;

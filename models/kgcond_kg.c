@@ -23,6 +23,7 @@ kgm_kgcond_opts kgm_kgcond_opts_default(void)
     o.use_embedding = 1;
     o.use_features = 1;
     o.seed = 1;
+    o.proto_temp = 1.0f;
     return o;
 }
 
@@ -173,8 +174,126 @@ static void standardize_embedding(kgm_kgcond *kc)
             kc->cond[i * kc->cond_dim + d] = (float)((kc->cond[i * kc->cond_dim + d] - mean[d]) / sd);
 }
 
+/* ---- prototype codes: e(t)'s embedding part as a soft assignment to k-means prototypes ---- */
+
+static double sqdist(const float *a, const double *c, int w)
+{
+    double s = 0;
+    for (int d = 0; d < w; d++) s += (a[d] - c[d]) * (a[d] - c[d]);
+    return s;
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Row of the j-th meta-train task's embedding part. */
+static const float *train_row(const kgm_kgcond *kc, size_t j)
+{
+    return kc->cond + kc->by_role[KGM_ROLE_TRAIN][j] * kc->cond_dim;
+}
+
+/* k-means++ start: K centres (K, w) from the n meta-train rows; d2 (n) is scratch. */
+static void kmeans_start(const kgm_kgcond *kc, int K, double *c, double *d2)
+{
+    const int w = kc->emb_width;
+    const size_t n = kc->n_role[KGM_ROLE_TRAIN];
+    uint64_t rs = kc->opts.seed ^ 0x70726f746f747970ULL;
+    size_t pick = splitmix(&rs) % n;
+    for (int k = 0; k < K; k++) {
+        for (int d = 0; d < w; d++) c[(size_t)k * w + d] = train_row(kc, pick)[d];
+        double tot = 0;
+        for (size_t j = 0; j < n; j++) {
+            double v = sqdist(train_row(kc, j), c + (size_t)k * w, w);
+            d2[j] = k == 0 || v < d2[j] ? v : d2[j];
+            tot += d2[j];
+        }
+        double r = (double)(splitmix(&rs) >> 11) * 0x1.0p-53 * tot;
+        for (pick = 0; pick + 1 < n && (r -= d2[pick]) >= 0; pick++) {}
+    }
+}
+
+/* Lloyd iterations from the start in c; returns the mean squared distance of a meta-train
+ * row to its centre. asg (n) and cnt (K) are scratch. */
+static double kmeans_lloyd(const kgm_kgcond *kc, int K, double *c, int *asg, double *cnt)
+{
+    const int w = kc->emb_width;
+    const size_t n = kc->n_role[KGM_ROLE_TRAIN];
+    double sse = 0;
+    for (int it = 0; it < 100; it++) {
+        int changed = 0;
+        sse = 0;
+        for (size_t j = 0; j < n; j++) {
+            int best_k = 0;
+            double best = INFINITY;
+            for (int k = 0; k < K; k++) {
+                double v = sqdist(train_row(kc, j), c + (size_t)k * w, w);
+                if (v < best) { best = v; best_k = k; }
+            }
+            changed |= it == 0 || asg[j] != best_k;
+            asg[j] = best_k;
+            sse += best;
+        }
+        if (!changed) break;
+        memset(cnt, 0, (size_t)K * sizeof *cnt);
+        for (size_t j = 0; j < n; j++) cnt[asg[j]] += 1;
+        for (int k = 0; k < K; k++)   /* a centre left without rows stays where it was */
+            if (cnt[k] > 0) memset(c + (size_t)k * w, 0, (size_t)w * sizeof *c);
+        for (size_t j = 0; j < n; j++)
+            for (int d = 0; d < w; d++) c[(size_t)asg[j] * w + d] += train_row(kc, j)[d];
+        for (int k = 0; k < K; k++)
+            for (int d = 0; cnt[k] > 0 && d < w; d++) c[(size_t)k * w + d] /= cnt[k];
+    }
+    return sse / (double)n;
+}
+
+/* Replaces every task's embedding part by softmax_k(-|row - c_k|^2 / tau) over K prototypes c_k
+ * (k-means over the meta-train tasks), tau = proto_temp times the meta-train tasks' mean squared
+ * distance to their prototype. Near one-hot codes of task clusters: a linear init stage then
+ * learns one start per cluster, which dense rows (half their variance not about the task's
+ * kind) did not allow at ARML's learning rates (bench_sixfam). */
+static int prototype_code(kgm_kgcond *kc)
+{
+    const int w = kc->emb_width;
+    const size_t n = kc->n_role[KGM_ROLE_TRAIN];
+    const int K = (size_t)kc->opts.prototypes < n ? kc->opts.prototypes : (int)n;
+    if (K < 1 || !w) return 0;
+    const int dim = K + kc->n_features;
+    double *c = malloc((size_t)K * w * sizeof *c), *cnt = malloc((size_t)K * sizeof *cnt);
+    double *d2 = malloc((n > (size_t)K ? n : (size_t)K) * sizeof *d2);
+    int *asg = malloc(n * sizeof *asg);
+    float *code = malloc(kc->n_tasks * (size_t)dim * sizeof *code);
+    int rc = c && cnt && d2 && asg && code ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!rc) {
+        kmeans_start(kc, K, c, d2);
+        double msd = kmeans_lloyd(kc, K, c, asg, cnt);
+        double tau = (msd > 1e-12 ? msd : 1.0) * (kc->opts.proto_temp > 0 ? kc->opts.proto_temp : 1.0);
+        for (size_t i = 0; i < kc->n_tasks; i++) {
+            const float *row = kc->cond + i * kc->cond_dim;
+            float *out = code + i * (size_t)dim;
+            double lo = INFINITY, z = 0;
+            for (int k = 0; k < K; k++) { d2[k] = sqdist(row, c + (size_t)k * w, w); lo = d2[k] < lo ? d2[k] : lo; }
+            for (int k = 0; k < K; k++) z += d2[k] = exp(-(d2[k] - lo) / tau);
+            for (int k = 0; k < K; k++) out[k] = (float)(d2[k] / z);
+            memcpy(out + K, row + w, (size_t)kc->n_features * sizeof *out);
+        }
+        free(kc->cond);
+        kc->cond = code;
+        code = NULL;
+        kc->emb_width = K;
+        kc->cond_dim = dim;
+    }
+    free(c); free(cnt); free(d2); free(asg); free(code);
+    return rc;
+}
+
 /* e(t) of every task: the task node's row (zeros when the node has no triples), centered and
- * scaled (standardize_embedding), and the features standardized with meta-train statistics (missing: 0). */
+ * scaled (standardize_embedding), or its prototype code (opts.prototypes), and the features
+ * standardized with meta-train statistics (missing: 0). */
 static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *emap)
 {
     kc->emb_width = kc->opts.use_embedding ? kc->emb->ent_width : 0;
@@ -203,7 +322,7 @@ static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *em
                kc->emb_width * sizeof(float));
     }
     standardize_embedding(kc);
-    return 0;
+    return kc->opts.prototypes > 0 ? prototype_code(kc) : 0;
 }
 
 int kgcond_examples(const kgm_kgcond *kc, size_t task, uint64_t seed, size_t k, size_t q,

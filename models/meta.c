@@ -91,11 +91,14 @@ static void shift_backward(const kgm_mlp *m, int cond_dim, const float *ts, cons
 const kgm_init_stage kgm_init_shift = { "shift", shift_n_params, shift_init_params, shift_forward, shift_backward };
 
 /* FiLM, folded into the weights: each hidden layer l gets a per-unit scale and shift
- * gamma_l = G_l e, beta_l = B_l e, and relu((1 + gamma) (W x + b) + beta) = relu(W' x + b') with
+ * gamma_l = tanh(G_l e), beta_l = B_l e, and relu((1 + gamma) (W x + b) + beta) = relu(W' x + b') with
  *   W'_l = diag(1 + gamma_l) W_l,   b'_l = (1 + gamma_l) b_l + beta_l   (output layer unchanged).
  * So theta0(t) = (W', b') is an ordinary fast-weight vector that the inner loop adapts.
+ * The tanh keeps each scale in (0, 2): an unbounded scale let a task cluster's hidden units grow
+ * until its inner SGD steps diverged (NaN after ~64,000 iterations on bench_sixfam).
  * Backward, with v0 = (vW, vb):  dW = (1 + gamma) vW,  db = (1 + gamma) vb,
- *   dgamma_i = sum_j W_ij vW_ij + b_i vb_i,  dbeta_i = vb_i,  dG = dgamma e^T,  dB = dbeta e^T.
+ *   dgamma_i = sum_j W_ij vW_ij + b_i vb_i,  dbeta_i = vb_i,
+ *   dG = dgamma (1 - gamma^2) e^T,  dB = dbeta e^T.
  * phi per hidden layer: G_l (H_l, C) then B_l (H_l, C); it starts at 0 (theta0 = theta*). */
 static size_t film_n_params(const kgm_mlp *m, int cond_dim)
 {
@@ -122,7 +125,7 @@ static void film_forward(const kgm_mlp *m, int cond_dim, const float *ts, const 
         int H = m->sizes[l + 1], in = m->sizes[l];
         const float *B = G + (size_t)H * (size_t)cond_dim;
         for (int i = 0; i < H; i++) {
-            float scale = 1.0f + film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            float scale = 1.0f + tanhf(film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim));
             float shift = film_dot(B + (size_t)i * (size_t)cond_dim, e, cond_dim);
             float *w = theta0 + m->w_off[l] + (size_t)i * (size_t)in;
             for (int j = 0; j < in; j++) w[j] *= scale;
@@ -144,13 +147,14 @@ static void film_backward(const kgm_mlp *m, int cond_dim, const float *ts, const
         const float *B = G + (size_t)H * (size_t)cond_dim;
         float *gB = gG + (size_t)H * (size_t)cond_dim;
         for (int i = 0; i < H; i++) {
-            float scale = 1.0f + film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim);
+            float gamma = tanhf(film_dot(G + (size_t)i * (size_t)cond_dim, e, cond_dim)), scale = 1.0f + gamma;
             const float *w = ts + m->w_off[l] + (size_t)i * (size_t)in, *vw = v0 + m->w_off[l] + (size_t)i * (size_t)in;
             float *gw = g_theta + m->w_off[l] + (size_t)i * (size_t)in;
             size_t bi = m->b_off[l] + (size_t)i;
             float dgamma = ts[bi] * v0[bi];
             for (int j = 0; j < in; j++) { gw[j] += scale * vw[j]; dgamma += w[j] * vw[j]; }
             g_theta[bi] += scale * v0[bi];
+            dgamma *= 1.0f - gamma * gamma;   /* through the tanh */
             for (int c = 0; c < cond_dim; c++) {
                 gG[(size_t)i * (size_t)cond_dim + (size_t)c] += dgamma * e[c];
                 gB[(size_t)i * (size_t)cond_dim + (size_t)c] += v0[bi] * e[c];
@@ -245,6 +249,7 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
     if (c->inner_steps < 1) return kgm_fail(KGM_EINVAL, "inner_steps must be >= 1, not %d", c->inner_steps);
     if (!(c->alpha > 0.0f)) return kgm_fail(KGM_EINVAL, "inner learning rate must be > 0");
     if (!(c->outer_lr > 0.0f)) return kgm_fail(KGM_EINVAL, "outer learning rate must be > 0");
+    if (!(c->cond_lr >= 0.0f)) return kgm_fail(KGM_EINVAL, "conditioning learning rate must be >= 0 (0: the outer rate)");
     if (c->meta_batch < 1) return kgm_fail(KGM_EINVAL, "meta_batch must be >= 1, not %d", c->meta_batch);
     if (c->n_support < 1 || c->n_query < 1) return kgm_fail(KGM_EINVAL, "support and query sets need >= 1 example");
     if (c->threads < 1 || c->threads > 256) return kgm_fail(KGM_EINVAL, "threads must be 1..256, not %d", c->threads);
@@ -501,13 +506,14 @@ static void *thread_main(void *arg)
 
 static void adam_step(kgm_meta *mt, const float *g)
 {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, lr = mt->cfg.outer_lr;
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    const float lr = mt->cfg.outer_lr, lr_phi = mt->cfg.cond_lr > 0.0f ? mt->cfg.cond_lr : lr;
     mt->adam_t++;
     const float c1 = 1.0f - powf(b1, (float)mt->adam_t), c2 = 1.0f - powf(b2, (float)mt->adam_t);
     for (size_t i = 0; i < mt->n_meta; i++) {
         mt->adam_m[i] = b1 * mt->adam_m[i] + (1.0f - b1) * g[i];
         mt->adam_v[i] = b2 * mt->adam_v[i] + (1.0f - b2) * g[i] * g[i];
-        mt->meta[i] -= lr * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
+        mt->meta[i] -= (i < mt->off_phi ? lr : lr_phi) * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
     }
 }
 

@@ -15,7 +15,8 @@
  *
  * Training: meta-batches spread over pthreads, each task's meta-gradient into its own buffer,
  * summed in task order, so the same seed gives the same numbers with any thread count; the
- * task of (iteration i, slot j) is drawn from the stream keyed (seed, i, j). Adam outside.
+ * task of (iteration i, slot j) is drawn from the stream keyed (seed, i, j). Adam outside,
+ * with its own learning rate for the init stage's parameters (cond_lr).
  *
  * Ownership: kgm_meta is returned new by kgm_meta_new and freed by kgm_meta_free; it copies
  * the network description and config; task sources are borrowed for the call. */
@@ -46,7 +47,7 @@ typedef struct kgm_init_stage {
 } kgm_init_stage;
 extern const kgm_init_stage kgm_init_none;    /* theta0 = theta* */
 extern const kgm_init_stage kgm_init_shift;   /* theta0 = theta* + U e, U (P, cond_dim) from 0 */
-/* FiLM: per-hidden-unit scale 1 + G e and shift B e of each hidden layer's pre-activations,
+/* FiLM: per-hidden-unit scale 1 + tanh(G e) and shift B e of each hidden layer's pre-activations,
  * folded into that layer's initial weights and bias; G, B start at 0. */
 extern const kgm_init_stage kgm_init_film;
 const kgm_init_stage *kgm_init_find(const char *name);   /* "none", "shift", "film"; NULL if unknown */
@@ -56,7 +57,10 @@ typedef struct kgm_meta_config {
     int inner_steps;        /* k inner SGD steps in meta-training, >= 1 */
     float alpha;            /* inner learning rate (Meta-SGD: the rates' starting value) */
     int meta_batch;         /* tasks per meta-iteration */
-    float outer_lr;         /* Adam learning rate */
+    float outer_lr;         /* Adam learning rate of theta* (and of the inner rates) */
+    float cond_lr;          /* Adam learning rate of the init stage's parameters (U, or FiLM's
+                             * G and B); 0: outer_lr. The map from e(t) to theta0(t) often needs
+                             * a larger rate than theta* (bench/bench_sixfam.c) */
     int n_support, n_query; /* examples per task in meta-training */
     int iterations;
     int threads;            /* >= 1 */

@@ -171,12 +171,12 @@ static int set_property(kgm_shell *sh, kgm_table *t, size_t row, size_t col, con
 
 enum { MAX_WITH = 8 };
 
-/* with=P1,P2,..: the names as typed (column titles) and their full IRIs; 0 or an error. */
-static int parse_with(kgm_shell *sh, const char *with, char *names, const char **title, char **iri, int *n)
+/* with=P1,P2,..: splits names (a copy of the option, cut in place) into column titles after
+ * title[0..1] and their full IRIs (new strings); names NULL is no properties. 0 or an error. */
+static int parse_with(kgm_shell *sh, char *names, const char **title, char **iri, int *n)
 {
     *n = 0;
-    if (!with) return 0;
-    strcpy(names, with);
+    if (!names) return 0;
     for (char *save = NULL, *p = strtok_r(names, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         if (*n == MAX_WITH) return kgm_fail(KGM_EINVAL, "with: at most %d properties", MAX_WITH);
         if (!(iri[*n] = kgm_store_expand(sh->store, p))) return kgm_error_code();
@@ -196,14 +196,14 @@ static int embed_neighbours(kgm_shell *sh, kgm_shell_args *a)
     const char *with = sh_opt(a, "with");
     char *names = with ? strdup(with) : NULL, *iri[MAX_WITH] = { 0 };
     const char *cols[2 + MAX_WITH] = { "entity", "cosine" };
-    int n_with = 0, rc = with && !names ? kgm_fail(KGM_ENOMEM, "out of memory")
-                                        : parse_with(sh, with, names, cols, iri, &n_with);
     int32_t ids[1000];
     float sims[1000];
-    int n = rc ? rc : kgm_emb_neighbours(sh->embed->emb, id, (int)k, ids, sims);
-    kgm_table *t = n < 0 ? NULL : kgm_table_new(2 + (size_t)n_with, cols);
-    if (n < 0) rc = n;
-    else if (!t) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    kgm_table *t = NULL;
+    int n = 0, n_with = 0;
+    int rc = with && !names ? kgm_fail(KGM_ENOMEM, "out of memory") : parse_with(sh, names, cols, iri, &n_with);
+    if (rc) goto done;
+    if ((n = kgm_emb_neighbours(sh->embed->emb, id, (int)k, ids, sims)) < 0) { rc = n; goto done; }
+    if (!(t = kgm_table_new(2 + (size_t)n_with, cols))) { rc = kgm_fail(KGM_ENOMEM, "out of memory"); goto done; }
     for (int i = 0; !rc && i < n; i++) {
         long r = kgm_table_add_row(t);
         const char *name = kgm_graph_ent_name(sh->embed->g, ids[i]);
@@ -214,8 +214,9 @@ static int embed_neighbours(kgm_shell *sh, kgm_shell_args *a)
         for (int j = 0; !rc && j < n_with; j++) rc = set_property(sh, t, (size_t)r, 2 + (size_t)j, name, iri[j]);
     }
     if (!rc) rc = sh_print_table(sh, t);
+done:
     kgm_table_free(t);
-    for (int j = 0; j < MAX_WITH; j++) free(iri[j]);
+    for (int j = 0; j < n_with; j++) free(iri[j]);
     free(names);
     return rc;
 }

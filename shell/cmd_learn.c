@@ -181,6 +181,7 @@ typedef struct {
     int sizes[KGM_MLP_MAX_LAYERS + 1], n_hidden;
     int graph;                      /* source=graph */
     const kgm_init_stage *init;     /* cond=: none, shift, film */
+    int prototypes;                 /* prototypes=: e(t) as prototype codes (models/kgcond.h) */
 } train_opts;
 
 static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
@@ -194,6 +195,7 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
     if ((v = sh_opt(a, "learner")) && kgm_learner_parse(v, &o->cfg.learner) != 0)
         return kgm_fail(KGM_EINVAL, "learner: expected maml, fomaml, metasgd, anil or reptile, got '%s'", v);
     o->init = &kgm_init_none;
+    o->prototypes = 0;
     if ((v = sh_opt(a, "cond")) && !(o->init = kgm_init_find(v)))
         return kgm_fail(KGM_EINVAL, "cond: expected none, shift or film, got '%s'", v);
     o->graph = o->init != &kgm_init_none;   /* conditioning needs the graph's tasks */
@@ -209,8 +211,11 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_float(a, "outer_lr", &o->cfg.outer_lr) || opt_int(a, "batch", 1, 1000, &o->cfg.meta_batch) ||
         opt_int(a, "iterations", 1, 10000000, &o->cfg.iterations) || opt_int(a, "shots", 1, 1000, &shots) ||
         opt_int(a, "threads", 1, 256, &o->cfg.threads) || opt_int(a, "seed", 0, 2147483647, &seed) ||
-        opt_hidden(a, o->sizes, &o->n_hidden))
+        opt_hidden(a, o->sizes, &o->n_hidden) || opt_float(a, "cond_lr", &o->cfg.cond_lr) ||
+        opt_int(a, "prototypes", 0, 4096, &o->prototypes))
         return KGM_EINVAL;
+    if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
+        return kgm_fail(KGM_EINVAL, "cond_lr and prototypes set the conditioning: they need cond=shift or cond=film");
     if (seed >= 0) o->cfg.seed = (uint64_t)seed;
     o->cfg.n_support = o->cfg.n_query = shots;
     return 0;
@@ -317,11 +322,15 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
         { "innerSteps", c->inner_steps }, { "alpha", sig4(c->alpha) }, { "outerLr", sig4(c->outer_lr) },
         { "metaBatch", c->meta_batch }, { "iterations", (double)c->iterations * chunks }, { "shots", c->n_support },
         { "seed", (double)c->seed },
+        { "condLr", sig4(c->cond_lr) }, { "prototypes", o->prototypes },   /* only when set */
     };
+    size_t n_hyper = sizeof hyper / sizeof hyper[0] - 2;
+    if (c->cond_lr > 0) hyper[n_hyper++] = hyper[sizeof hyper / sizeof hyper[0] - 2];
+    if (o->prototypes > 0) hyper[n_hyper++] = hyper[sizeof hyper / sizeof hyper[0] - 1];
     kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },
                                    { "validationLoss", sig4(val) } };
     kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = o->init->name,
-                           .dataset = source, .hyper = hyper, .n_hyper = sizeof hyper / sizeof hyper[0],
+                           .dataset = source, .hyper = hyper, .n_hyper = n_hyper,
                            .metrics = metrics, .n_metrics = isfinite(val) ? 3 : 2 };
     if (kgm_kgcond_record(sh->store, &run, NULL) != 0) return KGM_EINVAL;
     fprintf(sh->out, "recorded as kgm:run-%ld (runs lists the runs)\n", n + 1);
@@ -387,6 +396,7 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         kgm_kgcond_opts ko = kgm_kgcond_opts_default();
         ko.seed = o.cfg.seed;
         ko.emb.seed = o.cfg.seed;
+        ko.prototypes = o.prototypes;
         rc = kgm_kgcond_build(&kc, sh->store, ".", NULL, &ko);
         if (!rc) rc = kgm_kgcond_tasksrc(kc, 0, 1, &kc_tr, &src);
         if (!rc && (kgm_kgcond_n_tasks(kc, 1) == 0 || kgm_kgcond_tasksrc(kc, 1, 1, &kc_va, &val) != 0)) val = src;

@@ -203,7 +203,8 @@ static const char *const TASKS_OPTS[] = { "role", NULL };
 static const char *const TASK_OPTS[] = { "role", "generator", "data", "input", "output", "support",
                                          "a", "b", "c", "d", "label", NULL };
 static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "outer_lr", "batch",
-                                          "iterations", "shots", "hidden", "seed", "threads", "source", NULL };
+                                          "iterations", "shots", "hidden", "seed", "threads", "source",
+                                          "cond_lr", "prototypes", NULL };
 static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps", "alpha", "outer_lr", "batch",
                                          "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };

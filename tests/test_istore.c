@@ -311,6 +311,15 @@ static librdf_model *trees_model(librdf_world *w, const char *text, const char *
     return m;
 }
 
+/* A "kgmeta" storage holding the first len bytes of the N-Triples text nt. */
+static librdf_storage *ntriples_istore(librdf_world *w, const char *nt, size_t len)
+{
+    librdf_storage *st;
+    assert_int_equal(kgm_istore_new(w, &st), 0);
+    assert_int_equal(kgm_istore_load_string(st, nt, len, "ntriples", NULL, NULL), 0);
+    return st;
+}
+
 static librdf_model *istore_model(librdf_world *w, librdf_storage *st)
 {
     librdf_model *m = librdf_new_model(w, st, NULL);
@@ -440,9 +449,7 @@ static void random_edits_match_trees(void **state)
     librdf_world *w = new_world();
     char *nt = generated_nt(3000);
     librdf_model *ref = trees_model(w, nt, "ntriples");
-    librdf_storage *st;
-    assert_int_equal(kgm_istore_new(w, &st), 0);
-    assert_int_equal(kgm_istore_load_string(st, nt, strlen(nt), "ntriples", NULL, NULL), 0);
+    librdf_storage *st = ntriples_istore(w, nt, strlen(nt));
     free(nt);
     librdf_model *m = istore_model(w, st);
     rng_state = 0x1234567ULL;
@@ -552,9 +559,7 @@ static void damaged_snapshots_are_refused(void **state)
     (void)state;
     librdf_world *w = new_world();
     char *nt = generated_nt(300);
-    librdf_storage *st;
-    assert_int_equal(kgm_istore_new(w, &st), 0);
-    assert_int_equal(kgm_istore_load_string(st, nt, strlen(nt), "ntriples", NULL, NULL), 0);
+    librdf_storage *st = ntriples_istore(w, nt, strlen(nt));
     const char *good = tmp_path("good.kgsnap"), *bad = tmp_path("bad.kgsnap");
     assert_int_equal(kgm_istore_save(st, good), 0);
     size_t len;
@@ -709,9 +714,7 @@ static void stream_rows_survive_copies(void **state)
     librdf_world *w = new_world();
     char *nt = generated_nt(400);
     librdf_model *ref = trees_model(w, nt, "ntriples");
-    librdf_storage *st;
-    assert_int_equal(kgm_istore_new(w, &st), 0);
-    assert_int_equal(kgm_istore_load_string(st, nt, strlen(nt), "ntriples", NULL, NULL), 0);
+    librdf_storage *st = ntriples_istore(w, nt, strlen(nt));
     free(nt);
     librdf_model *m = istore_model(w, st);
     for (int bound = 0; bound < 2; bound++) {
@@ -907,13 +910,9 @@ static void killed_rewrite_leaves_old_or_new(void **state)
         librdf_storage *back;
         assert_int_equal(kgm_istore_open(w, path, &back), 0);
         librdf_model *m = istore_model(w, back);
-        librdf_storage *hs;
-        assert_int_equal(kgm_istore_new(w, &hs), 0);
-        assert_int_equal(kgm_istore_load_string(hs, nt, half, "ntriples", NULL, NULL), 0);
+        librdf_storage *hs = ntriples_istore(w, nt, half);
         librdf_model *hm = istore_model(w, hs);
-        librdf_storage *fs;
-        assert_int_equal(kgm_istore_new(w, &fs), 0);
-        assert_int_equal(kgm_istore_load_string(fs, nt, strlen(nt), "ntriples", NULL, NULL), 0);
+        librdf_storage *fs = ntriples_istore(w, nt, strlen(nt));
         librdf_model *fm = istore_model(w, fs);
         int size = librdf_model_size(m);
         assert_true(size == librdf_model_size(hm) || size == librdf_model_size(fm));

@@ -91,6 +91,32 @@ static void family_closer_than_across(void **state)
     kgm_store_free(st);
 }
 
+/* Prototype codes: e(t) is a soft assignment to k-means prototypes of the meta-train rows;
+ * each family (the folded-in test tasks too) sits on its own prototype, nearly one-hot. */
+static void prototype_codes_separate_families(void **state)
+{
+    (void)state;
+    kgm_store *st = two_families(0);
+    kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.emb.epochs = 200;
+    o.prototypes = 2;
+    kgm_kgcond *kc = NULL;
+    if (kgm_kgcond_build(&kc, st, NULL, NULL, &o)) fail_msg("%s", kgm_error());
+    assert_int_equal(kgm_kgcond_cond_dim(kc), 2);
+    int proto_of[2] = {-1, -1};
+    for (size_t i = 0; i < kgm_kgcond_n_tasks(kc, -1); i++) {
+        const float *e = kgm_kgcond_cond(kc, i);
+        int fam = atoi(kgm_kgcond_iri(kc, i) + strlen("http://example.org/t")) % 2, top = e[1] > e[0];
+        assert_true(fabsf(e[0] + e[1] - 1.0f) < 1e-5f);
+        assert_true(e[top] > 0.9f);
+        if (proto_of[fam] < 0) proto_of[fam] = top;
+        assert_int_equal(top, proto_of[fam]);
+    }
+    assert_int_not_equal(proto_of[0], proto_of[1]);
+    kgm_kgcond_free(kc);
+    kgm_store_free(st);
+}
+
 /* Would fail if generator parameters reached e(t): same graph but for one test task's
  * kgm:paramA/B, built twice with the same seeds, gives the same vectors. */
 static void generator_parameters_never_reach_cond(void **state)
@@ -213,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(family_closer_than_across),
         cmocka_unit_test(generator_parameters_never_reach_cond),
+        cmocka_unit_test(prototype_codes_separate_families),
         cmocka_unit_test(zero_shot_beats_unconditioned_start),
         cmocka_unit_test(results_recorded_as_triples),
     };

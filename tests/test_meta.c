@@ -434,6 +434,50 @@ static void refuses_bad_input_and_stops_on_interrupt(void **state)
     kgm_meta_free(mt);
 }
 
+/* Adam's first step moves every parameter with a nonzero gradient by its learning rate: theta*
+ * by outer_lr, the init stage's parameters by cond_lr (outer_lr when cond_lr is 0). */
+static void max_step(const float *before, const float *after, size_t from, size_t to, double *out)
+{
+    *out = 0;
+    for (size_t i = from; i < to; i++) if (fabs(after[i] - before[i]) > *out) *out = fabs(after[i] - before[i]);
+}
+
+static void conditioner_has_its_own_learning_rate(void **state)
+{
+    (void)state;
+    for (int own = 0; own < 2; own++) {
+        kgm_mlp m;
+        const int sizes[] = { 1, 16, 16, 1 };
+        assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
+        kgm_meta_config c = kgm_meta_config_default();
+        c.iterations = 1; c.meta_batch = 4; c.outer_lr = 1e-3f; c.cond_lr = own ? 2e-2f : 0.0f;
+        kgm_meta *mt = NULL;
+        assert_int_equal(kgm_meta_new(&mt, &m, &c, &kgm_init_film, 2), 0);
+        kgm_linear lc = { 1 };
+        kgm_tasksrc src;
+        kgm_tasksrc_linear(&src, &lc);
+        size_t n = kgm_meta_n_params(mt), P = m.n_params;
+        float *before = malloc(n * sizeof *before);
+        memcpy(before, kgm_meta_params(mt), n * sizeof *before);
+        assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
+        double theta_step, phi_step;
+        max_step(before, kgm_meta_params(mt), 0, P, &theta_step);
+        max_step(before, kgm_meta_params(mt), P, n, &phi_step);
+        assert_true(fabs(theta_step - 1e-3) < 1e-5);
+        assert_true(fabs(phi_step - (own ? 2e-2 : 1e-3)) < (own ? 2e-4 : 1e-5));
+        free(before);
+        kgm_meta_free(mt);
+    }
+    kgm_meta_config c = kgm_meta_config_default();
+    c.cond_lr = -1.0f;
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
+    kgm_meta *mt = NULL;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, &kgm_init_film, 2), KGM_EINVAL);
+    assert_non_null(strstr(kgm_error(), "conditioning learning rate"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +490,7 @@ int main(void)
         cmocka_unit_test(every_learner_learns_linear_tasks),
         cmocka_unit_test(checkpoint_round_trips_the_best_state),
         cmocka_unit_test(refuses_bad_input_and_stops_on_interrupt),
+        cmocka_unit_test(conditioner_has_its_own_learning_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
