@@ -9,7 +9,7 @@
  *       their throughput ratio: both measured under the same load, which shared cores make vary
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
- *             normalize init filter bern
+ *             normalize init filter bern (loss=margin|softplus|1vsall; 1vsall: distmult, complex)
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -437,7 +437,8 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "regw")) o->reg_weight = strtof(v, NULL);
     else if (!strcmp(key, "reg")) o->reg = !strcmp(v, "l2") ? KGM_EMB_REG_L2 : !strcmp(v, "n3") ? KGM_EMB_REG_N3 : KGM_EMB_REG_NONE;
     else if (!strcmp(key, "opt")) o->opt = !strcmp(v, "adam") ? KGM_EMB_OPT_ADAM : !strcmp(v, "adagrad") ? KGM_EMB_OPT_ADAGRAD : KGM_EMB_OPT_SGD;
-    else if (!strcmp(key, "loss")) o->loss = !strcmp(v, "margin") ? KGM_EMB_LOSS_MARGIN : KGM_EMB_LOSS_SOFTPLUS;
+    else if (!strcmp(key, "loss")) o->loss = !strcmp(v, "margin") ? KGM_EMB_LOSS_MARGIN :
+                                          !strcmp(v, "1vsall") ? KGM_EMB_LOSS_1VSALL : KGM_EMB_LOSS_SOFTPLUS;
     else if (!strcmp(key, "eval")) o->eval_every = atoi(v);
     else if (!strcmp(key, "threads")) o->threads = atoi(v);
     else if (!strcmp(key, "seed")) o->seed = (uint64_t)strtoull(v, NULL, 10);
@@ -472,7 +473,8 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     double eval_s;
     if (evaluate_test(e, d, &m, &eval_s)) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); kgm_emb_free(e); return 1; }
     printf("quality: %s dim %d loss %s margin %g gamma %g adv %g opt %s lr %g reg %s %g neg %d batch %d seed %llu\n",
-           model, o.dim, o.loss == KGM_EMB_LOSS_MARGIN ? "margin" : "softplus", o.margin, o.gamma,
+           model, o.dim, o.loss == KGM_EMB_LOSS_MARGIN ? "margin" : o.loss == KGM_EMB_LOSS_1VSALL ? "1vsall" : "softplus",
+           o.margin, o.gamma,
            o.adv_temp, o.opt == KGM_EMB_OPT_SGD ? "sgd" : o.opt == KGM_EMB_OPT_ADAGRAD ? "adagrad" : "adam",
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
            o.negatives, o.batch, (unsigned long long)o.seed);

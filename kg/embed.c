@@ -146,7 +146,9 @@ static int check_opts(const kgm_emb_opts *o)
     if (o->batch < 1) return kgm_fail(KGM_EINVAL, "batch %d must be positive", o->batch);
     if (o->epochs < 0) return kgm_fail(KGM_EINVAL, "epochs %d must not be negative", o->epochs);
     if (!(o->lr > 0) || !isfinite(o->lr)) return kgm_fail(KGM_EINVAL, "learning rate must be positive");
-    if ((unsigned)o->loss > KGM_EMB_LOSS_SOFTPLUS || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
+    if (o->loss == KGM_EMB_LOSS_1VSALL && o->model != KGM_EMB_DISTMULT && o->model != KGM_EMB_COMPLEX)
+        return kgm_fail(KGM_EINVAL, "1vsall loss is for distmult and complex, not %s", kgm_emb_model_name(o->model));
+    if ((unsigned)o->loss > KGM_EMB_LOSS_1VSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
         (unsigned)o->reg > KGM_EMB_REG_N3)
         return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");
     return 0;
@@ -344,7 +346,7 @@ typedef struct {
     float *steps;          /* Adam: per-row step count (lazy Adam: rows step only when touched) */
 } opt_state;
 
-static void add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float *x, float *g)
+void emb_add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float *x, float *g)
 {
     float w = o->reg_weight;
     if (o->reg == KGM_EMB_REG_L2) {
@@ -684,21 +686,21 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
     const int cpx = e->model == KGM_EMB_COMPLEX || e->model == KGM_EMB_ROTATE;
     const int32_t free_from = f->spec.first_free_ent;
     if (p->h >= free_from) {
-        add_reg(o, cpx, e->dim, H, gh);
+        emb_add_reg(o, cpx, e->dim, H, gh);
         apply_row(o, &f->ent_st, (size_t)p->h, ew, H, gh);
     }
     if (f->spec.train_rels) {
-        if (e->model != KGM_EMB_ROTATE) add_reg(o, cpx, e->dim, R, gr);
+        if (e->model != KGM_EMB_ROTATE) emb_add_reg(o, cpx, e->dim, R, gr);
         apply_row(o, &f->rel_st, (size_t)p->r, rw, R, gr);
     }
     if (p->t >= free_from) {
-        add_reg(o, cpx, e->dim, T, gt);
+        emb_add_reg(o, cpx, e->dim, T, gt);
         apply_row(o, &f->ent_st, (size_t)p->t, ew, T, gt);
     }
     for (int j = 0; j < k; j++) {
         if (dneg[j] == 0 || neg_ent[j] < free_from) continue;
         float *X = e->ent + (size_t)neg_ent[j] * ew, *gx = gneg + (size_t)j * w;
-        add_reg(o, cpx, e->dim, X, gx);
+        emb_add_reg(o, cpx, e->dim, X, gx);
         apply_row(o, &f->ent_st, (size_t)neg_ent[j], ew, X, gx);
         if (o->normalize && !cpx) clip_unit(X, ew);
     }
@@ -986,9 +988,11 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                         kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
     emb_fit_spec spec = { g->triples, g->n_triples, 0, 1, emb_threads(o->threads) };
     if ((size_t)spec.threads > g->n_triples) spec.threads = g->n_triples ? (int)g->n_triples : 1;
-    emb_fit *f = emb_fit_new(e, o, &spec);
+    const int ova = o->loss == KGM_EMB_LOSS_1VSALL;
+    emb_fit *f = ova ? NULL : emb_fit_new(e, o, &spec);
+    emb_ova *fa = ova ? emb_ova_new(e, o, spec.pos, spec.n_pos) : NULL;
     param_copy best = {0};
-    if (!f) return kgm_fail(KGM_ENOMEM, "out of memory for training state");
+    if (!f && !fa) return kgm_fail(KGM_ENOMEM, "out of memory for training state");
 
     const kgm_triple *known[3] = { g->triples, valid, extra_known };
     size_t n_known[3] = { g->n_triples, n_valid, n_extra };
@@ -996,7 +1000,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     double t_train = 0;
     for (int ep = 1; ep <= o->epochs; ep++) {
         double t0 = emb_now();
-        double loss = emb_fit_epoch(f);
+        double loss = ova ? emb_ova_epoch(fa) : emb_fit_epoch(f);
         t_train += emb_now() - t0;
         if (loss < 0) { rep.interrupted = 1; break; }
         if (!isfinite(loss)) { rc = kgm_fail(KGM_ENUMERIC, "training loss became %g at epoch %d", loss, ep); break; }
@@ -1025,6 +1029,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     }
     free(best.ent); free(best.rel);
     emb_fit_free(f);
+    emb_ova_free(fa);
     rep.seconds = t_train;
     rep.triples_per_s = t_train > 0 ? (double)rep.epochs_run * (double)g->n_triples / t_train : 0;
     if (report) *report = rep;

@@ -71,6 +71,23 @@ float emb_l1(const float *a, const float *b, int n);
 float emb_l2(const float *a, const float *b, int n);
 float emb_cmod(const float *a, const float *b, int dim);
 
+/* Adds the gradient of o's regularizer (o->reg_weight times L2 or N3, N3 over complex moduli
+ * when complex_pairs) of row x into g. */
+void emb_add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float *x, float *g);
+
+/* 1vsAll training (kg/onevsall.c), loss = KGM_EMB_LOSS_1VSALL, DistMult and ComplEx only. */
+typedef struct emb_ova emb_ova;
+/* returns new: emb_ova_free(); NULL when out of memory. pos is borrowed. */
+emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, size_t n_pos);
+void     emb_ova_free(emb_ova *t);
+/* One epoch of mini-batches; returns the mean loss per query, or -1 when interrupted. */
+double   emb_ova_epoch(emb_ova *t);
+/* The 1vsAll loss of triples p (both queries of each, summed, no regularizer), adding
+ * scale * its gradient into gent (n_ents, ent_width) and grel (n_rels, rel_width). For tests.
+ * Returns a negative value when out of memory. */
+double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float scale,
+                           float *gent, float *grel);
+
 int emb_threads(int requested);   /* <= 0: online cores */
 double emb_now(void);             /* monotonic seconds */
 

@@ -567,6 +567,72 @@ static void test_filtered_negatives(void **state)
     emb_negs_free(&plain); emb_negs_free(&filt); emb_negs_free(&bern);
 }
 
+/* ---- 1vsAll ---- */
+/* The 1vsAll loss's gradient (three sgemms and the query vectors' hand-written backward pass)
+ * against central finite differences of the loss, for every parameter of a tiny graph. */
+static void test_1vsall_gradient(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    enum { NE = 5, NR = 2 };
+    const kgm_triple p[] = { { 0, 0, 1 }, { 1, 1, 3 }, { 4, 0, 4 }, { 2, 1, 0 } };
+    const size_t np = sizeof p / sizeof p[0];
+    for (size_t mi = 0; mi < 2; mi++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, models[mi]);
+        o.dim = 3; o.init_scale = 0.8f; o.seed = 9 + mi; o.loss = KGM_EMB_LOSS_1VSALL;
+        kgm_emb *e = kgm_emb_new(&o, NE, NR);
+        assert_non_null(e);
+        float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
+        assert_true(emb_ova_loss_grad(e, p, np, 1.0f, gent, grel) > 0);
+        float *params[2] = { e->ent, e->rel }, *grads[2] = { gent, grel };
+        size_t sizes[2] = { NE * (size_t)e->ent_width, NR * (size_t)e->rel_width };
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < sizes[k]; i++) {
+                const float step = 1e-2f;
+                float keep = params[k][i];
+                params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, 1.0f, junk_e, junk_r);
+                params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, 1.0f, junk_e, junk_r);
+                params[k][i] = keep;
+                double fd = (up - down) / (2 * step);
+                if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
+                    fail_msg("%s 1vsall: d loss / d %s[%zu] = %g analytic, %g finite difference",
+                             kgm_emb_model_name(models[mi]), k ? "rel" : "ent", i, grads[k][i], fd);
+            }
+        kgm_emb_free(e);
+    }
+}
+
+static void test_1vsall_learns_chains(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    for (size_t mi = 0; mi < 2; mi++) {
+        kgm_graph *g = chain_graph(models[mi] == KGM_EMB_DISTMULT, -1);
+        kgm_emb_opts o;
+        test_opts(&o, models[mi]);
+        o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
+        kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        const kgm_triple *known[1] = { g->triples };
+        size_t nk[1] = { g->n_triples };
+        kgm_lp_metrics m;
+        kgm_emb_report rep;
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
+        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 1, &m), 0);
+        printf("%-10s 1vsall MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
+               kgm_emb_model_name(models[mi]), m.mrr, m.hits1, rep.last_loss, rep.epochs_run, rep.seconds);
+        assert_true(m.mrr > 0.9);
+        kgm_emb_free(e);
+        kgm_graph_free(g);
+    }
+    /* 1vsall needs a dot-product model */
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_ROTATE);
+    o.loss = KGM_EMB_LOSS_1VSALL;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "1vsall"));
+}
+
 static void test_interrupt_keeps_state(void **state)
 {
     (void)state;
@@ -607,6 +673,8 @@ int main(void)
         cmocka_unit_test(test_filtered_negatives),
         cmocka_unit_test(test_transe_rows_in_unit_ball),
         cmocka_unit_test(test_transe_negative_after_positive),
+        cmocka_unit_test(test_1vsall_gradient),
+        cmocka_unit_test(test_1vsall_learns_chains),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
