@@ -73,7 +73,6 @@ typedef struct kgm_emb {
     size_t  n_ents, n_rels;
     float  *ent;                    /* (n_ents, ent_width) */
     float  *rel;                    /* (n_rels, rel_width) */
-    float   phase_scale;            /* RotatE: radians per stored relation unit (1 otherwise) */
 } kgm_emb;
 
 /* Filtered link-prediction figures over both sides (head and tail) of each triple. A rank is

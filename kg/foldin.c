@@ -64,10 +64,7 @@ int kgm_emb_foldin(kgm_emb *e, size_t n_new, const kgm_triple *triples, size_t n
 
 /* ---- files: the project's model file (src/modelfile.h) ----
  * config: kind=embedding, model=<name>, dim, n_ents, n_rels (the reader must know the shapes to
- * ask for), and for RotatE phase_scale (radians per stored relation unit, "%.9g" so the float
- * reads back exactly); tensors "entities" (n_ents, ent_width) and "relations" (n_rels, rel_width).
- * A RotatE file without phase_scale was written when relations were stored in radians, so it
- * loads with phase_scale 1 and scores as it did. */
+ * ask for); tensors "entities" (n_ents, ent_width) and "relations" (n_rels, rel_width). */
 int kgm_emb_save(const kgm_emb *e, const char *path)
 {
     if (e->n_ents > INT32_MAX || e->n_rels > INT32_MAX)
@@ -83,30 +80,11 @@ int kgm_emb_save(const kgm_emb *e, const char *path)
     if (!rc) rc = kgm_modelfile_set(mf, "dim", dim);
     if (!rc) rc = kgm_modelfile_set(mf, "n_ents", ne);
     if (!rc) rc = kgm_modelfile_set(mf, "n_rels", nr);
-    if (!rc && e->model == KGM_EMB_ROTATE) {
-        char ps[24];
-        snprintf(ps, sizeof ps, "%.9g", (double)e->phase_scale);
-        rc = kgm_modelfile_set(mf, "phase_scale", ps);
-    }
     if (!rc) rc = kgm_modelfile_add(mf, "entities", (int)e->n_ents, e->ent_width, e->ent);
     if (!rc) rc = kgm_modelfile_add(mf, "relations", (int)e->n_rels, e->rel_width, e->rel);
     if (!rc) rc = kgm_modelfile_save(mf, path);
     kgm_modelfile_free(mf);
     return rc;
-}
-
-static int read_phase_scale(const kgm_modelfile *mf, const char *path, kgm_emb *e)
-{
-    const char *ps = kgm_modelfile_get(mf, "phase_scale");
-    e->phase_scale = 1.0f;          /* absent: radians (see above); other models ignore it */
-    if (!ps || e->model != KGM_EMB_ROTATE) return 0;
-    char *end;
-    errno = 0;
-    float k = strtof(ps, &end);
-    if (end == ps || *end || errno || !isfinite(k) || !(k > 0))
-        return kgm_fail(KGM_EFORMAT, "%s: bad RotatE phase_scale '%s'", path, ps);
-    e->phase_scale = k;
-    return 0;
 }
 
 int kgm_emb_load(kgm_emb **out, const char *path)
@@ -142,7 +120,6 @@ int kgm_emb_load(kgm_emb **out, const char *path)
     float *ne = malloc(((size_t)n_ents ? (size_t)n_ents : 1) * (size_t)e->ent_width * sizeof(float));
     float *nr = malloc(((size_t)n_rels ? (size_t)n_rels : 1) * (size_t)e->rel_width * sizeof(float));
     if (!ne || !nr) { free(ne); free(nr); rc = kgm_fail(KGM_ENOMEM, "out of memory for %s", path); goto out; }
-    if ((rc = read_phase_scale(mf, path, e))) { free(ne); free(nr); goto out; }
     memcpy(ne, ent, (size_t)n_ents * (size_t)e->ent_width * sizeof(float));
     memcpy(nr, rel, (size_t)n_rels * (size_t)e->rel_width * sizeof(float));
     free(e->ent); free(e->rel);

@@ -39,8 +39,7 @@ static void query_vector(const kgm_emb *e, int side, int32_t h, int32_t r, int32
     case KGM_EMB_ROTATE:
         /* |h e^{i th} - x| for tails; |x e^{i th} - t| = |x - t e^{-i th}| for heads (|e^{i th}| = 1) */
         for (int i = 0; i < d; i++) {
-            float th = e->phase_scale * R[i];
-            float c = cosf(th), s = side == 't' ? sinf(th) : -sinf(th);
+            float c = cosf(R[i]), s = side == 't' ? sinf(R[i]) : -sinf(R[i]);
             const float *X = side == 't' ? H : T;
             q[i] = X[i] * c - X[d + i] * s; q[d + i] = X[i] * s + X[d + i] * c;
         }

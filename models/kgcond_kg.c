@@ -120,7 +120,6 @@ static int copy_emb(const kgm_emb *src, const kgm_emb_opts *o, kgm_emb **out)
     c.dim = src->dim;
     kgm_emb *e = kgm_emb_new(&c, src->n_ents, src->n_rels);
     if (!e) return KGM_ENOMEM;
-    e->phase_scale = src->phase_scale;   /* RotatE: how src's relation rows read as phases */
     memcpy(e->ent, src->ent, src->n_ents * (size_t)src->ent_width * sizeof(float));
     memcpy(e->rel, src->rel, src->n_rels * (size_t)src->rel_width * sizeof(float));
     *out = e;
