@@ -32,7 +32,8 @@ typedef enum {
 } kgm_emb_model;
 /* 1VSALL (DistMult, ComplEx): each triple's queries (h, r, ?) and (?, r, t) scored against every
  * entity, softmax cross-entropy on the answer (kg/onevsall.c); negatives, adv_temp, gamma and
- * margin are unused, batch is the triples per step. Fold-in still samples negatives (softplus). */
+ * margin are unused, batch is the triples per optimizer step, threads are OpenBLAS's own. No
+ * reciprocal relations: head queries use r itself. Fold-in still samples negatives (softplus). */
 typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL } kgm_emb_loss;
 typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
 typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
