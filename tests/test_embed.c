@@ -98,17 +98,17 @@ static void test_models_learn_chains(void **state)
         test_opts(&o, (kgm_emb_model)m);
         kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
         assert_non_null(e);
-        const kgm_triple *known[1] = { g->triples };
-        size_t nk[1] = { g->n_triples };
+        const kgm_triple *known[1] = { kgm_graph_triples(g) };
+        size_t nk[1] = { kgm_graph_n_triples(g) };
         kgm_lp_metrics before, after;
-        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 2, &before), 0);
+        assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 2, &before), 0);
         kgm_emb_report rep;
         assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
-        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 2, &after), 0);
+        assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 2, &after), 0);
         printf("%-10s MRR %.3f -> %.3f  hits@1 %.3f  (%d epochs, %.2f s)\n",
                kgm_emb_model_name((kgm_emb_model)m), before.mrr, after.mrr, after.hits1,
                rep.epochs_run, rep.seconds);
-        assert_int_equal(after.n, 2 * g->n_triples);
+        assert_int_equal(after.n, 2 * kgm_graph_n_triples(g));
         assert_true(before.mrr < 0.5);
         assert_true(after.mrr > 0.9);
         kgm_emb_free(e);
@@ -238,8 +238,8 @@ static void test_foldin_places_withheld_entity(void **state)
         int32_t before = kgm_graph_find_entity(g, "e14"), fresh = (int32_t)e->n_ents;
         kgm_triple mine[1] = { { before, 0, fresh } };
         float rel0 = e->rel[0], ent0 = e->ent[0];
-        const kgm_triple *known[1] = { g->triples };
-        size_t nk[1] = { g->n_triples };
+        const kgm_triple *known[1] = { kgm_graph_triples(g) };
+        size_t nk[1] = { kgm_graph_n_triples(g) };
         kgm_lp_metrics m;
         o.epochs = 100;
         assert_int_equal(kgm_emb_foldin(e, 1, mine, 1, &o, known, nk, 1, &m), 0);
