@@ -621,7 +621,7 @@ int kgm_store_view(kgm_store *s, kgm_graph **out)
     kgm_graph_source src = {
         .spo = v.spo, .n_spo = v.n_triples, .n_lit = v.n_lit, .ent_of = v.ent_of, .rel_of = v.rel_of,
         .n_of = v.n_of, .ent_term = v.ent_term, .rel_term = v.rel_term, .n_ents = v.n_ents,
-        .n_rels = v.n_rels, .gen = v.gen, .gen_taken = v.gen_taken, .ctx = s->storage,
+        .n_rels = v.n_rels, .gen = &s->changes, .gen_taken = s->changes, .ctx = s->storage,
         .term = src_term, .find = src_find, .number = src_number,
     };
     if (!(*out = kgm_graph_borrow(&src))) return kgm_fail(KGM_ENOMEM, "out of memory");
