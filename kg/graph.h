@@ -10,7 +10,9 @@
  * - borrowed (kgm_store_view on a "kgmeta" store): the store's own arrays, no copy and no
  *   pass over the triples. Entity and relation ids are the store's term classes (kg/istore.h:
  *   dense, in order of first use, never taken back, so after removes an entity or relation
- *   may have no triple left). Triple i is the i-th entity triple (object an IRI or blank) of
+ *   may have no triple left; kept by the snapshot, while changes replayed from the journal
+ *   at open get theirs in replay order). One load into an empty store gives the ids
+ *   kgm_store_extract gives. Triple i is the i-th entity triple (object an IRI or blank) of
  *   the store's sorted SPO array: read directly when the store holds no literal-object
  *   triples, else by a cursor that walks the array (O(1) per step for scans in either
  *   direction; random access is linear in the distance). The names are made (NUL-terminated,

@@ -19,9 +19,11 @@
  * Streams and iterators from a store stop (report end) as soon as the store changes:
  * they never read freed memory, but they do not see changes made while they are open.
  *
- * Snapshot file: a 72-byte header (magic "KGMISTOR", version 2, counts, checksums) then the
- * term offsets, the term bytes, the SPO triples and the owner's extra block (opaque bytes
- * kg/store.c uses for its generation and prefixes). It is written to a temporary file,
+ * Snapshot file: an 88-byte header (magic "KGMISTOR", version 3, counts, checksums) then the
+ * term offsets, the term bytes, the SPO triples, the term of each entity id then of each
+ * relation id (the learner's view, see kgm_istore_view_take) and the owner's extra block
+ * (opaque bytes kg/store.c uses for its generation and prefixes). Version 2 files (no
+ * entity ids) are refused with a one-line error saying so. It is written to a temporary file,
  * fsync'd and renamed, so a crash leaves the old or the new file. A damaged or truncated
  * snapshot is refused with a one-line error and nothing is loaded. Host byte order.
  *
