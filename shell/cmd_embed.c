@@ -84,12 +84,15 @@ static int need_embedding(kgm_shell *sh, const char *cmd)
     if (!kgm_graph_stale(sh->embed->g)) return 0;
     kgm_graph *g;
     if (kgm_store_view(sh->store, &g)) return kgm_error_code();
+    const kgm_emb *e = sh->embed->emb;
+    if (kgm_graph_n_ents(g) != e->n_ents || kgm_graph_n_rels(g) != e->n_rels) {
+        int rc = kgm_fail(KGM_ESTATE, "embed %s: the store has %zu entities and %zu relations now, the embedding %zu and %zu "
+                          "(embed train again)", cmd, kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
+        kgm_graph_free(g);          /* the stale view stays, unread: the next use asks again */
+        return rc;
+    }
     kgm_graph_free(sh->embed->g);
     sh->embed->g = g;
-    const kgm_emb *e = sh->embed->emb;
-    if (kgm_graph_n_ents(g) != e->n_ents || kgm_graph_n_rels(g) != e->n_rels)
-        return kgm_fail(KGM_ESTATE, "embed %s: the store has %zu entities and %zu relations now, the embedding %zu and %zu "
-                        "(embed train again)", cmd, kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
     return 0;
 }
 
