@@ -171,6 +171,18 @@ static void assert_view_matches(kgm_store *s, int exact)
         assert_true(t.h == d[i].h && t.r == d[i].r && t.t == d[i].t);
     }
     kgm_graph_free(w);
+    /* adjacency, built on first use: every triple once, under its head (tail) */
+    for (int by_tail = 0; by_tail < 2; by_tail++) {
+        const size_t *off;
+        const int32_t *idx;
+        assert_int_equal(kgm_graph_adjacency(v, by_tail, &off, &idx), 0);
+        assert_int_equal(off[kgm_graph_n_ents(v)], n);
+        for (size_t e = 0; e < kgm_graph_n_ents(v); e++)
+            for (size_t k = off[e]; k < off[e + 1]; k++) {
+                kgm_triple t = kgm_graph_triple(v, (size_t)idx[k]);
+                assert_int_equal(by_tail ? t.t : t.h, (int32_t)e);
+            }
+    }
     kgm_graph_free(v);
     kgm_graph_free(c);
 }
