@@ -175,8 +175,8 @@ static void timebox_stop(timebox *tb)
 
 static int evaluate_test(const kgm_emb *e, const dataset *d, kgm_lp_metrics *m, double *secs)
 {
-    const kgm_triple *known[3] = { d->g->triples, d->valid, d->test };
-    size_t nk[3] = { d->g->n_triples, d->n_valid, d->n_test };
+    const kgm_triple *known[3] = { kgm_graph_triples(d->g), d->valid, d->test };
+    size_t nk[3] = { kgm_graph_n_triples(d->g), d->n_valid, d->n_test };
     double t0 = now();
     int rc = kgm_lp_evaluate(e, d->test, d->n_test, known, nk, 3, 0, m);
     *secs = now() - t0;
@@ -216,9 +216,9 @@ static int run_speed(const dataset *d, int epochs, float lr, int argc, char **ar
            rep.seconds, rep.triples_per_s / 1e6, REF_TRIPLES_PER_S / 1e6, rep.triples_per_s / REF_TRIPLES_PER_S);
     /* the cores are shared: CPU time says what the code costs when the machine is busy */
     printf("  CPU %.2f s: %.3f M triples per CPU-second (x2 cores: %.3f M/s, ratio %.2fx); load average counts\n",
-           cpu, (double)rep.epochs_run * (double)d->g->n_triples / cpu / 1e6,
-           2 * (double)rep.epochs_run * (double)d->g->n_triples / cpu / 1e6,
-           2 * (double)rep.epochs_run * (double)d->g->n_triples / cpu / REF_TRIPLES_PER_S);
+           cpu, (double)rep.epochs_run * (double)kgm_graph_n_triples(d->g) / cpu / 1e6,
+           2 * (double)rep.epochs_run * (double)kgm_graph_n_triples(d->g) / cpu / 1e6,
+           2 * (double)rep.epochs_run * (double)kgm_graph_n_triples(d->g) / cpu / REF_TRIPLES_PER_S);
     printf("  test filtered MRR %.4f (reference %.3f)  MR %.0f  Hits@1 %.4f  Hits@3 %.4f  Hits@10 %.4f (reference %.3f)  [eval %.1f s]\n",
            m.mrr, REF_MRR, m.mean_rank, m.hits1, m.hits3, m.hits10, REF_HITS10, eval_s);
     printf("  ties: %zu of %zu ranks had a candidate with exactly the target's score; ranked at the mean "
@@ -343,14 +343,14 @@ static void *ref_run(void *arg)
 static int ref_train(const dataset *d, kgm_emb *e, int epochs, float lr, int threads, uint64_t seed,
                      double *wall, double *cpu)
 {
-    const size_t n = d->g->n_triples, ne = e->n_ents;
+    const size_t n = kgm_graph_n_triples(d->g), ne = e->n_ents;
     ref_model m = { .n = n, .n_ents = ne, .dim = e->dim, .lr = lr, .margin = 1.0f, .ent = e->ent, .rel = e->rel };
     kgm_triple *hrt = malloc(n * sizeof *hrt), *trh = malloc(n * sizeof *trh);
     size_t *hs = calloc(ne + 1, sizeof *hs), *ts = calloc(ne + 1, sizeof *ts);
     ref_thread *th = calloc((size_t)threads, sizeof *th);
     if (!hrt || !trh || !hs || !ts || !th) { free(hrt); free(trh); free(hs); free(ts); free(th); return -1; }
-    memcpy(hrt, d->g->triples, n * sizeof *hrt);
-    memcpy(trh, d->g->triples, n * sizeof *trh);
+    memcpy(hrt, kgm_graph_triples(d->g), n * sizeof *hrt);
+    memcpy(trh, kgm_graph_triples(d->g), n * sizeof *trh);
     qsort(hrt, n, sizeof *hrt, cmp_ref_hrt);
     qsort(trh, n, sizeof *trh, cmp_ref_trh);
     for (size_t i = 0; i < n; i++) { hs[hrt[i].h + 1]++; ts[trh[i].t + 1]++; }
@@ -407,7 +407,7 @@ static int run_compare(const dataset *d, int epochs, float lr, int argc, char **
         kgm_emb_free(e);
         return 1;
     }
-    double steps = (double)epochs * (double)d->g->n_triples;
+    double steps = (double)epochs * (double)kgm_graph_n_triples(d->g);
     printf("reference (plain loop, Fast-TransX's algorithm), %d threads, lr %g, %d epochs:\n", threads, lr, epochs);
     printf("  train %.2f s  %.3f M positive triples/s; CPU %.2f s: %.3f M per CPU-second\n",
            wall, steps / wall / 1e6, cpu, steps / cpu / 1e6);
@@ -505,7 +505,7 @@ static void holdout_free(holdout *h)
 static int holdout_make(const kgm_graph *g, int n_held, uint64_t seed, holdout *h)
 {
     memset(h, 0, sizeof *h);
-    size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g), n = g->n_triples;
+    size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g), n = kgm_graph_n_triples(g);
     int32_t *newid = malloc(ne * sizeof(int32_t));
     h->reduced = kgm_graph_new();
     h->held = malloc(n * sizeof(kgm_triple));
@@ -532,7 +532,7 @@ static int holdout_make(const kgm_graph *g, int n_held, uint64_t seed, holdout *
         if (kgm_graph_relation(h->reduced, name) != (int32_t)r) { free(newid); return -1; }
     }
     for (size_t i = 0; i < n; i++) {
-        kgm_triple t = g->triples[i], m = { newid[t.h], t.r, newid[t.t] };
+        kgm_triple t = kgm_graph_triple(g, i), m = { newid[t.h], t.r, newid[t.t] };
         if ((size_t)m.h >= h->n_kept || (size_t)m.t >= h->n_kept) {
             h->held_orig[h->n_held_triples] = t;
             h->held[h->n_held_triples++] = m;
@@ -559,8 +559,8 @@ static int run_foldin(const dataset *d, const char *model, int epochs, int n_hel
     kgm_emb *full = kgm_emb_new(&o, kgm_graph_n_ents(d->g), nr), *part = kgm_emb_new(&o, h.n_kept, nr);
     kgm_emb_report rf, rp;
     kgm_lp_metrics mf, mp;
-    const kgm_triple *kf[1] = { d->g->triples }, *kp[2] = { h.reduced->triples, h.held };
-    size_t nkf[1] = { d->g->n_triples }, nkp[2] = { h.reduced->n_triples, h.n_held_triples };
+    const kgm_triple *kf[1] = { kgm_graph_triples(d->g) }, *kp[2] = { kgm_graph_triples(h.reduced), h.held };
+    size_t nkf[1] = { kgm_graph_n_triples(d->g) }, nkp[2] = { kgm_graph_n_triples(h.reduced), h.n_held_triples };
     kgm_emb_opts fo = o;
     fo.epochs = fold_epochs;
     double t0 = 0, fold_s = 0;
@@ -578,7 +578,7 @@ static int run_foldin(const dataset *d, const char *model, int epochs, int n_hel
     else {
         printf("foldin: %s dim %d lr %g neg %d, %d epochs; %d held-out entities with %zu train triples "
                "(%.1f per entity) removed, %zu triples left\n", model, o.dim, o.lr, o.negatives, epochs, n_held,
-               h.n_held_triples, (double)h.n_held_triples / n_held, h.reduced->n_triples);
+               h.n_held_triples, (double)h.n_held_triples / n_held, kgm_graph_n_triples(h.reduced));
         printf("  full model (trained on them, %.1f s): their triples' filtered MRR %.4f  Hits@1 %.4f  Hits@10 %.4f\n",
                rf.seconds, mf.mrr, mf.hits1, mf.hits10);
         printf("  without them (%.1f s) + fold-in of %d epochs, 1 thread: fit %.3f s; MRR %.4f  "
@@ -607,7 +607,7 @@ int main(int argc, char **argv)
     if (load_dataset(dir, &d)) { fprintf(stderr, "bench_embed: cannot load %s\n", dir); dataset_free(&d); return 1; }
     printf("WN18RR through the store: %zu entities in train + %zu only in valid/test, %zu relations, "
            "%zu train / %zu valid / %zu test triples; store load %.2f s, all loading %.2f s\n",
-           kgm_graph_n_ents(d.g), kgm_strmap_size(d.extra), kgm_graph_n_rels(d.g), d.g->n_triples,
+           kgm_graph_n_ents(d.g), kgm_strmap_size(d.extra), kgm_graph_n_rels(d.g), kgm_graph_n_triples(d.g),
            d.n_valid, d.n_test, d.store_load_s, d.load_s);
     int rc;
     if (!strcmp(mode, "speed"))

@@ -11,8 +11,10 @@
  * load is already a snapshot; 'trees' replays its journal), compaction, reopening from the
  * snapshot, 1,000 subject-bound lookups (librdf_model_find_statements on the store's model,
  * every statement read, first touch then the best of three warm passes; and as SPARQL
- * through kgm_store_query) and extraction of the integer view, and 200 single adds
- * (journaled). Times are also given as a ratio to the raw parse. The load and the warm
+ * through kgm_store_query), extraction of the integer view (the owned copy), the learner's
+ * view (kgm_store_view: for "kgmeta" the store's own arrays, borrowed; for 'trees' the
+ * copy) and the dense (h, r, t) array the embedding trainer builds from it, and 200 single
+ * adds (journaled), after which the view is taken again (that merges the adds first). Times are also given as a ratio to the raw parse. The load and the warm
  * lookups are also given in CPU time, which a busy machine disturbs less than wall time.
  * Everything written is removed. */
 #include <malloc.h>
@@ -140,6 +142,7 @@ static size_t heap_bytes(void)
 
 typedef struct {
     double load, load_cpu, reopen, compact, reopen_snap, find_cold_us, find_us, find_cpu_us, sparql_us, extract, add_us;
+    double view, dense, view_after_adds;
     double bytes_per_triple, peak_mb;
     size_t added, size, replayed, rows;
 } figures;
@@ -224,8 +227,22 @@ static figures run(const char *storage, const char *data, const char *store_dir)
     t0 = now();
     check(kgm_store_extract(s, &g), "extract");
     f.extract = now() - t0;
+    const kgm_attr *attrs;
+    size_t n_attrs;
+    check(kgm_graph_attrs(g, &attrs, &n_attrs), "attributes");
     printf("  %s extraction: %zu entities, %zu relations, %zu triples, %zu attributes\n", storage,
-           kgm_graph_n_ents(g), kgm_graph_n_rels(g), g->n_triples, g->n_attrs);
+           kgm_graph_n_ents(g), kgm_graph_n_rels(g), kgm_graph_n_triples(g), n_attrs);
+    kgm_graph_free(g);
+
+    t0 = now();
+    check(kgm_store_view(s, &g), "view");
+    f.view = now() - t0;
+    t0 = now();
+    if (!kgm_graph_triples(g)) check(KGM_ENOMEM, "dense triples");
+    f.dense = now() - t0;
+    printf("  %s view (%s): %zu entities, %zu relations, %zu triples\n", storage,
+           kgm_graph_borrowed(g) ? "borrowed" : "copy", kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+           kgm_graph_n_triples(g));
     kgm_graph_free(g);
 
     /* Edits as the shell makes them: each journaled and fsync'd before it returns. */
@@ -236,6 +253,10 @@ static figures run(const char *storage, const char *data, const char *store_dir)
         check(kgm_store_add(s, subj, "<http://bench.example.org/p1>", "<http://bench.example.org/e1>"), "add");
     }
     f.add_us = (now() - t0) / 200 * 1e6;
+    t0 = now();
+    check(kgm_store_view(s, &g), "view");
+    f.view_after_adds = now() - t0;
+    kgm_graph_free(g);
     kgm_store_free(s);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
@@ -290,7 +311,10 @@ int main(int argc, char **argv)
     line("reopen after the load", k.reopen, t.reopen, raw, trees, "s", "");
     line("compaction", k.compact, t.compact, raw, trees, "s", "");
     line("reopen from the snapshot", k.reopen_snap, t.reopen_snap, raw, trees, "s", "<= 0.5x raw");
-    line("extraction (integer view)", k.extract, t.extract, raw, trees, "s", "");
+    line("extraction (owned copy)", k.extract, t.extract, raw, trees, "s", "");
+    line("learner's view (store_view)", k.view, t.view, raw, trees, "s", "~0x (borrowed)");
+    line("view's dense (h,r,t) array", k.dense, t.dense, raw, trees, "s", "trainer, once");
+    line("view after 200 adds (merge)", k.view_after_adds, t.view_after_adds, raw, trees, "s", "");
     line("subject lookup, first touch", k.find_cold_us, t.find_cold_us, 0, trees, "us each", "");
     line("subject lookup, find_statements", k.find_us, t.find_us, 0, trees, "us each", "< 10 us");
     line("subject lookup, CPU time", k.find_cpu_us, t.find_cpu_us, 0, trees, "us each", "");

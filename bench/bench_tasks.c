@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     double t3 = now();
     printf("load      %8zu triples  %.3f s\n", total, t1 - t0);
     printf("read      %8zu tasks    %.3f s  (%.2fx load)\n", s->n, t2 - t1, (t2 - t1) / (t1 - t0));
-    printf("describe  %8zu triples  %.3f s  (%.2fx load)\n", d->n_triples, t3 - t2, (t3 - t2) / (t1 - t0));
+    printf("describe  %8zu triples  %.3f s  (%.2fx load)\n", kgm_graph_n_triples(d), t3 - t2, (t3 - t2) / (t1 - t0));
     kgm_graph_free(d);
     kgm_taskset_free(s);
     kgm_store_free(st);

@@ -980,16 +980,17 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     if (kgm_graph_n_ents(g) > e->n_ents || kgm_graph_n_rels(g) > e->n_rels)
         return kgm_fail(KGM_EINVAL, "graph has %zu entities and %zu relations, embedding only %zu and %zu",
                         kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
-    emb_fit_spec spec = { g->triples, g->n_triples, 0, 1, emb_threads(o->threads) };
-    if ((size_t)spec.threads > g->n_triples) spec.threads = g->n_triples ? (int)g->n_triples : 1;
+    if (kgm_graph_check(g, "embed train") || (kgm_graph_n_triples(g) && !kgm_graph_triples(g))) return kgm_error_code();
+    emb_fit_spec spec = { kgm_graph_triples(g), kgm_graph_n_triples(g), 0, 1, emb_threads(o->threads) };
+    if ((size_t)spec.threads > kgm_graph_n_triples(g)) spec.threads = kgm_graph_n_triples(g) ? (int)kgm_graph_n_triples(g) : 1;
     const int ova = o->loss == KGM_EMB_LOSS_1VSALL;
     emb_fit *f = ova ? NULL : emb_fit_new(e, o, &spec);
     emb_ova *fa = ova ? emb_ova_new(e, o, spec.pos, spec.n_pos) : NULL;
     param_copy best = {0};
     if (!f && !fa) return kgm_fail(KGM_ENOMEM, "out of memory for training state");
 
-    const kgm_triple *known[3] = { g->triples, valid, extra_known };
-    size_t n_known[3] = { g->n_triples, n_valid, n_extra };
+    const kgm_triple *known[3] = { kgm_graph_triples(g), valid, extra_known };
+    size_t n_known[3] = { kgm_graph_n_triples(g), n_valid, n_extra };
     int checking = valid && n_valid && o->eval_every > 0, since_best = 0;
     double t_train = 0;
     for (int ep = 1; ep <= o->epochs; ep++) {
@@ -1025,7 +1026,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     emb_fit_free(f);
     emb_ova_free(fa);
     rep.seconds = t_train;
-    rep.triples_per_s = t_train > 0 ? (double)rep.epochs_run * (double)g->n_triples / t_train : 0;
+    rep.triples_per_s = t_train > 0 ? (double)rep.epochs_run * (double)kgm_graph_n_triples(g) / t_train : 0;
     if (report) *report = rep;
     if (rc) return rc;
     if (rep.interrupted) return kgm_fail(KGM_EINTR, "embedding training interrupted after %d epochs; best state kept",

@@ -280,6 +280,7 @@ void ist_core_free(ist_core *c)
     dict_free(&c->dict);
     for (int k = 0; k < IST_NPERM; k++) { free(c->base[k]); free(c->first[k]); free(c->delta[k]); }
     free(c->tomb);
+    free(c->cls.ent_of); free(c->cls.rel_of); free(c->cls.ent_term); free(c->cls.rel_term);
     memset(c, 0, sizeof *c);
 }
 
@@ -293,7 +294,98 @@ size_t ist_core_bytes(const ist_core *c)
     const ist_dict *d = &c->dict;
     return d->cap_bytes + ((size_t)d->cap + 1) * sizeof *d->off + d->n_slots * sizeof *d->slots
          + IST_NPERM * (c->n_base + c->cap_delta) * sizeof(ist_tri) + c->cap_tomb * sizeof(ist_tri)
-         + (c->first[IST_SPO] ? IST_NPERM * ((size_t)c->n_first + 1) * sizeof(size_t) : 0);
+         + (c->first[IST_SPO] ? IST_NPERM * ((size_t)c->n_first + 1) * sizeof(size_t) : 0)
+         + (size_t)c->cls.cap_of * 2 * sizeof(int32_t)
+         + ((size_t)c->cls.cap_ents + c->cls.cap_rels) * sizeof(uint32_t);
+}
+
+/* ---- term classes (entity and relation ids for the learner's view) ---- */
+
+static inline int term_is_literal(const ist_dict *d, uint32_t id)
+{
+    char k = d->bytes[d->off[id]];
+    return k != 'I' && k != 'B';
+}
+
+static int grow_ids(uint32_t **arr, uint32_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 1024;
+    while (nc < need) nc *= 2;
+    uint32_t *a = realloc(*arr, nc * sizeof *a);
+    if (!a) return KGM_ENOMEM;
+    *arr = a;
+    *cap = (uint32_t)nc;
+    return 0;
+}
+
+/* Room for the classes of every term the dictionary holds and for up to more_ents new
+ * entities and more_rels new relations, so that class_note cannot fail. */
+static int class_reserve(ist_core *c, size_t more_ents, size_t more_rels)
+{
+    ist_class *k = &c->cls;
+    uint32_t n = c->dict.n;
+    if (n > k->cap_of) {
+        size_t nc = k->cap_of ? k->cap_of : 1024;
+        while (nc < n) nc *= 2;
+        int32_t *e = realloc(k->ent_of, nc * sizeof *e);
+        if (e) k->ent_of = e;
+        int32_t *r = e ? realloc(k->rel_of, nc * sizeof *r) : NULL;
+        if (!r) return kgm_fail(KGM_ENOMEM, "out of memory classifying terms");
+        k->rel_of = r;
+        for (size_t i = k->cap_of; i < nc; i++) k->ent_of[i] = k->rel_of[i] = -1;
+        k->cap_of = (uint32_t)nc;
+    }
+    size_t ne = (size_t)k->n_ents + more_ents, nr = (size_t)k->n_rels + more_rels;
+    if (grow_ids(&k->ent_term, &k->cap_ents, ne < n ? ne : n)
+        || grow_ids(&k->rel_term, &k->cap_rels, nr < n ? nr : n))
+        return kgm_fail(KGM_ENOMEM, "out of memory classifying terms");
+    return 0;
+}
+
+static inline void class_entity(ist_class *k, uint32_t id)
+{
+    if (k->ent_of[id] >= 0) return;
+    k->ent_of[id] = (int32_t)k->n_ents;
+    k->ent_term[k->n_ents++] = id;
+}
+
+/* Classify the terms of one live triple (room reserved); returns 1 when its object is a
+ * literal. The order (subject, then predicate and object) is the extraction's order. */
+static int class_note(ist_core *c, ist_tri t)
+{
+    ist_class *k = &c->cls;
+    class_entity(k, t.a);
+    if (k->ent_of[t.c] == IST_LITERAL) return 1;
+    if (k->ent_of[t.c] < 0 && term_is_literal(&c->dict, t.c)) { k->ent_of[t.c] = IST_LITERAL; return 1; }
+    if (k->rel_of[t.b] < 0) {
+        k->rel_of[t.b] = (int32_t)k->n_rels;
+        k->rel_term[k->n_rels++] = t.b;
+    }
+    class_entity(k, t.c);
+    return 0;
+}
+
+/* Drops the ids of ids_term[] from the first one naming a term >= n_terms on (those were all
+ * given by the failed change being undone). */
+static void class_cut(int32_t *of, const uint32_t *term, uint32_t *n_ids, uint32_t n_terms)
+{
+    uint32_t cut = *n_ids;
+    for (uint32_t i = 0; i < *n_ids; i++)
+        if (term[i] >= n_terms && i < cut) cut = i;
+    for (uint32_t i = cut; i < *n_ids; i++) of[term[i]] = -1;
+    *n_ids = cut;
+}
+
+void ist_core_truncate_terms(ist_core *c, uint32_t n_terms)
+{
+    ist_class *k = &c->cls;
+    if (k->cap_of) {
+        class_cut(k->ent_of, k->ent_term, &k->n_ents, n_terms);
+        class_cut(k->rel_of, k->rel_term, &k->n_rels, n_terms);
+        for (uint32_t i = n_terms; i < k->cap_of; i++) k->ent_of[i] = k->rel_of[i] = -1;
+    }
+    ist_dict_truncate(&c->dict, n_terms);
 }
 
 /* The range [*pos, *end) of base[perm] matching the first klen (1..3) components of key:
@@ -387,10 +479,12 @@ static void set_base(ist_core *c, ist_tri *perms[IST_NPERM], size_t *first[IST_N
     c->gen++;
 }
 
-/* Merge sorted a (minus sorted `minus`) with sorted b into out; returns the count. */
+/* Merge sorted a (minus sorted `minus`) with sorted b into out; returns the count. With
+ * ent_of, *n_lit gets the number of merged triples whose object is a literal. */
 static size_t merge_spo(const ist_tri *a, size_t na, const ist_tri *minus, size_t nm,
-                        const ist_tri *b, size_t nb, ist_tri *out)
+                        const ist_tri *b, size_t nb, ist_tri *out, const int32_t *ent_of, size_t *n_lit)
 {
+    size_t lit = 0;
     size_t i = 0, j = 0, m = 0, n = 0;
     while (i < na || j < nb) {
         ist_tri t;
@@ -401,8 +495,12 @@ static size_t merge_spo(const ist_tri *a, size_t na, const ist_tri *minus, size_
         } else {
             t = b[j++];
         }
-        if (n == 0 || tri_cmp(&out[n - 1], &t, 3) != 0) out[n++] = t;
+        if (n == 0 || tri_cmp(&out[n - 1], &t, 3) != 0) {
+            out[n++] = t;
+            if (ent_of) lit += ent_of[t.c] == IST_LITERAL;
+        }
     }
+    if (n_lit) *n_lit = lit;
     return n;
 }
 
@@ -413,7 +511,7 @@ int ist_core_compact(ist_core *c)
     ist_tri *spo = malloc((cap ? cap : 1) * sizeof *spo);
     if (!spo) return kgm_fail(KGM_ENOMEM, "out of memory merging %zu triples", cap);
     size_t n = merge_spo(c->base[IST_SPO], c->n_base, c->tomb, c->n_tomb,
-                         c->delta[IST_SPO], c->n_delta, spo);
+                         c->delta[IST_SPO], c->n_delta, spo, NULL, NULL);
     ist_tri *perms[IST_NPERM];
     size_t *first[IST_NPERM];
     if (build_perms(c, spo, n, perms, first)) {
@@ -431,11 +529,17 @@ int ist_core_add_bulk(ist_core *c, ist_tri *add, size_t n, size_t *n_added)
     if (!tmp) return kgm_fail(KGM_ENOMEM, "out of memory sorting %zu triples", n);
     n = ist_sort_unique(add, n, tmp);
     free(tmp);
-    int rc = ist_core_compact(c);
+    int rc = class_reserve(c, 2 * n, n);
+    if (!rc) rc = ist_core_compact(c);
     if (rc) return rc;
+    /* Literal objects are marked before the merge counts them; the new triples' entity and
+     * relation ids are given only once the merge has succeeded. */
+    for (size_t i = 0; i < n; i++)
+        if (c->cls.ent_of[add[i].c] == -1 && term_is_literal(&c->dict, add[i].c)) c->cls.ent_of[add[i].c] = IST_LITERAL;
     ist_tri *spo = malloc((c->n_base + n ? c->n_base + n : 1) * sizeof *spo);
     if (!spo) return kgm_fail(KGM_ENOMEM, "out of memory merging %zu triples", c->n_base + n);
-    size_t total = merge_spo(c->base[IST_SPO], c->n_base, NULL, 0, add, n, spo);
+    size_t n_lit;
+    size_t total = merge_spo(c->base[IST_SPO], c->n_base, NULL, 0, add, n, spo, c->cls.ent_of, &n_lit);
     ist_tri *perms[IST_NPERM];
     size_t *first[IST_NPERM];
     if (build_perms(c, spo, total, perms, first)) {
@@ -443,6 +547,8 @@ int ist_core_add_bulk(ist_core *c, ist_tri *add, size_t n, size_t *n_added)
         return kgm_fail(KGM_ENOMEM, "out of memory indexing %zu triples", total);
     }
     set_base(c, perms, first, total);
+    for (size_t i = 0; i < n; i++) class_note(c, add[i]);
+    c->cls.n_lit = n_lit;
     if (n_added) *n_added = total - before;
     return 0;
 }
@@ -480,6 +586,7 @@ int ist_core_add(ist_core *c, uint32_t s, uint32_t p, uint32_t o)
 {
     ist_tri t = { s, p, o };
     if (ist_core_contains(c, s, p, o)) return 0;
+    if (class_reserve(c, 2, 1)) return KGM_ENOMEM;
     size_t at;
     if (in_base(c, t)) {                    /* tombstoned: revive it */
         find_exact(c->tomb, c->n_tomb, t, &at);
@@ -499,6 +606,7 @@ int ist_core_add(ist_core *c, uint32_t s, uint32_t p, uint32_t o)
         }
         c->n_delta++;
     }
+    c->cls.n_lit += (size_t)class_note(c, t);
     c->gen++;
     maybe_compact(c);
     return 1;
@@ -521,6 +629,7 @@ int ist_core_remove(ist_core *c, uint32_t s, uint32_t p, uint32_t o)
     } else {
         return 0;
     }
+    c->cls.n_lit -= c->cls.ent_of[o] == IST_LITERAL;
     c->gen++;
     maybe_compact(c);
     return 1;
@@ -572,25 +681,29 @@ int ist_cursor_next(ist_cursor *k, ist_tri *spo)
 /* ---- snapshot ---- */
 
 #define SNAP_MAGIC   "KGMISTOR"
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u       /* 3: entity and relation ids (the learner's view) added */
 
 typedef struct {
     char     magic[8];
     uint32_t version;
     uint32_t header_size;
     uint64_t n_terms, n_bytes, n_triples, bnode_next;
-    uint64_t n_extra;           /* bytes of the owner's extra block after the triples */
-    uint64_t body_sum;          /* checksum of offsets, term bytes, triples and extra */
-    uint64_t head_sum;          /* checksum of the 64 bytes above */
+    uint64_t n_ents, n_rels;    /* term ids of the entities, then of the relations, after the triples */
+    uint64_t n_extra;           /* bytes of the owner's extra block after those */
+    uint64_t body_sum;          /* checksum of offsets, term bytes, triples, classes and extra */
+    uint64_t head_sum;          /* checksum of the 80 bytes above */
 } snap_header;
-_Static_assert(sizeof(snap_header) == 72, "the header is 72 bytes on disk");
+_Static_assert(sizeof(snap_header) == 88, "the header is 88 bytes on disk");
 
-static uint64_t body_sum(const uint64_t *off, size_t n_terms, const char *bytes, size_t n_bytes,
-                         const ist_tri *spo, size_t n_triples, const void *extra, size_t n_extra)
+static uint64_t body_sum(const ist_dict *d, const ist_tri *spo, size_t n_triples, const ist_class *k,
+                         const void *extra, size_t n_extra)
 {
-    uint64_t h = hash_bytes(1, off, (n_terms + 1) * sizeof *off);
-    h = hash_bytes(h, bytes, n_bytes);
+    uint64_t zero_off = 0;
+    uint64_t h = hash_bytes(1, d->n ? d->off : &zero_off, ((size_t)d->n + 1) * sizeof *d->off);
+    h = hash_bytes(h, d->bytes, d->n_bytes);
     h = hash_bytes(h, spo, n_triples * sizeof *spo);
+    h = hash_bytes(h, k->ent_term, (size_t)k->n_ents * sizeof *k->ent_term);
+    h = hash_bytes(h, k->rel_term, (size_t)k->n_rels * sizeof *k->rel_term);
     return hash_bytes(h, extra, n_extra);
 }
 
@@ -615,8 +728,10 @@ int ist_snapshot_save(ist_core *c, const char *path, const void *extra, size_t n
     h.n_bytes = d->n_bytes;
     h.n_triples = c->n_base;
     h.bnode_next = c->bnode_next;
+    h.n_ents = c->cls.n_ents;
+    h.n_rels = c->cls.n_rels;
     h.n_extra = n_extra;
-    h.body_sum = body_sum(off, d->n, d->bytes, d->n_bytes, c->base[IST_SPO], c->n_base, extra, n_extra);
+    h.body_sum = body_sum(d, c->base[IST_SPO], c->n_base, &c->cls, extra, n_extra);
     h.head_sum = hash_bytes(2, &h, offsetof(snap_header, head_sum));
 
     kgm_atomic_file f;
@@ -625,6 +740,8 @@ int ist_snapshot_save(ist_core *c, const char *path, const void *extra, size_t n
           && write_all(f.f, off, (d->n + 1) * sizeof *off)
           && write_all(f.f, d->bytes, d->n_bytes)
           && write_all(f.f, c->base[IST_SPO], c->n_base * sizeof(ist_tri))
+          && write_all(f.f, c->cls.ent_term, (size_t)c->cls.n_ents * sizeof *c->cls.ent_term)
+          && write_all(f.f, c->cls.rel_term, (size_t)c->cls.n_rels * sizeof *c->cls.rel_term)
           && write_all(f.f, extra, n_extra);
     if (!ok) {
         rc = kgm_fail(KGM_EIO, "cannot write snapshot %s: %s", path, strerror(errno));
@@ -657,9 +774,43 @@ static const char *check_body(const ist_dict *d, const ist_tri *spo, size_t n)
     return NULL;
 }
 
+/* The classes read back (ent_term, rel_term) must be what the live store would hold for
+ * these triples: distinct terms of the right kinds, every subject and non-literal object an
+ * entity, every predicate of such a triple a relation. Counts the literal-object triples. */
+static const char *load_classes(ist_core *c, const ist_tri *spo, size_t n)
+{
+    ist_class *k = &c->cls;
+    const ist_dict *d = &c->dict;
+    uint32_t ne = k->n_ents, nr = k->n_rels;
+    k->n_ents = k->n_rels = 0;
+    if (class_reserve(c, ne, nr)) return "out of memory";
+    for (uint32_t i = 0; i < d->n; i++)
+        if (term_is_literal(d, i)) k->ent_of[i] = IST_LITERAL;
+    for (uint32_t e = 0; e < ne; e++) {
+        uint32_t t = k->ent_term[e];
+        if (t >= d->n || k->ent_of[t] != -1) return "bad entity term";
+        k->ent_of[t] = (int32_t)e;
+    }
+    for (uint32_t r = 0; r < nr; r++) {
+        uint32_t t = k->rel_term[r];
+        if (t >= d->n || k->rel_of[t] != -1 || term_is_literal(d, t)) return "bad relation term";
+        k->rel_of[t] = (int32_t)r;
+    }
+    k->n_ents = ne;
+    k->n_rels = nr;
+    k->n_lit = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k->ent_of[spo[i].a] < 0) return "subject without an entity id";
+        if (k->ent_of[spo[i].c] == IST_LITERAL) k->n_lit++;
+        else if (k->ent_of[spo[i].c] < 0 || k->rel_of[spo[i].b] < 0) return "triple without entity ids";
+    }
+    return NULL;
+}
+
 static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *path, char *extra)
 {
     ist_dict *d = &c->dict;
+    ist_class *k = &c->cls;
     d->n = (uint32_t)h->n_terms;
     d->cap = d->n + 1;
     d->n_bytes = d->cap_bytes = h->n_bytes;
@@ -667,21 +818,27 @@ static int load_body(ist_core *c, FILE *f, const snap_header *h, const char *pat
     d->bytes = malloc(d->n_bytes ? d->n_bytes : 1);
     ist_tri *spo = malloc((h->n_triples ? h->n_triples : 1) * sizeof *spo);
     c->base[IST_SPO] = spo;
-    if (!d->off || !d->bytes || !spo)
+    k->n_ents = (uint32_t)h->n_ents;
+    k->n_rels = (uint32_t)h->n_rels;
+    if (!d->off || !d->bytes || !spo || grow_ids(&k->ent_term, &k->cap_ents, k->n_ents)
+        || grow_ids(&k->rel_term, &k->cap_rels, k->n_rels))
         return kgm_fail(KGM_ENOMEM, "%s: out of memory reading the snapshot", path);
     if (!read_all(f, d->off, (d->n + 1) * sizeof *d->off) || !read_all(f, d->bytes, d->n_bytes)
-        || !read_all(f, spo, h->n_triples * sizeof *spo) || !read_all(f, extra, h->n_extra))
+        || !read_all(f, spo, h->n_triples * sizeof *spo)
+        || !read_all(f, k->ent_term, k->n_ents * sizeof *k->ent_term)
+        || !read_all(f, k->rel_term, k->n_rels * sizeof *k->rel_term) || !read_all(f, extra, h->n_extra))
         return kgm_fail(KGM_EFORMAT, "%s: truncated snapshot (read failed)", path);
-    if (body_sum(d->off, d->n, d->bytes, d->n_bytes, spo, h->n_triples, extra, h->n_extra) != h->body_sum)
+    if (body_sum(d, spo, h->n_triples, k, extra, h->n_extra) != h->body_sum)
         return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (checksum mismatch), not loaded", path);
     const char *why = check_body(d, spo, h->n_triples);
+    if (!why) why = load_classes(c, spo, h->n_triples);
     if (why) return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (%s), not loaded", path, why);
     if (slots_rebuild(d, slots_for(d->n)))
         return kgm_fail(KGM_ENOMEM, "%s: out of memory indexing terms", path);
     for (uint32_t i = 0; i < d->n; i++) {
         size_t len;
-        const char *k = ist_dict_key(d, i, &len);
-        if (ist_dict_find(d, k, len) != i)
+        const char *key = ist_dict_key(d, i, &len);
+        if (ist_dict_find(d, key, len) != i)
             return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (duplicate term), not loaded", path);
     }
     c->base[IST_SPO] = NULL;
@@ -702,14 +859,13 @@ static int check_header(const snap_header *h, long long size, const char *path)
         return kgm_fail(KGM_EFORMAT, "%s: not a kgmeta snapshot (bad magic)", path);
     if (hash_bytes(2, h, offsetof(snap_header, head_sum)) != h->head_sum)
         return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot header (checksum mismatch)", path);
-    if (h->version != SNAP_VERSION || h->header_size != sizeof *h)
-        return kgm_fail(KGM_EFORMAT, "%s: snapshot version %u not supported (this build reads %u)",
-                        path, h->version, SNAP_VERSION);
+    if (h->header_size != sizeof *h)
+        return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot header (size %u)", path, h->header_size);
     if (h->n_terms >= UINT32_MAX || h->n_bytes > (1ULL << 46) || h->n_triples > (1ULL << 40)
-        || h->n_extra > (1ULL << 30))
+        || h->n_extra > (1ULL << 30) || h->n_ents > h->n_terms || h->n_rels > h->n_terms)
         return kgm_fail(KGM_EFORMAT, "%s: damaged snapshot (impossible counts)", path);
     unsigned long long want = sizeof *h + (h->n_terms + 1) * 8 + h->n_bytes + h->n_triples * 12
-                            + h->n_extra;
+                            + (h->n_ents + h->n_rels) * 4 + h->n_extra;
     if ((unsigned long long)size != want)
         return kgm_fail(KGM_EFORMAT, "%s: %s snapshot (%lld bytes, header says %llu)", path,
                         (unsigned long long)size < want ? "truncated" : "damaged", size, want);
@@ -727,7 +883,13 @@ int ist_snapshot_load(ist_core *c, const char *path, char **extra, size_t *n_ext
     int rc;
     if (fstat(fileno(f), &st) != 0)
         rc = kgm_fail(KGM_EIO, "cannot stat %s: %s", path, strerror(errno));
-    else if (st.st_size < (off_t)sizeof h || !read_all(f, &h, sizeof h))
+    else if (st.st_size >= 12 && read_all(f, &h, 12) && !memcmp(h.magic, SNAP_MAGIC, 8)
+             && h.version != SNAP_VERSION)
+        /* Checked before the header's checksum: older headers have another size. */
+        rc = kgm_fail(KGM_EFORMAT, "%s: snapshot version %u not supported (this build reads %u; "
+                      "version 2 snapshots have no entity ids: rebuild the store from its source files)",
+                      path, h.version, SNAP_VERSION);
+    else if (st.st_size < (off_t)sizeof h || (rewind(f), !read_all(f, &h, sizeof h)))
         /* A short file that does not even start with the magic is not a snapshot at all. */
         rc = st.st_size >= 8 && (rewind(f), fread(h.magic, 1, 8, f) == 8) && memcmp(h.magic, SNAP_MAGIC, 8)
            ? kgm_fail(KGM_EFORMAT, "%s: not a kgmeta snapshot (bad magic)", path)

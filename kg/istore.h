@@ -19,9 +19,11 @@
  * Streams and iterators from a store stop (report end) as soon as the store changes:
  * they never read freed memory, but they do not see changes made while they are open.
  *
- * Snapshot file: a 72-byte header (magic "KGMISTOR", version 2, counts, checksums) then the
- * term offsets, the term bytes, the SPO triples and the owner's extra block (opaque bytes
- * kg/store.c uses for its generation and prefixes). It is written to a temporary file,
+ * Snapshot file: an 88-byte header (magic "KGMISTOR", version 3, counts, checksums) then the
+ * term offsets, the term bytes, the SPO triples, the term of each entity id then of each
+ * relation id (the learner's view, see kgm_istore_view_take) and the owner's extra block
+ * (opaque bytes kg/store.c uses for its generation and prefixes). Version 2 files (no
+ * entity ids) are refused with a one-line error saying so. It is written to a temporary file,
  * fsync'd and renamed, so a crash leaves the old or the new file. A damaged or truncated
  * snapshot is refused with a one-line error and nothing is loaded. Host byte order.
  *
@@ -93,6 +95,29 @@ size_t kgm_istore_n_terms(librdf_storage *st);
 /* Term id's kind (KGM_TERM_*) and bytes (len bytes, not NUL-terminated; for LANG and TYPED
  * the NUL separator is inside). Borrowed: valid until the next add. NULL for a bad id. */
 const char *kgm_istore_term(librdf_storage *st, uint32_t id, int *kind, size_t *len);
+/* The term classes the learner's view reads (kg/graph.h borrowed mode, kg/store.h
+ * kgm_store_view), kept as triples are added and removed (O(1) each, no pass over the
+ * triples): every IRI or blank term that is a subject or object has a dense entity id,
+ * every predicate of a triple whose object is an IRI or blank a dense relation id, in order
+ * of first use; ids are never taken back, so a removed triple can leave an entity or
+ * relation without triples. Saved in the snapshot, so reopening gives the same ids.
+ * kgm_istore_view merges pending changes first; every pointer is borrowed and valid while
+ * the store does not change, that is while *gen == gen_taken (any add, remove, load, merge
+ * or close moves it on; after close, gen itself is gone: drop views before the store). */
+typedef struct {
+    const uint32_t *spo;            /* (n_triples * 3) sorted (s, p, o) term ids, all triples */
+    size_t          n_triples;
+    size_t          n_lit;          /* triples whose object is a literal */
+    const int32_t  *ent_of, *rel_of;    /* (n_of) per term id: entity / relation id, or < 0 */
+    size_t          n_of;               /* terms from n_of on have neither */
+    const uint32_t *ent_term, *rel_term;   /* (n_ents), (n_rels): the term of each id */
+    size_t          n_ents, n_rels;
+    const uint64_t *gen;            /* the store's change counter */
+    uint64_t        gen_taken;      /* its value when the view was taken */
+} kgm_istore_view;
+int  kgm_istore_view_take(librdf_storage *st, kgm_istore_view *out);
+/* Id of the term with this kind (KGM_TERM_*) and bytes; -1 when absent. */
+int64_t kgm_istore_find_key(librdf_storage *st, int kind, const char *bytes, size_t len);
 /* Id of the term a librdf node names; -1 when the store has never seen it. */
 int64_t kgm_istore_find_term(librdf_storage *st, librdf_node *node);
 /* Bytes held by the store's arrays and dictionary (not the librdf node cache). */

@@ -27,8 +27,23 @@ typedef struct {
     size_t    n_slots;          /* power of two */
 } ist_dict;
 
+/* Term classes for the learner's integer view (kg/graph.h borrowed mode), kept as triples
+ * come and go: every IRI or blank term that is the subject or object of a triple has a dense
+ * entity id, every predicate of a triple with an IRI or blank object a dense relation id,
+ * both in order of first use. Ids are never taken back (a removed triple leaves them). */
+#define IST_LITERAL (-2)        /* ent_of of a literal term */
+typedef struct {
+    int32_t  *ent_of, *rel_of;  /* (cap_of) per term id: entity / relation id, -1 none;
+                                   ent_of is IST_LITERAL for literal terms seen as objects */
+    uint32_t  cap_of;           /* ids >= cap_of have no class yet */
+    uint32_t *ent_term, *rel_term;  /* (n_ents), (n_rels): the term of each id */
+    uint32_t  n_ents, n_rels, cap_ents, cap_rels;
+    size_t    n_lit;            /* live triples whose object is a literal */
+} ist_class;
+
 typedef struct {
     ist_dict  dict;
+    ist_class cls;
     ist_tri  *base[IST_NPERM];  /* (n_base) each, sorted */
     size_t    n_base;
     size_t   *first[IST_NPERM]; /* (n_first + 1) each: base[k][first[k][id] .. first[k][id + 1])
@@ -71,6 +86,8 @@ int    ist_core_compact(ist_core *c);            /* merge delta and tomb into ba
  * place. All or nothing. *n_added = triples that were new. */
 int    ist_core_add_bulk(ist_core *c, ist_tri *add, size_t n, size_t *n_added);
 size_t ist_core_bytes(const ist_core *c);
+/* Forget terms >= n_terms (undo a failed load): the dictionary entries and their classes. */
+void   ist_core_truncate_terms(ist_core *c, uint32_t n_terms);
 
 /* Sort SPO-ordered triples and drop duplicates; returns the new count. */
 size_t ist_sort_unique(ist_tri *t, size_t n, ist_tri *tmp);

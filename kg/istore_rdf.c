@@ -377,7 +377,7 @@ static int m_add_statements(librdf_storage *storage, librdf_stream *stream)
     }
     if (!rc) rc = n <= SMALL_BATCH ? add_each(&is->core, t, n) : ist_core_add_bulk(&is->core, t, n, NULL) ? -1 : 0;
     if (rc) {
-        ist_dict_truncate(&is->core.dict, n_terms);
+        ist_core_truncate_terms(&is->core, n_terms);
         drop_nodes_from(is, n_terms);
     }
     free(t);
@@ -554,6 +554,32 @@ int kgm_istore_triples(librdf_storage *st, const uint32_t **spo, size_t *n_tripl
     *spo = (const uint32_t *)is->core.base[IST_SPO];
     *n_triples = is->core.n_base;
     return 0;
+}
+
+int kgm_istore_view_take(librdf_storage *st, kgm_istore_view *out)
+{
+    istore *is = checked(st);
+    if (!is) return KGM_EINVAL;
+    int rc = ist_core_compact(&is->core);
+    if (rc) return rc;
+    const ist_core *c = &is->core;
+    *out = (kgm_istore_view){
+        .spo = (const uint32_t *)c->base[IST_SPO], .n_triples = c->n_base, .n_lit = c->cls.n_lit,
+        .ent_of = c->cls.ent_of, .rel_of = c->cls.rel_of, .n_of = c->cls.cap_of,
+        .ent_term = c->cls.ent_term, .rel_term = c->cls.rel_term,
+        .n_ents = c->cls.n_ents, .n_rels = c->cls.n_rels, .gen = &c->gen, .gen_taken = c->gen,
+    };
+    return 0;
+}
+
+int64_t kgm_istore_find_key(librdf_storage *st, int kind, const char *bytes, size_t len)
+{
+    istore *is = instance(st);
+    if (!is) return -1;
+    is->key.len = 0;
+    char k = (char)kind;
+    if (kbuf_put(&is->key, &k, 1) || kbuf_put(&is->key, bytes, len)) return -1;
+    return ist_dict_find(&is->core.dict, is->key.p, is->key.len);
 }
 
 size_t kgm_istore_n_terms(librdf_storage *st)
@@ -798,7 +824,7 @@ static int bulk_load(istore *is, load_src *src, parse_fn parse, const char *synt
     if (!L.rc) L.rc = flush_batch(&L);
     if (!L.rc) L.rc = ist_core_add_bulk(&is->core, L.t, L.n, &added);
     if (L.rc) {                               /* all or nothing: forget the new terms too */
-        ist_dict_truncate(&is->core.dict, n_terms);
+        ist_core_truncate_terms(&is->core, n_terms);
         drop_nodes_from(is, n_terms);
         is->core.bnode_next = bnode_next;
     }

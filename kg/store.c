@@ -283,6 +283,7 @@ static int commit_as_snapshot(kgm_store *s, librdf_model **changes)
 int store_commit(kgm_store *s, char op, librdf_model **changes)
 {
     int rc = 0, n = librdf_model_size(*changes);
+    s->changes++;                 /* views go stale even if this fails half way */
     if (op == 'A' && s->kgmeta && s->dir && n >= STORE_BIG_LOAD && kgm_store_size(s) == 0
         && kgm_istore_is(librdf_model_get_storage(*changes)))
         return commit_as_snapshot(s, changes);

@@ -82,9 +82,14 @@ int  kgm_query_complete(const char *text);
  * sparql NULL: the whole graph, else the CONSTRUCT/DESCRIBE result. */
 int  kgm_store_export(kgm_store *s, const char *path, const char *syntax, const char *sparql);
 
-/* ---- extraction for learning ---- one pass, linear in the triples. On "kgmeta" the pass
- * reads the storage's sorted id arrays and dictionary directly (no librdf nodes); the
- * graph still owns its own copy of the names and (h, r, t) triples. */
+/* ---- the integer view for learning ---- kgm_store_view on "kgmeta": a borrowed graph
+ * (kg/graph.h) reading the storage's own arrays and term classes, taken in O(1) (pending
+ * changes are merged first); it goes stale (kgm_graph_stale) at the store's next change and
+ * must be freed before the store. On 'trees' it is kgm_store_extract. Entity and relation
+ * ids are the store's (order of first use, kept across reopen and removes).
+ * kgm_store_extract: an owned copy built in one pass, linear in the triples (ids in order
+ * of first appearance in the triples), for 'trees' and as the reference in tests. */
+int  kgm_store_view(kgm_store *s, kgm_graph **out);
 int  kgm_store_extract(kgm_store *s, kgm_graph **out);
 
 #endif

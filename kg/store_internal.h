@@ -18,6 +18,9 @@ struct kgm_store {
     char           *dir;          /* NULL for a scratch store */
     int             journal_fd;   /* -1 for a scratch store; holds the directory's lock */
     uint64_t        generation;   /* of the snapshot the journal applies to */
+    uint64_t        changes;      /* bumped by every change (add, remove, load): views taken by
+                                     kgm_store_view compare it (the storage itself may be
+                                     replaced by a load into an empty store) */
     kgm_prefix     *prefixes;     /* owned strings */
     size_t          n_prefixes, cap_prefixes;
     size_t          replayed, dropped_bytes;

@@ -586,6 +586,48 @@ static int extract_ids(kgm_store *s, kgm_graph *g)
     return rc;
 }
 
+/* ---- the borrowed view: the "kgmeta" storage's own arrays ---- */
+
+static const char *src_term(void *ctx, uint32_t id, int *blank, size_t *len)
+{
+    int kind;
+    const char *b = kgm_istore_term(ctx, id, &kind, len);
+    *blank = kind == KGM_TERM_BLANK;
+    return b;
+}
+
+static int64_t src_find(void *ctx, const char *bytes, size_t len, int blank)
+{
+    return kgm_istore_find_key(ctx, blank ? KGM_TERM_BLANK : KGM_TERM_IRI, bytes, len);
+}
+
+static int src_number(void *ctx, uint32_t id, double *x)
+{
+    id_view v = { .st = ctx };
+    int kind;
+    size_t len;
+    int ok = kgm_istore_term(ctx, id, &kind, &len) && id_number(&v, id, kind, x);
+    free(v.buf);
+    return ok;
+}
+
+int kgm_store_view(kgm_store *s, kgm_graph **out)
+{
+    *out = NULL;
+    if (!s->kgmeta) return kgm_store_extract(s, out);
+    kgm_istore_view v;
+    int rc = kgm_istore_view_take(s->storage, &v);
+    if (rc) return rc;
+    kgm_graph_source src = {
+        .spo = v.spo, .n_spo = v.n_triples, .n_lit = v.n_lit, .ent_of = v.ent_of, .rel_of = v.rel_of,
+        .n_of = v.n_of, .ent_term = v.ent_term, .rel_term = v.rel_term, .n_ents = v.n_ents,
+        .n_rels = v.n_rels, .gen = &s->changes, .gen_taken = s->changes, .ctx = s->storage,
+        .term = src_term, .find = src_find, .number = src_number,
+    };
+    if (!(*out = kgm_graph_borrow(&src))) return kgm_fail(KGM_ENOMEM, "out of memory");
+    return 0;
+}
+
 int kgm_store_extract(kgm_store *s, kgm_graph **out)
 {
     *out = NULL;

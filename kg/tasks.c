@@ -470,33 +470,43 @@ int kgm_tasks_descriptive(const kgm_graph *full, const char *const *plumbing, si
     size_t n_ents = kgm_graph_n_ents(full), n_rels = kgm_graph_n_rels(full);
     char *hidden_ent = calloc(n_ents ? n_ents : 1, 1), *hidden_rel = calloc(n_rels ? n_rels : 1, 1);
     kgm_graph *g = kgm_graph_new();
-    int rc = hidden_ent && hidden_rel && g ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    int rc = hidden_ent && hidden_rel && g ? kgm_graph_check(full, "descriptive graph") : kgm_fail(KGM_ENOMEM, "out of memory");
     size_t n_builtin;
     const char *const *builtin = kgm_tasks_plumbing(&n_builtin);
     for (size_t r = 0; !rc && r < n_rels; r++) {
         const char *name = kgm_graph_rel_name(full, (int32_t)r);
+        if (!name) { rc = KGM_ENOMEM; break; }
         for (size_t i = 0; i < n_builtin; i++) hidden_rel[r] |= !strcmp(name, builtin[i]);
         for (size_t i = 0; i < n_plumbing; i++) hidden_rel[r] |= !strcmp(name, plumbing[i]);
     }
     /* Vocabulary terms and generator nodes never appear, on either end of a triple. */
     int32_t type = kgm_graph_find_relation(full, RDF_TYPE);
     int32_t gen_class = kgm_graph_find_entity(full, KGM_NS_IRI "Generator");
-    for (size_t e = 0; !rc && e < n_ents; e++) hidden_ent[e] = (char)in_kgm_ns(kgm_graph_ent_name(full, (int32_t)e));
-    for (size_t i = 0; !rc && i < full->n_triples; i++) {
-        const kgm_triple *tr = &full->triples[i];
-        if (type >= 0 && gen_class >= 0 && tr->r == type && tr->t == gen_class) hidden_ent[tr->h] = 1;
+    for (size_t e = 0; !rc && e < n_ents; e++) {
+        const char *name = kgm_graph_ent_name(full, (int32_t)e);
+        if (!name) rc = KGM_ENOMEM;
+        else hidden_ent[e] = (char)in_kgm_ns(name);
     }
-    for (size_t i = 0; !rc && i < full->n_triples; i++) {
-        const kgm_triple *tr = &full->triples[i];
-        if (hidden_rel[tr->r] || hidden_ent[tr->h] || hidden_ent[tr->t]) continue;
-        int32_t h = kgm_graph_entity(g, kgm_graph_ent_name(full, tr->h));
-        int32_t r = kgm_graph_relation(g, kgm_graph_rel_name(full, tr->r));
-        int32_t t = kgm_graph_entity(g, kgm_graph_ent_name(full, tr->t));
+    const size_t n_triples = kgm_graph_n_triples(full);
+    for (size_t i = 0; !rc && i < n_triples; i++) {
+        kgm_triple tr = kgm_graph_triple(full, i);
+        if (type >= 0 && gen_class >= 0 && tr.r == type && tr.t == gen_class) hidden_ent[tr.h] = 1;
+    }
+    for (size_t i = 0; !rc && i < n_triples; i++) {
+        kgm_triple tr = kgm_graph_triple(full, i);
+        if (hidden_rel[tr.r] || hidden_ent[tr.h] || hidden_ent[tr.t]) continue;
+        const char *hn = kgm_graph_ent_name(full, tr.h), *rn = kgm_graph_rel_name(full, tr.r);
+        const char *tn = kgm_graph_ent_name(full, tr.t);
+        int32_t h = hn ? kgm_graph_entity(g, hn) : -1, r = rn ? kgm_graph_relation(g, rn) : -1;
+        int32_t t = tn ? kgm_graph_entity(g, tn) : -1;
         rc = h < 0 || r < 0 || t < 0 ? kgm_fail(KGM_ENOMEM, "out of memory") : kgm_graph_add(g, h, r, t);
     }
-    for (size_t i = 0; !rc && i < full->n_attrs; i++) {
-        const kgm_attr *a = &full->attrs[i];
-        const char *prop = kgm_strmap_str(full->props, a->prop);
+    const kgm_attr *attrs = NULL;
+    size_t n_attrs = 0;
+    if (!rc) rc = kgm_graph_attrs(full, &attrs, &n_attrs);
+    for (size_t i = 0; !rc && i < n_attrs; i++) {
+        const kgm_attr *a = &attrs[i];
+        const char *prop = kgm_graph_prop_name(full, a->prop);
         int hidden = hidden_ent[a->ent] || in_kgm_ns(prop);
         for (size_t k = 0; k < n_plumbing; k++) hidden |= !strcmp(prop, plumbing[k]);
         if (hidden) continue;

@@ -127,7 +127,7 @@ int kgm_tasks_descriptive_from_store(kgm_store *st, kgm_graph **out)
         if (c->kind == KGM_CELL_IRI) props[n++] = c->value;
     }
     kgm_graph *full = NULL;
-    if (!rc) rc = kgm_store_extract(st, &full);
+    if (!rc) rc = kgm_store_view(st, &full);
     if (!rc) rc = kgm_tasks_descriptive(full, props, n, out);
     kgm_graph_free(full);
     free(props);

@@ -75,15 +75,16 @@ static int split_graph(kgm_kgcond *kc, const kgm_graph *desc, int32_t *emap,
     size_t n_ents = kgm_graph_n_ents(desc);
     char *is_test = calloc(n_ents ? n_ents : 1, 1);
     kgm_graph *g = kgm_graph_new();
-    *fold = malloc((desc->n_triples ? desc->n_triples : 1) * sizeof **fold);
+    const size_t n_triples = kgm_graph_n_triples(desc);
+    *fold = malloc((n_triples ? n_triples : 1) * sizeof **fold);
     int rc = is_test && g && *fold ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < kc->n_role[KGM_ROLE_TEST]; i++) {
         int32_t e = kgm_graph_find_entity(desc, kc->set->tasks[kc->by_role[KGM_ROLE_TEST][i]].iri);
         if (e >= 0) is_test[e] = 1;
     }
     for (size_t e = 0; e < n_ents; e++) emap[e] = -1;
-    for (size_t i = 0; !rc && i < desc->n_triples; i++) {
-        kgm_triple t = desc->triples[i];
+    for (size_t i = 0; !rc && i < n_triples; i++) {
+        kgm_triple t = kgm_graph_triple(desc, i);
         if (is_test[t.h] || is_test[t.t]) continue;
         int32_t h = kgm_graph_entity(g, kgm_graph_ent_name(desc, t.h));
         int32_t tt = kgm_graph_entity(g, kgm_graph_ent_name(desc, t.t));
@@ -96,8 +97,8 @@ static int split_graph(kgm_kgcond *kc, const kgm_graph *desc, int32_t *emap,
     /* relations seen only around new tasks cannot be folded in: their triples are dropped */
     int32_t next = (int32_t)kgm_graph_n_ents(g);
     *n_fold = 0;
-    for (size_t i = 0; !rc && i < desc->n_triples; i++) {
-        kgm_triple t = desc->triples[i];
+    for (size_t i = 0; !rc && i < n_triples; i++) {
+        kgm_triple t = kgm_graph_triple(desc, i);
         if (!is_test[t.h] && !is_test[t.t]) continue;
         int32_t r = kgm_graph_find_relation(g, kgm_graph_rel_name(desc, t.r));
         if (r < 0) continue;
@@ -141,7 +142,7 @@ static int embed(kgm_kgcond *kc, const kgm_graph *desc, const kgm_emb *given, in
         kc->emb = kgm_emb_new(&kc->opts.emb, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
         if (!kc->emb) rc = KGM_ENOMEM;
         kgm_emb_report rep;
-        if (!rc && g->n_triples) rc = kgm_emb_train(kc->emb, g, &kc->opts.emb, NULL, 0, NULL, 0, &rep);
+        if (!rc && kgm_graph_n_triples(g)) rc = kgm_emb_train(kc->emb, g, &kc->opts.emb, NULL, 0, NULL, 0, &rep);
     }
     if (!rc && n_new) rc = kgm_emb_foldin(kc->emb, n_new, fold, n_fold, &kc->opts.emb, NULL, NULL, 0, NULL);
     free(fold);

@@ -79,5 +79,8 @@ void sh_learn_free(kgm_shell *sh);      /* the session's model, curve and adapte
 /* ---- embeddings (shell/cmd_embed.c) ---- */
 int  cmd_embed(kgm_shell *sh, kgm_shell_args *a);
 void sh_embed_free(kgm_shell *sh);      /* the session's embedding and its graph */
+/* Before the store closes: a kept graph that is the store's view becomes an owned copy
+ * (or, if that fails or the view is stale, the embedding is dropped). */
+void sh_embed_detach(kgm_shell *sh);
 
 #endif

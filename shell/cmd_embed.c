@@ -35,9 +35,9 @@ static int extract(kgm_shell *sh, const kgm_shell_args *a, kgm_graph **g)
     const char *v = sh_opt(a, "graph");
     if (v && strcmp(v, "all") && strcmp(v, "descriptive"))
         return kgm_fail(KGM_EINVAL, "graph: expected descriptive or all, got '%s'", v);
-    int rc = v && !strcmp(v, "all") ? kgm_store_extract(sh->store, g)
+    int rc = v && !strcmp(v, "all") ? kgm_store_view(sh->store, g)
                                     : kgm_tasks_descriptive_from_store(sh->store, g);
-    if (!rc && (*g)->n_triples == 0) {
+    if (!rc && kgm_graph_n_triples(*g) == 0) {
         kgm_graph_free(*g);
         rc = kgm_fail(KGM_EINVAL, "embed: the %s graph has no triples between entities",
                       v && !strcmp(v, "all") ? "store's" : "descriptive");
@@ -75,10 +75,34 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     return 0;
 }
 
+/* The kept graph of graph=all is the store's view (kgm_store_view): when the store has
+ * changed since, the view is taken again. Entity and relation ids are the store's and stay
+ * put, so the embedding's rows still name the same things unless the store has more now. */
 static int need_embedding(kgm_shell *sh, const char *cmd)
 {
     if (!sh->embed) return kgm_fail(KGM_EINVAL, "embed %s: no embedding yet (embed train or embed load first)", cmd);
+    if (!kgm_graph_stale(sh->embed->g)) return 0;
+    kgm_graph *g;
+    if (kgm_store_view(sh->store, &g)) return kgm_error_code();
+    const kgm_emb *e = sh->embed->emb;
+    if (kgm_graph_n_ents(g) != e->n_ents || kgm_graph_n_rels(g) != e->n_rels) {
+        int rc = kgm_fail(KGM_ESTATE, "embed %s: the store has %zu entities and %zu relations now, the embedding %zu and %zu "
+                          "(embed train again)", cmd, kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
+        kgm_graph_free(g);          /* the stale view stays, unread: the next use asks again */
+        return rc;
+    }
+    kgm_graph_free(sh->embed->g);
+    sh->embed->g = g;
     return 0;
+}
+
+void sh_embed_detach(kgm_shell *sh)
+{
+    if (!sh->embed || !kgm_graph_borrowed(sh->embed->g)) return;
+    kgm_graph *copy = kgm_graph_stale(sh->embed->g) ? NULL : kgm_graph_copy(sh->embed->g);
+    if (!copy) { kgm_error_clear(); sh_embed_free(sh); return; }
+    kgm_graph_free(sh->embed->g);
+    sh->embed->g = copy;
 }
 
 /* Keeps (e, g) as the session's embedding, dropping the previous one. */
@@ -104,7 +128,7 @@ static int embed_train(kgm_shell *sh, kgm_shell_args *a)
     int rc = kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep);
     if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); return rc; }
     fprintf(sh->out, "trained %s (dim %d) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
-            kgm_emb_model_name(o.model), o.dim, g->n_triples, kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+            kgm_emb_model_name(o.model), o.dim, kgm_graph_n_triples(g), kgm_graph_n_ents(g), kgm_graph_n_rels(g),
             rep.epochs_run, rep.last_loss);
     if (keep(sh, e, g) != 0) return KGM_ENOMEM;
     if (rc == KGM_EINTR) return kgm_fail(KGM_EINTR, "embed train: interrupted after %d epochs; kept that state", rep.epochs_run);
@@ -115,15 +139,16 @@ static int embed_eval(kgm_shell *sh)
 {
     if (need_embedding(sh, "eval")) return KGM_EINVAL;
     const kgm_graph *g = sh->embed->g;
-    const kgm_triple *known[] = { g->triples };
-    size_t n_known[] = { g->n_triples };
+    const kgm_triple *known[] = { kgm_graph_triples(g) };
+    size_t n_known[] = { kgm_graph_n_triples(g) };
     kgm_lp_metrics m;
-    int rc = kgm_lp_evaluate(sh->embed->emb, g->triples, g->n_triples, known, n_known, 1, sh->threads, &m);
+    if (n_known[0] && !known[0]) return kgm_error_code();
+    int rc = kgm_lp_evaluate(sh->embed->emb, known[0], n_known[0], known, n_known, 1, sh->threads, &m);
     if (rc) return rc;
     const char *cols[] = { "triples", "mrr", "mean_rank", "hits1", "hits3", "hits10" };
     kgm_table *t = kgm_table_new(6, cols);
     if (!t) return kgm_fail(KGM_ENOMEM, "out of memory");
-    double v[] = { (double)g->n_triples, m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10 };
+    double v[] = { (double)n_known[0], m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10 };
     long r = kgm_table_add_row(t);
     for (size_t c = 0; r >= 0 && !rc && c < 6; c++) {
         char b[32];

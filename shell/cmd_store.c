@@ -34,6 +34,7 @@ int sh_store_open(kgm_shell *sh, const char *dir)
         if (!sh->store && kgm_store_open(&sh->store, NULL) != 0) sh->store = NULL;
         return rc;      /* the previous store stays open (or a scratch one replaces it) */
     }
+    sh_embed_detach(sh);
     kgm_store_free(sh->store);
     sh->store = s;
     return 0;
@@ -59,6 +60,7 @@ int sh_export_complete(const char *raw)
 
 void sh_store_close(kgm_shell *sh)
 {
+    sh_embed_detach(sh);
     kgm_store_free(sh->store);
     sh->store = NULL;
 }

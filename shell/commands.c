@@ -542,8 +542,8 @@ int kgm_shell_new(kgm_shell **out, FILE *out_stream, FILE *err_stream)
 void kgm_shell_free(kgm_shell *sh)
 {
     if (!sh) return;
+    sh_embed_free(sh);          /* before the store: its graph may be the store's view */
     sh_store_close(sh);
     sh_learn_free(sh);
-    sh_embed_free(sh);
     free(sh);
 }

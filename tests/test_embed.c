@@ -98,17 +98,17 @@ static void test_models_learn_chains(void **state)
         test_opts(&o, (kgm_emb_model)m);
         kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
         assert_non_null(e);
-        const kgm_triple *known[1] = { g->triples };
-        size_t nk[1] = { g->n_triples };
+        const kgm_triple *known[1] = { kgm_graph_triples(g) };
+        size_t nk[1] = { kgm_graph_n_triples(g) };
         kgm_lp_metrics before, after;
-        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 2, &before), 0);
+        assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 2, &before), 0);
         kgm_emb_report rep;
         assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
-        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 2, &after), 0);
+        assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 2, &after), 0);
         printf("%-10s MRR %.3f -> %.3f  hits@1 %.3f  (%d epochs, %.2f s)\n",
                kgm_emb_model_name((kgm_emb_model)m), before.mrr, after.mrr, after.hits1,
                rep.epochs_run, rep.seconds);
-        assert_int_equal(after.n, 2 * g->n_triples);
+        assert_int_equal(after.n, 2 * kgm_graph_n_triples(g));
         assert_true(before.mrr < 0.5);
         assert_true(after.mrr > 0.9);
         kgm_emb_free(e);
@@ -238,8 +238,8 @@ static void test_foldin_places_withheld_entity(void **state)
         int32_t before = kgm_graph_find_entity(g, "e14"), fresh = (int32_t)e->n_ents;
         kgm_triple mine[1] = { { before, 0, fresh } };
         float rel0 = e->rel[0], ent0 = e->ent[0];
-        const kgm_triple *known[1] = { g->triples };
-        size_t nk[1] = { g->n_triples };
+        const kgm_triple *known[1] = { kgm_graph_triples(g) };
+        size_t nk[1] = { kgm_graph_n_triples(g) };
         kgm_lp_metrics m;
         o.epochs = 100;
         assert_int_equal(kgm_emb_foldin(e, 1, mine, 1, &o, known, nk, 1, &m), 0);
@@ -334,11 +334,11 @@ static void test_rotate_save_load_scores(void **state)
     for (int32_t h = 0; h < (int32_t)e->n_ents; h++)
         for (int32_t t = 0; t < (int32_t)e->n_ents; t++)
             assert_true(kgm_emb_score(back, h, 0, t) == kgm_emb_score(e, h, 0, t));
-    const kgm_triple *known[1] = { g->triples };
-    size_t nk[1] = { g->n_triples };
+    const kgm_triple *known[1] = { kgm_graph_triples(g) };
+    size_t nk[1] = { kgm_graph_n_triples(g) };
     kgm_lp_metrics m1, m2;
-    assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 1, &m1), 0);
-    assert_int_equal(kgm_lp_evaluate(back, g->triples, g->n_triples, known, nk, 1, 1, &m2), 0);
+    assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m1), 0);
+    assert_int_equal(kgm_lp_evaluate(back, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m2), 0);
     assert_true(m1.mrr == m2.mrr && m1.mrr > 0.5);
     kgm_emb_free(back);
 
@@ -605,12 +605,12 @@ static void test_1vsall_learns_chains(void **state)
         test_opts(&o, models[mi]);
         o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
         kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-        const kgm_triple *known[1] = { g->triples };
-        size_t nk[1] = { g->n_triples };
+        const kgm_triple *known[1] = { kgm_graph_triples(g) };
+        size_t nk[1] = { kgm_graph_n_triples(g) };
         kgm_lp_metrics m;
         kgm_emb_report rep;
         assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
-        assert_int_equal(kgm_lp_evaluate(e, g->triples, g->n_triples, known, nk, 1, 1, &m), 0);
+        assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
         printf("%-10s 1vsall MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
                kgm_emb_model_name(models[mi]), m.mrr, m.hits1, rep.last_loss, rep.epochs_run, rep.seconds);
         assert_true(m.mrr > 0.9);

@@ -261,7 +261,7 @@ static void descriptive_graph_has_no_plumbing(void **state)
     int32_t fam = kgm_graph_find_relation(d, SF "family");
     assert_true(fam >= 0);
     size_t n_fam = 0;
-    for (size_t i = 0; i < d->n_triples; i++) n_fam += d->triples[i].r == fam;
+    for (size_t i = 0; i < kgm_graph_n_triples(d); i++) n_fam += kgm_graph_triple(d, i).r == fam;
     assert_int_equal(n_fam, 2200);
     assert_int_equal(d->n_attrs, 2 * 142);   /* the two gapminder features, nothing else */
     kgm_graph_free(d);
