@@ -1,18 +1,20 @@
 /* bench/bench_sixfam.c - ARML's protocol on the six-family benchmark with KG conditioning.
  *   bench_sixfam [--iterations N=70000] [--test-tasks N=1000] [--threads N=2] [--seed N=1]
- *                [--rows zero,none,perfamily,family,similar,oracle] [--prototypes K=32] [--cond-lr X=0.001]
- *                [--attributes 0|1=1]
- *                [--stages shift,film]
+ *                [--rows zero,none,perfamily,family,similar,oracle,oracle-attr,oracle-hier,oracle-cell]
+ *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
  * per family (task families read from sixfam-family.ttl by SPARQL); shift and FiLM with the
  * family graph and with the similarTo-only graph, each also zero-shot (no support, 0 steps);
  * "zero": predicting 0, the zero-shot reference. The conditioned rows code e(t) by K
- * prototypes and train the init stage at its own Adam rate (--prototypes 0 --cond-lr 0: the
- * raw standardized rows at the outer rate, as before). Diagnostics: each graph row prints how
- * often a test task's nearest meta-train task in e(t) has its family; "oracle" conditions on
- * the one-hot family code instead of the graph.
+ * prototypes, add the one-hot codes of the categorical task features declared in
+ * sixfam-features.ttl (family, scale band, origin sign; --attributes 0 leaves them out) and
+ * train the init stage at its own Adam rate (--prototypes 0 --cond-lr 0: the raw standardized
+ * rows at the outer rate). Diagnostics: each graph row prints how often a test task's nearest
+ * meta-train task in e(t) has its family; the oracle rows condition on codes read from the
+ * generator and the attributes instead of the graph (oracle_codes): what the information can
+ * reach at all, whatever the embedding.
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
