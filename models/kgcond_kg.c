@@ -395,6 +395,7 @@ static int categorical_codes(kgm_kgcond *kc, kgm_store *st)
     }
     for (size_t r = 0; !rc && r < props->n_rows; r++) {
         const char *prop = kgm_table_cell(props, r, 0)->value;
+        if (r > 0 && !strcmp(prop, kgm_table_cell(props, r - 1, 0)->value)) continue;   /* one row per type */
         char q[1024];
         if (strlen(prop) > 900) { rc = kgm_fail(KGM_EINVAL, "categorical task feature IRI too long: %.60s...", prop); break; }
         snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <%s> ?v . ?t <" RDF_TYPE_IRI "> <" MLS_TASK_IRI "> }", prop);
