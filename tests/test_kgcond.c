@@ -267,9 +267,9 @@ static void zero_shot_beats_unconditioned_start(void **state)
     kgm_kgcond *codes = NULL;
     if (kgm_kgcond_build(&codes, st, NULL, NULL, &o)) fail_msg("%s", kgm_error());
     assert_int_equal(kgm_kgcond_cond_dim(codes), 2);
-    kgm_meta *plain = meta_train(kc, &kgm_init_none, 0, 1500);
-    kgm_meta *film = meta_train(kc, &kgm_init_film, 1, 1500);
-    kgm_meta *shift = meta_train(codes, &kgm_init_shift, 1, 500);
+    kgm_meta *plain = meta_train(kc, &kgm_init_none, 0, 800);
+    kgm_meta *film = meta_train(kc, &kgm_init_film, 1, 800);
+    kgm_meta *shift = meta_train(codes, &kgm_init_shift, 1, 400);
     double mse_plain = zero_shot(plain, kc, 0), mse_film = zero_shot(film, kc, 1), mse_shift = zero_shot(shift, codes, 1);
     print_message("zero-shot query MSE on folded-in tasks: theta* %.3f, FiLM theta0(t) %.3f, shift on the family code %.3f\n",
                   mse_plain, mse_film, mse_shift);
