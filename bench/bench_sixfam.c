@@ -1,17 +1,20 @@
 /* bench/bench_sixfam.c - ARML's protocol on the six-family benchmark with KG conditioning.
  *   bench_sixfam [--iterations N=70000] [--test-tasks N=1000] [--threads N=2] [--seed N=1]
- *                [--rows zero,none,perfamily,family,similar,oracle] [--prototypes K=32] [--cond-lr X=0.003]
- *                [--stages shift,film]
+ *                [--rows zero,none,perfamily,family,similar,oracle,oracle-attr,oracle-hier,oracle-cell]
+ *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
  * per family (task families read from sixfam-family.ttl by SPARQL); shift and FiLM with the
  * family graph and with the similarTo-only graph, each also zero-shot (no support, 0 steps);
  * "zero": predicting 0, the zero-shot reference. The conditioned rows code e(t) by K
- * prototypes and train the init stage at its own Adam rate (--prototypes 0 --cond-lr 0: the
- * raw standardized rows at the outer rate, as before). Diagnostics: each graph row prints how
- * often a test task's nearest meta-train task in e(t) has its family; "oracle" conditions on
- * the one-hot family code instead of the graph.
+ * prototypes, add the one-hot codes of the categorical task features declared in
+ * sixfam-features.ttl (family, scale band, origin sign; --attributes 0 leaves them out) and
+ * train the init stage at its own Adam rate (--prototypes 0 --cond-lr 0: the raw standardized
+ * rows at the outer rate). Diagnostics: each graph row prints how often a test task's nearest
+ * meta-train task in e(t) has its family; the oracle rows condition on codes read from the
+ * generator and the attributes instead of the graph (oracle_codes): what the information can
+ * reach at all, whatever the embedding.
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +36,8 @@ static int iterations = 70000, test_tasks = 1000, threads = 2;
  * stage's own Adam rate; --prototypes 0 --cond-lr 0 gives the raw rows at the outer rate. */
 static int prototypes = 32;
 static const char *stage_list = "shift,film";   /* init stages of the graph rows */
-static float cond_lr = 0.003f;
+static float cond_lr = 0.001f;
+static int attributes = 1;   /* graph rows code sf:scaleBand and sf:originSign one-hot (sixfam-features.ttl) */
 static uint64_t seed = 1;
 
 static double now_s(void)
@@ -140,12 +144,14 @@ static double family_variance_share(const kgm_kgcond *kc, const int *family)
     return total > 0 ? 1.0 - within / total : 0.0;
 }
 
-/* Oracle conditioning (diagnostic): e(t) is the one-hot code of the task's family. */
-static const int *oracle_family;
+/* Oracle conditioning (diagnostic): e(t) is a code read from the generator and the task's
+ * attributes, (n_tasks, oracle_dim) rows. */
+static const float *oracle_code;
+static int oracle_dim;
 static void oracle_cond(size_t task, kgm_episode *t)
 {
-    if (!oracle_family || t->cond_dim != N_FAMILIES) return;
-    for (int c = 0; c < N_FAMILIES; c++) t->cond[c] = c == oracle_family[task] ? 1.0f : 0.0f;
+    if (!oracle_code || t->cond_dim != oracle_dim) return;
+    memcpy(t->cond, oracle_code + task * (size_t)oracle_dim, (size_t)oracle_dim * sizeof(float));
 }
 typedef struct { const kgm_kgcond *kc; } oracle_ctx;
 static int oracle_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
@@ -176,6 +182,10 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
 {
     kgm_meta_stats st;
     int rc = kgm_meta_train(mt, src, &st);
+    if (rc == KGM_ENUMERIC) {   /* report the stop and evaluate the parameters reached */
+        printf("%s: stopped, %s; evaluated at the parameters reached\n", what, kgm_error());
+        rc = 0;
+    }
     if (!rc) fprintf(stderr, "%s: %d meta-iterations in %.1f s, %.2f ms each\n", what, st.iterations_done,
                      st.seconds, st.iterations_done ? 1e3 * st.seconds / st.iterations_done : 0.0);
     return rc;
@@ -339,14 +349,16 @@ static int has_row(const char *list, const char *name);
 
 static int rows_graph(const char *label, const char *links, const char *new_links)
 {
-    const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", links, new_links, NULL};
+    const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", links, new_links,
+                           attributes ? "sixfam-features.ttl" : NULL, NULL};
     kgm_store *st = open_graph(files);
     kgm_kgcond *kc = NULL;
     kgm_kgcond_opts o = kgm_kgcond_opts_default();
     o.prototypes = prototypes;
     double t0 = now_s();
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die(label);
-    fprintf(stderr, "%s graph: embedding + fold-in %.1f s, cond_dim %d\n", label, now_s() - t0, kgm_kgcond_cond_dim(kc));
+    fprintf(stderr, "%s graph: embedding + fold-in %.1f s, cond_dim %d (%d attribute codes)\n", label, now_s() - t0,
+            kgm_kgcond_cond_dim(kc), kgm_kgcond_n_codes(kc));
     int *family = generator_families(st, kc);
     if (!family) return die("generator query");
     printf("%s graph: nearest meta-train task by e(t) has the test task's family for %.1f%% of test tasks;"
@@ -370,9 +382,68 @@ static int rows_graph(const char *label, const char *links, const char *new_link
     return 0;
 }
 
-/* Diagnostic: shift and FiLM conditioned on the one-hot family code (what a perfect task
- * embedding could give), to tell a weak embedding from a weak conditioning path. */
-static int rows_oracle(void)
+/* Index of each task's value of property prop (0 .. n_values - 1, in the order of values[],
+ * matched by IRI suffix), -1 when missing. Diagnostics only. */
+static int attribute_index(kgm_store *st, const kgm_kgcond *kc, const char *prop, const char *const *values,
+                           int n_values, int *out)
+{
+    char q[256];
+    snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <http://kgmeta.org/data/sixfam#%s> ?v }", prop);
+    kgm_table *tb = NULL;
+    kgm_query_kind k;
+    if (kgm_store_query(st, q, &k, &tb)) return -1;
+    for (size_t i = 0; i < kgm_kgcond_n_tasks(kc, -1); i++) out[i] = -1;
+    for (size_t r = 0; r < tb->n_rows; r++) {
+        long i = kgm_kgcond_find(kc, tb->cells[r * 2].value);
+        const char *v = strrchr(tb->cells[r * 2 + 1].value, '#');
+        for (int j = 0; i >= 0 && v && j < n_values; j++)
+            if (!strcmp(v + 1, values[j])) out[i] = j;
+    }
+    kgm_table_free(tb);
+    return 0;
+}
+
+/* Oracle codes (diagnostic): "family": one-hot family (6); "attr": one-hot family, band and
+ * sign side by side (6 + 3 + 2, a missing attribute all zeros); "hier": one-hot family, family
+ * x band and family x sign (6 + 18 + 12); "cell": one-hot of the
+ * (family, band or missing, sign or missing) combination (6 x 4 x 3), what a per-cell start
+ * could reach from the graph's information at all. Returns a new (n_tasks, dim) array. */
+static float *oracle_codes(kgm_store *st, const kgm_kgcond *kc, const char *mode, int *dim)
+{
+    static const char *const bands[] = {"Low", "Mid", "High"}, *const signs[] = {"Positive", "Negative"};
+    size_t n = kgm_kgcond_n_tasks(kc, -1);
+    int *family = generator_families(st, kc), *band = malloc(n * sizeof *band), *sign = malloc(n * sizeof *sign);
+    int hier = !strcmp(mode, "hier");
+    *dim = !strcmp(mode, "family") ? N_FAMILIES : !strcmp(mode, "attr") ? N_FAMILIES + 5 : hier ? N_FAMILIES * 6
+         : N_FAMILIES * 12;
+    float *code = calloc(n * (size_t)*dim, sizeof *code);
+    if (!family || !band || !sign || !code || attribute_index(st, kc, "scaleBand", bands, 3, band) ||
+        attribute_index(st, kc, "originSign", signs, 2, sign)) {
+        free(family); free(band); free(sign); free(code);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *c = code + i * (size_t)*dim;
+        if (*dim == N_FAMILIES * 12) { c[family[i] * 12 + (band[i] + 1) * 3 + sign[i] + 1] = 1; continue; }
+        if (hier) {   /* family, then family x band and family x sign beside it */
+            c[family[i]] = 1;
+            if (band[i] >= 0) c[N_FAMILIES + family[i] * 3 + band[i]] = 1;
+            if (sign[i] >= 0) c[N_FAMILIES * 4 + family[i] * 2 + sign[i]] = 1;
+            continue;
+        }
+        c[family[i]] = 1;
+        if (*dim == N_FAMILIES) continue;
+        if (band[i] >= 0) c[N_FAMILIES + band[i]] = 1;
+        if (sign[i] >= 0) c[N_FAMILIES + 3 + sign[i]] = 1;
+    }
+    free(family); free(band); free(sign);
+    return code;
+}
+
+/* Diagnostic: shift and FiLM conditioned on an oracle code (oracle_codes), to tell a weak
+ * embedding from a weak conditioning path, and to measure what the graph's information
+ * (family and attributes) can reach at all. */
+static int rows_oracle(const char *mode)
 {
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", NULL};
     kgm_store *st = open_graph(files);
@@ -380,25 +451,26 @@ static int rows_oracle(void)
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("oracle graph");
-    int *family = generator_families(st, kc);
-    if (!family) return die("generator query");
-    oracle_family = family;
+    float *code = oracle_codes(st, kc, mode, &oracle_dim);
+    if (!code) return die("oracle query");
+    oracle_code = code;
     const kgm_init_stage *stages[] = {&kgm_init_shift, &kgm_init_film};
     for (int s = 0; s < 2; s++) {
+        if (!has_row(stage_list, stages[s]->name)) continue;
         oracle_ctx ctx = {kc};
-        kgm_tasksrc src = {.name = "oracle", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .cond_dim = N_FAMILIES,
+        kgm_tasksrc src = {.name = "oracle", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .cond_dim = oracle_dim,
                            .ctx = &ctx, .sample = oracle_sample};
-        kgm_meta *mt = learner(kc, stages[s], N_FAMILIES);
+        kgm_meta *mt = learner(kc, stages[s], oracle_dim);
         if (!mt || timed_train(mt, &src, "oracle")) return die("train oracle");
         char row[96];
-        snprintf(row, sizeof row, "%s, one-hot family (oracle)", stages[s]->name);
-        evaluate(row, &mt, NULL, kc, N_FAMILIES, 20);
-        snprintf(row, sizeof row, "%s, one-hot family, zero-shot", stages[s]->name);
-        evaluate(row, &mt, NULL, kc, N_FAMILIES, 0);
+        snprintf(row, sizeof row, "%s, oracle %s code", stages[s]->name, mode);
+        evaluate(row, &mt, NULL, kc, oracle_dim, 20);
+        snprintf(row, sizeof row, "%s, oracle %s code, zero-shot", stages[s]->name, mode);
+        evaluate(row, &mt, NULL, kc, oracle_dim, 0);
         kgm_meta_free(mt);
     }
-    oracle_family = NULL;
-    free(family);
+    oracle_code = NULL;
+    free(code);
     kgm_kgcond_free(kc);
     kgm_store_free(st);
     return 0;
@@ -425,6 +497,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--prototypes")) prototypes = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--stages")) stage_list = argv[i + 1];
         else if (!strcmp(argv[i], "--cond-lr")) cond_lr = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--attributes")) attributes = atoi(argv[i + 1]);
         else { fprintf(stderr, "bench_sixfam: unknown option %s\n", argv[i]); return 2; }
     }
     printf("six-family, %d-shot, %d meta-iterations, published MAML 2.292 MuMoMAML 0.523 HSML 0.494 ARML 0.438\n",
@@ -438,7 +511,10 @@ int main(int argc, char **argv)
     if (!rc && has_row(rows, "none")) rc = row_none();
     if (!rc && has_row(rows, "perfamily")) rc = row_per_family();
     if (!rc && has_row(rows, "family")) rc = rows_graph("family", "sixfam-family.ttl", "sixfam-new-family.ttl");
-    if (!rc && has_row(rows, "oracle")) rc = rows_oracle();
+    if (!rc && has_row(rows, "oracle")) rc = rows_oracle("family");
+    if (!rc && has_row(rows, "oracle-attr")) rc = rows_oracle("attr");
+    if (!rc && has_row(rows, "oracle-cell")) rc = rows_oracle("cell");
+    if (!rc && has_row(rows, "oracle-hier")) rc = rows_oracle("hier");
     if (!rc && has_row(rows, "similar")) rc = rows_graph("similarTo", "sixfam-similar.ttl", "sixfam-new-similar.ttl");
     fprintf(stderr, "total %.0f s\n", now_s() - t0);
     return rc;

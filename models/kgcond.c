@@ -11,6 +11,15 @@ int kgm_kgcond_cond_dim(const kgm_kgcond *kc) { return kc->cond_dim; }
 int kgm_kgcond_x_dim(const kgm_kgcond *kc) { return kc->x_dim; }
 int kgm_kgcond_role(const kgm_kgcond *kc, size_t task) { return kc->role[task]; }
 const float *kgm_kgcond_cond(const kgm_kgcond *kc, size_t task) { return kc->cond + task * kc->cond_dim; }
+int kgm_kgcond_n_codes(const kgm_kgcond *kc) { return kc->opts.use_features ? kc->n_codes : 0; }
+const char *kgm_kgcond_code_prop(const kgm_kgcond *kc, int j)
+{
+    return j >= 0 && j < kgm_kgcond_n_codes(kc) ? kc->code_prop[j] : NULL;
+}
+const char *kgm_kgcond_code_value(const kgm_kgcond *kc, int j)
+{
+    return j >= 0 && j < kgm_kgcond_n_codes(kc) ? kc->code_value[j] : NULL;
+}
 float kgm_kgcond_unnormalize_y(const kgm_kgcond *kc, float y) { return (float)(y * kc->y_sd + kc->y_mean); }
 float kgm_kgcond_y_scale(const kgm_kgcond *kc) { return (float)kc->y_sd; }
 

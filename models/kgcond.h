@@ -1,12 +1,20 @@
 /* models/kgcond.h - knowledge-graph-conditioned meta-learning (issue 6): from an open store,
  * the task set (kg/tasks.h), the descriptive graph (no plumbing), a graph embedding trained on
  * it without the meta-test tasks (or one given), each task's conditioning vector
- *   e(t) = [embedding row of the task node | the task's normalized kgm:TaskFeature literals]
+ *   e(t) = [embedding row of the task node | the task's normalized kgm:TaskFeature literals
+ *           | one-hot codes of its kgm:CategoricalTaskFeature values]
  * with meta-test tasks (absent from the embedding) folded in, task sources per role for the
  * meta-learners (models/meta.h), and results written back into the graph (ML Schema).
  *
+ * Categorical codes: one column per (declared property, IRI value seen on a meta-train task),
+ * properties and values in IRI order; 1 when the task has that value, so a missing or unseen
+ * value leaves the property's columns at 0. A coarse attribute such as "scale band High" then
+ * reaches the init map as a usable bit, which a TransE row mixes with everything else.
+ *
  * Generator parameters and data plumbing never reach e(t): the embedding sees only the
- * descriptive graph, and the features are the declared task features only.
+ * descriptive graph, the features are the declared task features only, a property of the
+ * kgm: vocabulary or declared kgm:PlumbingProperty cannot be a categorical feature (build
+ * fails), and generator nodes are never coded as values.
  *
  * Prototype codes (opts.prototypes = K): the rows are clustered by k-means (seeded by
  * opts.seed) over the meta-train tasks, and a task's embedding part becomes its soft
@@ -35,7 +43,7 @@ struct kgm_tasksrc;
 typedef struct kgm_kgcond_opts {
     kgm_emb_opts emb;        /* embedding training and fold-in (epochs used for both) */
     int use_embedding;       /* 0: e(t) holds the features only */
-    int use_features;        /* 0: e(t) holds the embedding only */
+    int use_features;        /* 0: e(t) holds the embedding only (no features, no codes) */
     int normalize;           /* standardize x and y with meta-train statistics */
     int prototypes;          /* > 0: the embedding part of e(t) is the task's soft assignment to
                               * this many prototypes (k-means over the meta-train tasks' rows,
@@ -73,6 +81,11 @@ long   kgm_kgcond_find(const kgm_kgcond *kc, const char *iri);        /* -1 if a
 const char *kgm_kgcond_iri(const kgm_kgcond *kc, size_t task);       /* borrowed */
 int    kgm_kgcond_role(const kgm_kgcond *kc, size_t task);           /* 0 train, 1 validation, 2 test (kg/tasks.h kgm_role) */
 const float *kgm_kgcond_cond(const kgm_kgcond *kc, size_t task);     /* e(t), borrowed */
+/* Categorical code columns: how many (they are e(t)'s last columns), and column j's property
+ * and value IRIs (borrowed), or NULL when j is out of range. */
+int    kgm_kgcond_n_codes(const kgm_kgcond *kc);
+const char *kgm_kgcond_code_prop(const kgm_kgcond *kc, int j);
+const char *kgm_kgcond_code_value(const kgm_kgcond *kc, int j);
 
 /* Fill t (kgm_episode_alloc'ed with n_support, n_query; CSV tasks: n_support 0 uses the task's
  * kgm:supportRows and the rest as query, t is then (re)allocated to fit) with the task's

@@ -16,7 +16,10 @@ struct kgm_kgcond {
     int *role;                       /* (n_tasks) */
     size_t *by_role[3], n_role[3];   /* task indexes of each role */
     int cond_dim, emb_width, n_features, x_dim;
-    float *cond;                     /* (n_tasks, cond_dim) */
+    int n_codes;                     /* one-hot columns of categorical task features */
+    char **code_prop, **code_value;  /* (n_codes): the column's property and value IRIs */
+    float *codes;                    /* (n_tasks, n_codes) while building e(t), then NULL */
+    float *cond;                     /* (n_tasks, cond_dim): [embedding part | features | codes] */
     kgm_kgcond_opts opts;
     double x_mean[16], x_sd[16], y_mean, y_sd;
 };

@@ -9,7 +9,11 @@
 #include "error.h"
 #include "kgcond_internal.h"
 #include "store.h"
+#include "strmap.h"
 #include "tasks.h"
+
+#define RDF_TYPE_IRI "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+#define MLS_TASK_IRI "http://www.w3.org/ns/mls#Task"
 
 kgm_kgcond_opts kgm_kgcond_opts_default(void)
 {
@@ -36,6 +40,10 @@ void kgm_kgcond_free(kgm_kgcond *kc)
     free(kc->role);
     for (int r = 0; r < 3; r++) free(kc->by_role[r]);
     free(kc->cond);
+    free(kc->codes);
+    for (int j = 0; j < kc->n_codes; j++) { free(kc->code_prop[j]); free(kc->code_value[j]); }
+    free(kc->code_prop);
+    free(kc->code_value);
     free(kc);
 }
 
@@ -263,7 +271,7 @@ static int prototype_code(kgm_kgcond *kc)
     const size_t n = kc->n_role[KGM_ROLE_TRAIN];
     const int K = (size_t)kc->opts.prototypes < n ? kc->opts.prototypes : (int)n;
     if (K < 1 || !w) return 0;
-    const int dim = K + kc->n_features;
+    const int tail = kc->cond_dim - w, dim = K + tail;   /* features and codes kept after the code */
     double *c = malloc((size_t)K * w * sizeof *c), *cnt = malloc((size_t)K * sizeof *cnt);
     double *d2 = malloc((n > (size_t)K ? n : (size_t)K) * sizeof *d2);
     int *asg = malloc(n * sizeof *asg);
@@ -280,7 +288,7 @@ static int prototype_code(kgm_kgcond *kc)
             for (int k = 0; k < K; k++) { d2[k] = sqdist(row, c + (size_t)k * w, w); lo = d2[k] < lo ? d2[k] : lo; }
             for (int k = 0; k < K; k++) z += d2[k] = exp(-(d2[k] - lo) / tau);
             for (int k = 0; k < K; k++) out[k] = (float)(d2[k] / z);
-            memcpy(out + K, row + w, (size_t)kc->n_features * sizeof *out);
+            memcpy(out + K, row + w, (size_t)tail * sizeof *out);
         }
         free(kc->cond);
         kc->cond = code;
@@ -292,14 +300,126 @@ static int prototype_code(kgm_kgcond *kc)
     return rc;
 }
 
+/* ---- categorical task features: one-hot codes of IRI values ---- */
+
+static int select_table(kgm_store *st, const char *q, kgm_table **tb)
+{
+    kgm_query_kind k;
+    int rc = kgm_store_query(st, q, &k, tb);
+    if (!rc && k != KGM_QUERY_SELECT) {
+        kgm_table_free(*tb);
+        *tb = NULL;
+        rc = kgm_fail(KGM_ESTATE, "internal query gave no table: %s", q);
+    }
+    return rc;
+}
+
+/* Declared kgm:CategoricalTaskFeature properties (IRIs, sorted). A property of the kgm:
+ * vocabulary or declared kgm:PlumbingProperty is refused: its values would show the learner
+ * how the task's data is made. */
+static int categorical_props(kgm_store *st, kgm_table **props)
+{
+    int rc = select_table(st, "SELECT ?p ?plumb WHERE { ?p <" RDF_TYPE_IRI "> <" KGM_NS_IRI "CategoricalTaskFeature> ."
+                              " OPTIONAL { ?p <" RDF_TYPE_IRI "> ?plumb . FILTER(?plumb = <" KGM_NS_IRI "PlumbingProperty>) } }"
+                              " ORDER BY ?p", props);
+    for (size_t i = 0; !rc && i < (*props)->n_rows; i++) {
+        const kgm_cell *p = kgm_table_cell(*props, i, 0), *plumb = kgm_table_cell(*props, i, 1);
+        if (p->kind != KGM_CELL_IRI)
+            rc = kgm_fail(KGM_EINVAL, "a categorical task feature must be a property IRI");
+        else if (plumb->kind != KGM_CELL_NULL || !strncmp(p->value, KGM_NS_IRI, strlen(KGM_NS_IRI)))
+            rc = kgm_fail(KGM_EINVAL, "%s is data plumbing or kgmeta vocabulary: it cannot be a categorical task feature",
+                          p->value);
+    }
+    if (rc) { kgm_table_free(*props); *props = NULL; }
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Adds one column per distinct value of prop on meta-train tasks (sorted), then sets the
+ * columns of every task having that value. tb: (task, value) rows. */
+static int add_code_columns(kgm_kgcond *kc, const char *prop, const kgm_table *tb, const kgm_strmap *generators)
+{
+    kgm_strmap *vals = kgm_strmap_new();
+    if (!vals) return kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t r = 0; r < tb->n_rows; r++) {
+        const kgm_cell *t = kgm_table_cell(tb, r, 0), *v = kgm_table_cell(tb, r, 1);
+        long i = t->kind == KGM_CELL_IRI ? kgm_taskset_find(kc->set, t->value) : -1;
+        if (i < 0 || kc->role[i] != KGM_ROLE_TRAIN || v->kind != KGM_CELL_IRI) continue;
+        if (kgm_strmap_find(generators, v->value, strlen(v->value)) >= 0) continue;   /* plumbing node */
+        if (kgm_strmap_intern(vals, v->value, strlen(v->value)) < 0) { kgm_strmap_free(vals); return kgm_fail(KGM_ENOMEM, "out of memory"); }
+    }
+    size_t n = kgm_strmap_size(vals), first = (size_t)kc->n_codes;
+    char **p = realloc(kc->code_prop, (first + n + 1) * sizeof *p);
+    if (p) kc->code_prop = p;
+    char **v = p ? realloc(kc->code_value, (first + n + 1) * sizeof *v) : NULL;
+    if (v) kc->code_value = v;
+    float *codes = v ? realloc(kc->codes, kc->n_tasks * (first + n + 1) * sizeof *codes) : NULL;
+    int rc = codes ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!rc) {
+        kc->codes = codes;   /* widen the rows: old width first..., new width first + n */
+        for (size_t i = kc->n_tasks; i-- > 0;) {
+            memmove(codes + i * (first + n), codes + i * first, first * sizeof *codes);
+            memset(codes + i * (first + n) + first, 0, n * sizeof *codes);
+        }
+    }
+    for (size_t j = 0; !rc && j < n; j++) {
+        kc->code_value[first + j] = strdup(kgm_strmap_str(vals, (int32_t)j));
+        kc->code_prop[first + j] = strdup(prop);
+        kc->n_codes++;
+        if (!kc->code_value[first + j] || !kc->code_prop[first + j]) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    if (!rc) qsort(kc->code_value + first, n, sizeof *kc->code_value, cmp_str);
+    for (size_t r = 0; !rc && r < tb->n_rows; r++) {
+        const kgm_cell *t = kgm_table_cell(tb, r, 0), *val = kgm_table_cell(tb, r, 1);
+        long i = t->kind == KGM_CELL_IRI ? kgm_taskset_find(kc->set, t->value) : -1;
+        for (size_t j = 0; i >= 0 && val->kind == KGM_CELL_IRI && j < n; j++)
+            if (!strcmp(kc->code_value[first + j], val->value)) codes[(size_t)i * (first + n) + first + j] = 1.0f;
+    }
+    kgm_strmap_free(vals);
+    return rc;
+}
+
+/* One-hot codes of the task's IRI values of declared kgm:CategoricalTaskFeature properties:
+ * a column per (property, value seen on a meta-train task); a missing or unseen value leaves
+ * the property's columns at 0. Values that are generator nodes are never coded. */
+static int categorical_codes(kgm_kgcond *kc, kgm_store *st)
+{
+    kgm_table *props = NULL, *gens = NULL;
+    kgm_strmap *generators = kgm_strmap_new();
+    int rc = generators ? categorical_props(st, &props) : kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!rc) rc = select_table(st, "SELECT ?g WHERE { ?g <" RDF_TYPE_IRI "> <" KGM_NS_IRI "Generator> }", &gens);
+    for (size_t r = 0; !rc && r < gens->n_rows; r++) {
+        const kgm_cell *g = kgm_table_cell(gens, r, 0);
+        if (g->kind == KGM_CELL_IRI && kgm_strmap_intern(generators, g->value, strlen(g->value)) < 0)
+            rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    for (size_t r = 0; !rc && r < props->n_rows; r++) {
+        const char *prop = kgm_table_cell(props, r, 0)->value;
+        if (r > 0 && !strcmp(prop, kgm_table_cell(props, r - 1, 0)->value)) continue;   /* one row per type */
+        char q[1024];
+        if (strlen(prop) > 900) { rc = kgm_fail(KGM_EINVAL, "categorical task feature IRI too long: %.60s...", prop); break; }
+        snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <%s> ?v . ?t <" RDF_TYPE_IRI "> <" MLS_TASK_IRI "> }", prop);
+        kgm_table *tb = NULL;
+        rc = select_table(st, q, &tb);
+        if (!rc) rc = add_code_columns(kc, prop, tb, generators);
+        kgm_table_free(tb);
+    }
+    kgm_table_free(props);
+    kgm_table_free(gens);
+    kgm_strmap_free(generators);
+    return rc;
+}
+
 /* e(t) of every task: the task node's row (zeros when the node has no triples), centered and
- * scaled (standardize_embedding), or its prototype code (opts.prototypes), and the features
- * standardized with meta-train statistics (missing: 0). */
+ * scaled (standardize_embedding), or its prototype code (opts.prototypes), the features
+ * standardized with meta-train statistics (missing: 0), and the categorical codes (0 or 1). */
 static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *emap)
 {
     kc->emb_width = kc->opts.use_embedding ? kc->emb->ent_width : 0;
     kc->n_features = kc->opts.use_features ? (int)kc->set->n_features : 0;
-    kc->cond_dim = kc->emb_width + kc->n_features;
+    const int n_codes = kc->opts.use_features ? kc->n_codes : 0;
+    kc->cond_dim = kc->emb_width + kc->n_features + n_codes;
     kc->cond = calloc(kc->n_tasks * (size_t)(kc->cond_dim ? kc->cond_dim : 1), sizeof(float));
     if (!kc->cond) return kgm_fail(KGM_ENOMEM, "out of memory");
     for (int f = 0; f < kc->n_features; f++) {
@@ -316,6 +436,11 @@ static int conditioning(kgm_kgcond *kc, const kgm_graph *desc, const int32_t *em
             kc->cond[i * kc->cond_dim + kc->emb_width + f] = isnan(v) ? 0.0f : (float)((v - mean) / sd);
         }
     }
+    for (size_t i = 0; n_codes && i < kc->n_tasks; i++)
+        memcpy(kc->cond + i * kc->cond_dim + kc->emb_width + kc->n_features, kc->codes + i * (size_t)n_codes,
+               (size_t)n_codes * sizeof(float));
+    free(kc->codes);
+    kc->codes = NULL;
     for (size_t i = 0; kc->emb_width && i < kc->n_tasks; i++) {
         int32_t e = kgm_graph_find_entity(desc, kc->set->tasks[i].iri);
         if (e < 0 || emap[e] < 0) continue;
@@ -390,6 +515,7 @@ int kgm_kgcond_build(kgm_kgcond **out, struct kgm_store *st, const char *base_di
         if (!emap) rc = kgm_fail(KGM_ENOMEM, "out of memory");
     }
     if (!rc) rc = embed(kc, desc, emb, emap);
+    if (!rc && kc->opts.use_features) rc = categorical_codes(kc, st);
     if (!rc) rc = conditioning(kc, desc, emap);
     if (!rc) rc = normalization(kc);
     free(emap);

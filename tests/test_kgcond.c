@@ -1,6 +1,7 @@
 /* tests/test_kgcond.c - KG-conditioned meta-learning: fold-in of new tasks, family
- * structure in e(t), zero-shot from theta0(t) against theta*, generator parameters kept out
- * of e(t), runs recorded as triples and found by SPARQL. */
+ * structure in e(t), categorical codes (one-hot, plumbing refused), zero-shot from theta0(t)
+ * against theta*, generator parameters kept out of e(t), runs recorded as triples and found
+ * by SPARQL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,8 +22,9 @@
 #define N_TEST 6
 
 /* Two families of lines: Up (a, b near +2) and Down (near -2), linked by ex:family; test
- * tasks are kgm:MetaTest. leak_shift changes the generator parameters of test task 0 only. */
-static kgm_store *two_families(double leak_shift)
+ * tasks are kgm:MetaTest. leak_shift changes the generator parameters of test task 0 only;
+ * extra (Turtle with prefixes mls:, kgm:, ex:, or NULL) is loaded after the tasks. */
+static kgm_store *two_families_with(double leak_shift, const char *extra)
 {
     kgm_store *st = NULL;
     assert_int_equal(kgm_store_open(&st, NULL), 0);
@@ -48,8 +50,21 @@ static kgm_store *two_families(double leak_shift)
     fclose(f);
     if (kgm_store_load_string(st, text, "turtle", "http://example.org/", NULL)) fail_msg("%s", kgm_error());
     free(text);
+    if (extra) {
+        char *ttl = NULL;
+        assert_true(asprintf(&ttl, "@prefix mls: <http://www.w3.org/ns/mls#> .\n@prefix kgm: <http://kgmeta.org/ns#> .\n"
+                                   "@prefix ex: <http://example.org/> .\n%s", extra) > 0);
+        if (kgm_store_load_string(st, ttl, "turtle", "http://example.org/", NULL)) fail_msg("%s", kgm_error());
+        free(ttl);
+    }
     return st;
 }
+
+static kgm_store *two_families(double leak_shift) { return two_families_with(leak_shift, NULL); }
+
+/* ex:family declared categorical; ex:shade too, with a value on a test task only. */
+#define FAMILY_CODES "ex:family a kgm:CategoricalTaskFeature .\nex:shade a kgm:CategoricalTaskFeature .\n" \
+                     "ex:t29 ex:shade ex:Dark .\n"
 
 static kgm_kgcond *build(kgm_store *st)
 {
@@ -122,8 +137,9 @@ static void prototype_codes_separate_families(void **state)
 static void generator_parameters_never_reach_cond(void **state)
 {
     (void)state;
-    kgm_store *a = two_families(0), *b = two_families(1.5);
+    kgm_store *a = two_families_with(0, FAMILY_CODES), *b = two_families_with(1.5, FAMILY_CODES);
     kgm_kgcond *ka = build(a), *kb = build(b);
+    assert_int_equal(kgm_kgcond_n_codes(ka), 2);   /* the codes are part of what is compared */
     int dim = kgm_kgcond_cond_dim(ka);
     assert_int_equal(dim, kgm_kgcond_cond_dim(kb));
     for (size_t i = 0; i < kgm_kgcond_n_tasks(ka, -1); i++)
@@ -145,6 +161,54 @@ static void generator_parameters_never_reach_cond(void **state)
     kgm_kgcond_free(kb);
     kgm_store_free(a);
     kgm_store_free(b);
+}
+
+/* Categorical codes: one column per value of a declared property seen on meta-train tasks,
+ * in IRI order, one-hot per task; a value only a test task has adds no column. */
+static void categorical_codes_are_one_hot(void **state)
+{
+    (void)state;
+    kgm_store *st = two_families_with(0, FAMILY_CODES);
+    kgm_kgcond *kc = build(st);
+    int n = kgm_kgcond_n_codes(kc), dim = kgm_kgcond_cond_dim(kc);
+    assert_int_equal(n, 2);
+    assert_string_equal(kgm_kgcond_code_prop(kc, 0), "http://example.org/family");
+    assert_string_equal(kgm_kgcond_code_value(kc, 0), "http://example.org/Down");
+    assert_string_equal(kgm_kgcond_code_value(kc, 1), "http://example.org/Up");
+    assert_null(kgm_kgcond_code_value(kc, 2));
+    for (size_t i = 0; i < kgm_kgcond_n_tasks(kc, -1); i++) {
+        int up = atoi(kgm_kgcond_iri(kc, i) + strlen("http://example.org/t")) % 2;
+        const float *code = kgm_kgcond_cond(kc, i) + dim - n;
+        assert_true(code[0] == (up ? 0.0f : 1.0f) && code[1] == (up ? 1.0f : 0.0f));
+    }
+    kgm_kgcond_free(kc);
+    kgm_store_free(st);
+}
+
+/* Plumbing never becomes a code: a kgm: property or a declared kgm:PlumbingProperty is
+ * refused, and a descriptive link to a generator node is not coded. */
+static void categorical_codes_refuse_plumbing(void **state)
+{
+    (void)state;
+    const char *bad[] = {"kgm:generator a kgm:CategoricalTaskFeature .\n",
+                         "ex:recipe a kgm:CategoricalTaskFeature, kgm:PlumbingProperty .\nex:t00 ex:recipe ex:G .\n"};
+    for (int i = 0; i < 2; i++) {
+        kgm_store *st = two_families_with(0, bad[i]);
+        kgm_kgcond_opts o = kgm_kgcond_opts_default();
+        o.emb.epochs = 20;
+        kgm_kgcond *kc = NULL;
+        assert_int_equal(kgm_kgcond_build(&kc, st, NULL, NULL, &o), KGM_EINVAL);
+        assert_null(kc);
+        assert_non_null(strstr(kgm_error(), "cannot be a categorical task feature"));
+        kgm_store_free(st);
+    }
+    kgm_store *st = two_families_with(0, "ex:madeBy a kgm:CategoricalTaskFeature .\n"
+                                         "ex:t00 ex:madeBy ex:G .\nex:t02 ex:madeBy ex:Lab .\n");
+    kgm_kgcond *kc = build(st);
+    assert_int_equal(kgm_kgcond_n_codes(kc), 1);
+    assert_string_equal(kgm_kgcond_code_value(kc, 0), "http://example.org/Lab");
+    kgm_kgcond_free(kc);
+    kgm_store_free(st);
 }
 
 /* Mean query MSE over the test tasks at 0 inner steps. */
@@ -169,13 +233,13 @@ static double zero_shot(kgm_meta *mt, const kgm_kgcond *kc, int cond)
     return sum / kgm_kgcond_n_tasks(kc, 2);
 }
 
-static kgm_meta *meta_train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond)
+static kgm_meta *meta_train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond, int iterations)
 {
     kgm_mlp m;
     int sizes[] = {kgm_kgcond_x_dim(kc), 40, 40, 1};
     assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
     kgm_meta_config c = kgm_meta_config_default();
-    c.iterations = 1500;
+    c.iterations = iterations;
     c.outer_lr = 0.003f;
     c.meta_batch = 8;
     c.threads = 1;
@@ -191,18 +255,30 @@ static kgm_meta *meta_train(const kgm_kgcond *kc, const kgm_init_stage *init, in
     return mt;
 }
 
+/* Fold-in + zero-shot: theta0(t) of FiLM on the folded-in embedding, and of shift on the
+ * family's categorical code alone (no embedding), both beat theta* on the new tasks. */
 static void zero_shot_beats_unconditioned_start(void **state)
 {
     (void)state;
-    kgm_store *st = two_families(0);
+    kgm_store *st = two_families_with(0, FAMILY_CODES);
     kgm_kgcond *kc = build(st);
-    kgm_meta *plain = meta_train(kc, &kgm_init_none, 0);
-    kgm_meta *film = meta_train(kc, &kgm_init_film, 1);
-    double mse_plain = zero_shot(plain, kc, 0), mse_film = zero_shot(film, kc, 1);
-    print_message("zero-shot query MSE on folded-in tasks: theta* %.3f, FiLM theta0(t) %.3f\n", mse_plain, mse_film);
+    kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.use_embedding = 0;
+    kgm_kgcond *codes = NULL;
+    if (kgm_kgcond_build(&codes, st, NULL, NULL, &o)) fail_msg("%s", kgm_error());
+    assert_int_equal(kgm_kgcond_cond_dim(codes), 2);
+    kgm_meta *plain = meta_train(kc, &kgm_init_none, 0, 800);
+    kgm_meta *film = meta_train(kc, &kgm_init_film, 1, 800);
+    kgm_meta *shift = meta_train(codes, &kgm_init_shift, 1, 400);
+    double mse_plain = zero_shot(plain, kc, 0), mse_film = zero_shot(film, kc, 1), mse_shift = zero_shot(shift, codes, 1);
+    print_message("zero-shot query MSE on folded-in tasks: theta* %.3f, FiLM theta0(t) %.3f, shift on the family code %.3f\n",
+                  mse_plain, mse_film, mse_shift);
     assert_true(mse_film < 0.5 * mse_plain);
+    assert_true(mse_shift < 0.5 * mse_plain);
     kgm_meta_free(plain);
     kgm_meta_free(film);
+    kgm_meta_free(shift);
+    kgm_kgcond_free(codes);
     kgm_kgcond_free(kc);
     kgm_store_free(st);
 }
@@ -240,6 +316,8 @@ int main(void)
         cmocka_unit_test(family_closer_than_across),
         cmocka_unit_test(generator_parameters_never_reach_cond),
         cmocka_unit_test(prototype_codes_separate_families),
+        cmocka_unit_test(categorical_codes_are_one_hot),
+        cmocka_unit_test(categorical_codes_refuse_plumbing),
         cmocka_unit_test(zero_shot_beats_unconditioned_start),
         cmocka_unit_test(results_recorded_as_triples),
     };
