@@ -478,9 +478,9 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
            o.adv_temp, o.opt == KGM_EMB_OPT_SGD ? "sgd" : o.opt == KGM_EMB_OPT_ADAGRAD ? "adagrad" : "adam",
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
            o.negatives, o.batch, (unsigned long long)o.seed);
-    printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.3f M triples/s\n",
+    printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
-           rep.seconds, wall, rep.triples_per_s / 1e6);
+           rep.seconds, wall, rep.triples_per_s);
     printf("  test filtered MRR %.4f  MR %.0f  Hits@1 %.4f  Hits@3 %.4f  Hits@10 %.4f  [eval %.1f s]\n",
            m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10, eval_s);
     kgm_emb_free(e);
