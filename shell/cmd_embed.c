@@ -1,5 +1,5 @@
 /* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
- * embed train | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
+ * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
  *
  * The session keeps one embedding with the graph it was trained on (the integer view that
  * maps names to rows). By default that graph is the store's descriptive graph (no data
@@ -65,6 +65,16 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     if (m && kgm_emb_model_parse(m, &model) != 0)
         return kgm_fail(KGM_EINVAL, "model: expected transe-l1, transe-l2, distmult, complex or rotate, got '%s'", m);
     kgm_emb_opts_default(o, model);
+    const char *loss = sh_opt(a, "loss");
+    if (loss) {
+        static const char *const names[] = { [KGM_EMB_LOSS_MARGIN] = "margin", [KGM_EMB_LOSS_SOFTPLUS] = "softplus",
+                                             [KGM_EMB_LOSS_1VSALL] = "1vsall" };
+        size_t i = 0;
+        while (i < sizeof names / sizeof names[0] && strcmp(loss, names[i])) i++;
+        if (i == sizeof names / sizeof names[0])
+            return kgm_fail(KGM_EINVAL, "loss: expected margin, softplus or 1vsall, got '%s'", loss);
+        o->loss = (kgm_emb_loss)i;
+    }
     double dim = 32, epochs = 100, lr = o->lr, neg = o->negatives, seed = (double)sh->seed, threads = sh->threads;
     if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
         num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", 1, 4096, 1, &neg) ||

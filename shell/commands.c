@@ -209,7 +209,7 @@ static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps",
                                          "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };
 static const char *const PREDICT_OPTS[] = { "x", NULL };
-static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads",
+static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads", "loss",
                                           "graph", "k", "with", NULL };
 static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
 
@@ -245,7 +245,7 @@ static const sh_cmd CMDS[] = {
   { "task",      1,  1, "task NAME role=.. (generator=IRI a=.. b=.. | data=FILE input=COL output=COL)",
     "define a task in the graph", cmd_task,
     "task demo:sine-new role=test generator=demo:SineGen a=2.0 b=0.5", .options = TASK_OPTS },
-  { "embed",     1,  4, "embed train|eval|save FILE|load FILE|neighbours ENTITY [k=10 with=PROP,..]|score S P O",
+  { "embed",     1,  4, "embed train [model=.. loss=..]|eval|save FILE|load FILE|neighbours ENTITY [k=10 with=PROP,..]|score S P O",
     "knowledge-graph embeddings of the store's graph", cmd_embed,
     "embed train model=transe-l2 dim=32 epochs=100", .options = EMBED_OPTS },
   { "train",     0,  0, "train [learner=maml|fomaml|metasgd|anil|reptile cond=none|shift|film source=graph|sine iterations=..]",
