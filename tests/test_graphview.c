@@ -17,6 +17,7 @@
 #include "embed.h"
 #include "error.h"
 #include "store.h"
+#include "tmpdir.h"
 
 /* raptor's N-Triples parser leaks a datatype URI per world (see tests/test_store.c). */
 const char *__lsan_default_suppressions(void);
@@ -25,21 +26,17 @@ const char *__lsan_default_suppressions(void)
     return "leak:libraptor2.so\n";
 }
 
-static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kgm_graphview_test_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make("graphview_test");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 static uint64_t rng = 88172645463325252ULL;

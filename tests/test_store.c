@@ -16,6 +16,7 @@
 #include "error.h"
 #include "interrupt.h"
 #include "store.h"
+#include "tmpdir.h"
 
 /* For LeakSanitizer builds: raptor 2.0.15's N-Triples parser, which "kgmeta" loads use,
  * leaves a URI of its world referenced after typed literals (one per datatype and world;
@@ -27,7 +28,6 @@ const char *__lsan_default_suppressions(void)
     return "leak:libraptor2.so\n";
 }
 
-static char tmpdir[256];
 
 /* The storage under test: every kgm_store_open below opens this one. */
 static const char *storage;
@@ -80,16 +80,13 @@ static kgm_store *scratch_with_good(void)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kgm_store_test_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make("store_test");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "chmod -R u+rwx %s; rm -rf %s", tmpdir, tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 /* ---- loading ---- */

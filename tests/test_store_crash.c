@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "store.h"
+#include "tmpdir.h"
 
 /* For LeakSanitizer builds: raptor 2.0.15's N-Triples parser, which "kgmeta" loads use,
  * leaves a URI of its world referenced after typed literals (one per datatype and world;
@@ -34,7 +35,6 @@ const char *__lsan_default_suppressions(void)
 #define BASE   2000        /* triples loaded before the adds, so a compaction takes a while */
 #define ROUNDS 4           /* kills per storage and mode */
 
-static char tmpdir[256];
 static uint64_t rng = 12345;
 
 static unsigned next_random(unsigned n)
@@ -46,16 +46,13 @@ static unsigned next_random(unsigned n)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kgm_crash_test_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make("crash_test");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 static void send_ack(int fd, uint32_t v)
