@@ -17,6 +17,24 @@ static inline float emb_rng_uniform(emb_rng *g)                /* [0, 1) */
 {
     return (float)(emb_rng_next(g) >> 40) * (1.0f / 16777216.0f);
 }
+static inline void emb_shuffle(emb_rng *g, int32_t *a, size_t n)   /* Fisher-Yates */
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = emb_rng_below(g, (uint32_t)i);
+        int32_t tmp = a[i - 1]; a[i - 1] = a[j]; a[j] = tmp;
+    }
+}
+
+/* Optimizer state of one table of rows (same layout as the parameters): Adagrad s1 = sum g^2;
+ * Adam s1 = m, s2 = v and a step count per row (lazy Adam: a row steps when it has a gradient).
+ * SGD has none. */
+typedef struct { float *s1, *s2, *steps; } emb_opt_state;
+int  emb_opt_state_alloc(emb_opt_state *st, kgm_emb_opt opt, size_t rows, int width);  /* 0 or -1 */
+void emb_opt_state_free(emb_opt_state *st);
+/* One step of o's optimizer on every row of x (rows, width) with gradient g: the dense update
+ * 1vsAll needs, the same per-row step the sampled trainer takes for the rows it touches. */
+void emb_opt_step_rows(const kgm_emb_opts *o, const emb_opt_state *st, size_t rows, int width,
+                       float *x, const float *g);
 
 /* Negative sampling: which side to corrupt (50/50, or per relation "bern": the head with
  * probability tph / (tph + hpt), Wang et al. 2014) and, when filtering, a set of the positives

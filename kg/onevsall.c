@@ -152,8 +152,7 @@ struct emb_ova {
     kgm_triple       *batch;      /* (o.batch) this mini-batch's triples, shuffled order */
     int32_t          *order, *answer;
     float            *gent, *grel;            /* dense gradients */
-    float            *ent_s1, *ent_s2, *rel_s1, *rel_s2;   /* Adagrad sum g^2; Adam m, v */
-    double            adam_t;
+    emb_opt_state     ent_st, rel_st;
     ova_buf           buf;
     emb_rng           rng;
 };
@@ -162,7 +161,8 @@ void emb_ova_free(emb_ova *t)
 {
     if (!t) return;
     free(t->batch); free(t->order); free(t->answer); free(t->gent); free(t->grel);
-    free(t->ent_s1); free(t->ent_s2); free(t->rel_s1); free(t->rel_s2);
+    emb_opt_state_free(&t->ent_st);
+    emb_opt_state_free(&t->rel_st);
     ova_buf_free(&t->buf);
     free(t);
 }
@@ -180,12 +180,9 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
     t->answer = malloc(bt * sizeof(int32_t));
     t->gent = malloc(ne * sizeof(float));
     t->grel = malloc(nr * sizeof(float));
-    int ok = t->batch && t->order && t->answer && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt);
-    if (ok && o->opt != KGM_EMB_OPT_SGD) {
-        ok = (t->ent_s1 = calloc(ne, sizeof(float))) && (t->rel_s1 = calloc(nr, sizeof(float)));
-        if (ok && o->opt == KGM_EMB_OPT_ADAM)
-            ok = (t->ent_s2 = calloc(ne, sizeof(float))) && (t->rel_s2 = calloc(nr, sizeof(float)));
-    }
+    int ok = t->batch && t->order && t->answer && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt) &&
+             !emb_opt_state_alloc(&t->ent_st, o->opt, e->n_ents, e->ent_width) &&
+             !emb_opt_state_alloc(&t->rel_st, o->opt, e->n_rels, e->rel_width);
     if (!ok) { emb_ova_free(t); return NULL; }
     for (size_t i = 0; i < n_pos; i++) t->order[i] = (int32_t)i;
     emb_rng_seed(&t->rng, o->seed, 0x0a11);
@@ -208,38 +205,11 @@ static void ova_reg(emb_ova *t, size_t n, float scale)
     }
 }
 
-/* Dense step over a whole table: every row has a gradient from the softmax's denominator. */
-static void ova_apply(const emb_ova *t, float *x, const float *g, float *s1, float *s2, size_t n)
-{
-    const float lr = t->o.lr;
-    switch (t->o.opt) {
-    case KGM_EMB_OPT_SGD:
-        for (size_t i = 0; i < n; i++) x[i] -= lr * g[i];
-        break;
-    case KGM_EMB_OPT_ADAGRAD:
-        for (size_t i = 0; i < n; i++) { s1[i] += g[i] * g[i]; x[i] -= lr * g[i] / (sqrtf(s1[i]) + 1e-10f); }
-        break;
-    case KGM_EMB_OPT_ADAM: {
-        const float b1 = 0.9f, b2 = 0.999f;
-        const float c1 = (float)(1 / (1 - pow(b1, t->adam_t))), c2 = (float)(1 / (1 - pow(b2, t->adam_t)));
-        for (size_t i = 0; i < n; i++) {
-            s1[i] = b1 * s1[i] + (1 - b1) * g[i];
-            s2[i] = b2 * s2[i] + (1 - b2) * g[i] * g[i];
-            x[i] -= lr * s1[i] * c1 / (sqrtf(s2[i] * c2) + 1e-8f);
-        }
-        break;
-    }
-    }
-}
-
 double emb_ova_epoch(emb_ova *t)
 {
     kgm_emb *e = t->e;
-    int32_t *ord = t->order;
-    for (size_t i = t->n_pos; i > 1; i--) {
-        size_t j = emb_rng_below(&t->rng, (uint32_t)i);
-        int32_t tmp = ord[i - 1]; ord[i - 1] = ord[j]; ord[j] = tmp;
-    }
+    const int32_t *ord = t->order;
+    emb_shuffle(&t->rng, t->order, t->n_pos);
     const size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
     double loss = 0;
     for (size_t b = 0; b < t->n_pos; b += (size_t)t->o.batch) {
@@ -252,9 +222,9 @@ double emb_ova_epoch(emb_ova *t)
         loss += ova_side(e, t->batch, n, 't', scale, t->gent, t->grel, &t->buf, t->answer);
         loss += ova_side(e, t->batch, n, 'h', scale, t->gent, t->grel, &t->buf, t->answer);
         ova_reg(t, n, scale);
-        t->adam_t += 1;
-        ova_apply(t, e->ent, t->gent, t->ent_s1, t->ent_s2, ne);
-        ova_apply(t, e->rel, t->grel, t->rel_s1, t->rel_s2, nr);
+        /* dense: every entity row has a gradient from the softmax's denominator */
+        emb_opt_step_rows(&t->o, &t->ent_st, e->n_ents, e->ent_width, e->ent, t->gent);
+        emb_opt_step_rows(&t->o, &t->rel_st, e->n_rels, e->rel_width, e->rel, t->grel);
     }
     return t->n_pos ? loss / (double)(2 * t->n_pos) : 0;
 }
