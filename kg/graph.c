@@ -299,7 +299,7 @@ const char *kgm_graph_prop_name(const kgm_graph *g, int32_t p) { return kgm_strm
 int kgm_graph_adjacency(const kgm_graph *g, int by_tail, const size_t **off, const int32_t **idx)
 {
     if (g->src && !g->out_off) {
-        if (!kgm_graph_triples(g) && kgm_graph_n_triples(g)) return KGM_ENOMEM;
+        if (!kgm_graph_triples(g) && kgm_graph_n_triples(g)) return kgm_error_code();   /* stale or out of memory */
         int rc = kgm_graph_finish(mut(g));
         if (rc) return rc;
     }
