@@ -75,6 +75,8 @@ int  kgm_store_remove(kgm_store *s, const char *subj, const char *pred, const ch
  * engine's message and "line N" of the text as given. kind may be NULL. */
 typedef enum { KGM_QUERY_SELECT, KGM_QUERY_ASK, KGM_QUERY_GRAPH } kgm_query_kind;
 int  kgm_store_query(kgm_store *s, const char *sparql, kgm_query_kind *kind, kgm_table **out);
+/* kgm_store_query for the library's own SELECTs: any other form is refused (KGM_ESTATE). */
+int  kgm_store_select(kgm_store *s, const char *sparql, kgm_table **out);
 /* 1 when text is a complete query (braces and quotes balanced), for multi-line input. */
 int  kgm_query_complete(const char *text);
 

@@ -332,6 +332,16 @@ static int graph_query(kgm_store *s, const char *text, int line_shift, librdf_mo
     return 0;
 }
 
+int kgm_store_select(kgm_store *s, const char *sparql, kgm_table **out)
+{
+    kgm_query_kind kind;
+    int rc = kgm_store_query(s, sparql, &kind, out);
+    if (rc || kind == KGM_QUERY_SELECT) return rc;
+    kgm_table_free(*out);
+    *out = NULL;
+    return kgm_fail(KGM_ESTATE, "internal query gave no table: %s", sparql);
+}
+
 int kgm_store_query(kgm_store *s, const char *sparql, kgm_query_kind *kind, kgm_table **out)
 {
     *out = NULL;

@@ -12,8 +12,6 @@
 #include "csv.h"
 #include "error.h"
 
-#define RDF_TYPE "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-
 static const char *const PLUMBING[] = {
     KGM_NS_IRI "role", KGM_NS_IRI "dataFile", KGM_NS_IRI "inputColumn", KGM_NS_IRI "outputColumn",
     KGM_NS_IRI "supportRows", KGM_NS_IRI "generator", KGM_NS_IRI "function", KGM_NS_IRI "noiseStd",
@@ -480,7 +478,7 @@ int kgm_tasks_descriptive(const kgm_graph *full, const char *const *plumbing, si
         for (size_t i = 0; i < n_plumbing; i++) hidden_rel[r] |= !strcmp(name, plumbing[i]);
     }
     /* Vocabulary terms and generator nodes never appear, on either end of a triple. */
-    int32_t type = kgm_graph_find_relation(full, RDF_TYPE);
+    int32_t type = kgm_graph_find_relation(full, KGM_RDF_TYPE_IRI);
     int32_t gen_class = kgm_graph_find_entity(full, KGM_NS_IRI "Generator");
     for (size_t e = 0; !rc && e < n_ents; e++) {
         const char *name = kgm_graph_ent_name(full, (int32_t)e);

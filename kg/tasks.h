@@ -21,6 +21,8 @@
 #include "taskgen.h"
 
 #define KGM_NS_IRI "http://kgmeta.org/ns#"
+#define KGM_RDF_TYPE_IRI "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+#define KGM_MLS_TASK_IRI "http://www.w3.org/ns/mls#Task"
 #define KGM_TASK_MAX_INPUTS 16
 
 typedef enum { KGM_ROLE_NONE = -1, KGM_ROLE_TRAIN, KGM_ROLE_VALIDATION, KGM_ROLE_TEST } kgm_role;

@@ -13,27 +13,10 @@
 #include "error.h"
 #include "store.h"
 
-#define MLS_TASK "http://www.w3.org/ns/mls#Task"
-#define RDF_TYPE "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-
 static int column(const kgm_table *t, const char *name)
 {
     for (size_t j = 0; j < t->n_cols; j++) if (!strcmp(t->cols[j], name)) return (int)j;
     return -1;
-}
-
-/* Runs a SELECT and checks that the named columns exist; *out is new. */
-static int run_select(kgm_store *st, const char *sparql, kgm_table **out)
-{
-    kgm_query_kind kind;
-    int rc = kgm_store_query(st, sparql, &kind, out);
-    if (rc) return rc;
-    if (kind != KGM_QUERY_SELECT) {
-        kgm_table_free(*out);
-        *out = NULL;
-        return kgm_fail(KGM_ESTATE, "internal query gave no table: %s", sparql);
-    }
-    return 0;
 }
 
 /* Each ?x of "SELECT ?x WHERE { ?x a <cls> }" passed to add(). */
@@ -41,9 +24,9 @@ static int each_instance(kgm_store *st, kgm_taskset *s, const char *cls,
                          int (*add)(kgm_taskset *, const char *))
 {
     char q[512];
-    snprintf(q, sizeof q, "SELECT ?x WHERE { ?x <" RDF_TYPE "> <%s> }", cls);
+    snprintf(q, sizeof q, "SELECT ?x WHERE { ?x <" KGM_RDF_TYPE_IRI "> <%s> }", cls);
     kgm_table *t = NULL;
-    int rc = run_select(st, q, &t);
+    int rc = kgm_store_select(st, q, &t);
     int cx = rc ? -1 : column(t, "x");
     for (size_t i = 0; !rc && i < t->n_rows; i++) {
         const kgm_cell *c = kgm_table_cell(t, i, (size_t)cx);
@@ -59,7 +42,7 @@ static int facts_of(kgm_store *st, kgm_taskset *s, const char *prop)
     char q[512];
     snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <%s> ?v }", prop);
     kgm_table *t = NULL;
-    int rc = run_select(st, q, &t);
+    int rc = kgm_store_select(st, q, &t);
     if (rc) return rc;
     int ct = column(t, "t"), cv = column(t, "v");
     for (size_t i = 0; !rc && i < t->n_rows; i++) {
@@ -74,7 +57,7 @@ static int facts_of(kgm_store *st, kgm_taskset *s, const char *prop)
 static int generators(kgm_store *st, kgm_taskset *s)
 {
     kgm_table *t = NULL;
-    int rc = run_select(st, "SELECT ?g ?fn ?noise WHERE { ?g <" KGM_NS_IRI "function> ?fn "
+    int rc = kgm_store_select(st, "SELECT ?g ?fn ?noise WHERE { ?g <" KGM_NS_IRI "function> ?fn "
                         "OPTIONAL { ?g <" KGM_NS_IRI "noiseStd> ?noise } }", &t);
     if (rc) return rc;
     int cg = column(t, "g"), cf = column(t, "fn"), cn = column(t, "noise");
@@ -100,7 +83,7 @@ int kgm_tasks_read(kgm_store *st, const char *base_dir, kgm_taskset **out)
     kgm_taskset *s = kgm_taskset_new(base_dir);
     if (!s) return kgm_fail(KGM_ENOMEM, "out of memory");
     int rc = each_instance(st, s, KGM_NS_IRI "TaskFeature", kgm_taskset_add_feature);
-    if (!rc) rc = each_instance(st, s, MLS_TASK, kgm_taskset_add_task);
+    if (!rc) rc = each_instance(st, s, KGM_MLS_TASK_IRI, kgm_taskset_add_task);
     if (!rc) rc = generators(st, s);
     size_t n;
     const char *const *plumbing = kgm_tasks_plumbing(&n);
@@ -116,7 +99,7 @@ int kgm_tasks_descriptive_from_store(kgm_store *st, kgm_graph **out)
 {
     *out = NULL;
     kgm_table *t = NULL;
-    int rc = run_select(st, "SELECT ?p WHERE { ?p <" RDF_TYPE "> <" KGM_NS_IRI "PlumbingProperty> }", &t);
+    int rc = kgm_store_select(st, "SELECT ?p WHERE { ?p <" KGM_RDF_TYPE_IRI "> <" KGM_NS_IRI "PlumbingProperty> }", &t);
     if (rc) return rc;
     int cp = column(t, "p");
     const char **props = malloc((t->n_rows ? t->n_rows : 1) * sizeof *props);

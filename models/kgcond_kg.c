@@ -12,9 +12,6 @@
 #include "strmap.h"
 #include "tasks.h"
 
-#define RDF_TYPE_IRI "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-#define MLS_TASK_IRI "http://www.w3.org/ns/mls#Task"
-
 kgm_kgcond_opts kgm_kgcond_opts_default(void)
 {
     kgm_kgcond_opts o;
@@ -302,25 +299,13 @@ static int prototype_code(kgm_kgcond *kc)
 
 /* ---- categorical task features: one-hot codes of IRI values ---- */
 
-static int select_table(kgm_store *st, const char *q, kgm_table **tb)
-{
-    kgm_query_kind k;
-    int rc = kgm_store_query(st, q, &k, tb);
-    if (!rc && k != KGM_QUERY_SELECT) {
-        kgm_table_free(*tb);
-        *tb = NULL;
-        rc = kgm_fail(KGM_ESTATE, "internal query gave no table: %s", q);
-    }
-    return rc;
-}
-
 /* Declared kgm:CategoricalTaskFeature properties (IRIs, sorted). A property of the kgm:
  * vocabulary or declared kgm:PlumbingProperty is refused: its values would show the learner
  * how the task's data is made. */
 static int categorical_props(kgm_store *st, kgm_table **props)
 {
-    int rc = select_table(st, "SELECT ?p ?plumb WHERE { ?p <" RDF_TYPE_IRI "> <" KGM_NS_IRI "CategoricalTaskFeature> ."
-                              " OPTIONAL { ?p <" RDF_TYPE_IRI "> ?plumb . FILTER(?plumb = <" KGM_NS_IRI "PlumbingProperty>) } }"
+    int rc = kgm_store_select(st, "SELECT ?p ?plumb WHERE { ?p <" KGM_RDF_TYPE_IRI "> <" KGM_NS_IRI "CategoricalTaskFeature> ."
+                              " OPTIONAL { ?p <" KGM_RDF_TYPE_IRI "> ?plumb . FILTER(?plumb = <" KGM_NS_IRI "PlumbingProperty>) } }"
                               " ORDER BY ?p", props);
     for (size_t i = 0; !rc && i < (*props)->n_rows; i++) {
         const kgm_cell *p = kgm_table_cell(*props, i, 0), *plumb = kgm_table_cell(*props, i, 1);
@@ -388,7 +373,7 @@ static int categorical_codes(kgm_kgcond *kc, kgm_store *st)
     kgm_table *props = NULL, *gens = NULL;
     kgm_strmap *generators = kgm_strmap_new();
     int rc = generators ? categorical_props(st, &props) : kgm_fail(KGM_ENOMEM, "out of memory");
-    if (!rc) rc = select_table(st, "SELECT ?g WHERE { ?g <" RDF_TYPE_IRI "> <" KGM_NS_IRI "Generator> }", &gens);
+    if (!rc) rc = kgm_store_select(st, "SELECT ?g WHERE { ?g <" KGM_RDF_TYPE_IRI "> <" KGM_NS_IRI "Generator> }", &gens);
     for (size_t r = 0; !rc && r < gens->n_rows; r++) {
         const kgm_cell *g = kgm_table_cell(gens, r, 0);
         if (g->kind == KGM_CELL_IRI && kgm_strmap_intern(generators, g->value, strlen(g->value)) < 0)
@@ -399,9 +384,9 @@ static int categorical_codes(kgm_kgcond *kc, kgm_store *st)
         if (r > 0 && !strcmp(prop, kgm_table_cell(props, r - 1, 0)->value)) continue;   /* one row per type */
         char q[1024];
         if (strlen(prop) > 900) { rc = kgm_fail(KGM_EINVAL, "categorical task feature IRI too long: %.60s...", prop); break; }
-        snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <%s> ?v . ?t <" RDF_TYPE_IRI "> <" MLS_TASK_IRI "> }", prop);
+        snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <%s> ?v . ?t <" KGM_RDF_TYPE_IRI "> <" KGM_MLS_TASK_IRI "> }", prop);
         kgm_table *tb = NULL;
-        rc = select_table(st, q, &tb);
+        rc = kgm_store_select(st, q, &tb);
         if (!rc) rc = add_code_columns(kc, prop, tb, generators);
         kgm_table_free(tb);
     }
