@@ -67,29 +67,36 @@ static int subset_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
     return kgm_kgcond_task(s->kc, s->idx[kgm_taskrng_next(rng) % s->n], kgm_taskrng_next(rng), t);
 }
 
+/* Class index of every task from the (task, class IRI) rows of a SELECT, classes numbered in
+ * the rows' order (at most 8); tasks without a row get `missing`. *n_classes may be NULL.
+ * Returns a new array, or NULL with kgm_error(). */
+static int *task_classes(kgm_store *st, const kgm_kgcond *kc, const char *select, int missing, int *n_classes)
+{
+    kgm_table *tb = NULL;
+    if (kgm_store_select(st, select, &tb)) return NULL;
+    size_t n = kgm_kgcond_n_tasks(kc, -1);
+    int *cls = malloc((n ? n : 1) * sizeof *cls), n_cls = 0;
+    for (size_t i = 0; cls && i < n; i++) cls[i] = missing;
+    char names[8][256] = {{0}};
+    for (size_t r = 0; cls && r < tb->n_rows; r++) {
+        const char *t = tb->cells[r * 2].value, *c = tb->cells[r * 2 + 1].value;
+        int ci = 0;
+        while (ci < n_cls && strcmp(names[ci], c)) ci++;
+        if (ci == n_cls && n_cls < 8) snprintf(names[n_cls++], 256, "%s", c);
+        long i = kgm_kgcond_find(kc, t);
+        if (i >= 0) cls[i] = ci;
+    }
+    kgm_table_free(tb);
+    if (n_classes) *n_classes = n_cls;
+    return cls;
+}
+
 /* Family index (0..5) of every task, from its kgm:generator (all tasks have one). Used only by
  * the diagnostics below (the oracle row and the embedding's nearest-neighbour accuracy), never
  * by a conditioned row. Returns a new array or NULL. */
 static int *generator_families(kgm_store *st, const kgm_kgcond *kc)
 {
-    kgm_table *tb = NULL;
-    kgm_query_kind k;
-    if (kgm_store_query(st, "SELECT ?t ?g WHERE { ?t <http://kgmeta.org/ns#generator> ?g } ORDER BY ?g", &k, &tb))
-        return NULL;
-    size_t n = kgm_kgcond_n_tasks(kc, -1);
-    int *family = malloc(n * sizeof *family), n_fam = 0;
-    for (size_t i = 0; family && i < n; i++) family[i] = -1;
-    char names[8][256] = {{0}};
-    for (size_t r = 0; family && r < tb->n_rows; r++) {
-        const char *t = tb->cells[r * 2].value, *g = tb->cells[r * 2 + 1].value;
-        int fi = 0;
-        while (fi < n_fam && strcmp(names[fi], g)) fi++;
-        if (fi == n_fam && n_fam < 8) snprintf(names[n_fam++], 256, "%s", g);
-        long i = kgm_kgcond_find(kc, t);
-        if (i >= 0) family[i] = fi;
-    }
-    kgm_table_free(tb);
-    return family;
+    return task_classes(st, kc, "SELECT ?t ?g WHERE { ?t <http://kgmeta.org/ns#generator> ?g } ORDER BY ?g", -1, NULL);
 }
 
 /* Share of test tasks whose nearest meta-train task in e(t) (Euclidean) has their family. */
@@ -356,22 +363,11 @@ static int row_per_family(void)
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("family graph");
-    kgm_table *tb = NULL;
-    kgm_query_kind k;
-    if (kgm_store_query(st, "SELECT ?t ?f WHERE { ?t <http://kgmeta.org/data/sixfam#family> ?f } ORDER BY ?f", &k, &tb))
-        return die("family query");
+    int n_fam;
+    int *family = task_classes(st, kc, "SELECT ?t ?f WHERE { ?t <http://kgmeta.org/data/sixfam#family> ?f } ORDER BY ?f",
+                               0, &n_fam);
+    if (!family) return die("family query");
     size_t n = kgm_kgcond_n_tasks(kc, -1);
-    int *family = calloc(n, sizeof *family), n_fam = 0;
-    char names[8][256] = {{0}};
-    for (size_t r = 0; r < tb->n_rows; r++) {
-        const char *t = tb->cells[r * 2].value, *f = tb->cells[r * 2 + 1].value;
-        int fi = 0;
-        while (fi < n_fam && strcmp(names[fi], f)) fi++;
-        if (fi == n_fam && n_fam < 8) snprintf(names[n_fam++], 256, "%s", f);
-        long i = kgm_kgcond_find(kc, t);
-        if (i >= 0) family[i] = fi;
-    }
-    kgm_table_free(tb);
     kgm_meta *models[8] = {0};
     for (int f = 0; f < n_fam; f++) {
         subset s = {kc, malloc(n * sizeof(size_t)), 0};
@@ -437,8 +433,7 @@ static int attribute_index(kgm_store *st, const kgm_kgcond *kc, const char *prop
     char q[256];
     snprintf(q, sizeof q, "SELECT ?t ?v WHERE { ?t <http://kgmeta.org/data/sixfam#%s> ?v }", prop);
     kgm_table *tb = NULL;
-    kgm_query_kind k;
-    if (kgm_store_query(st, q, &k, &tb)) return -1;
+    if (kgm_store_select(st, q, &tb)) return -1;
     for (size_t i = 0; i < kgm_kgcond_n_tasks(kc, -1); i++) out[i] = -1;
     for (size_t r = 0; r < tb->n_rows; r++) {
         long i = kgm_kgcond_find(kc, tb->cells[r * 2].value);
