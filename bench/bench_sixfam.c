@@ -2,12 +2,14 @@
  *   bench_sixfam [--iterations N=70000] [--test-tasks N=1000] [--threads N=2] [--seed N=1]
  *                [--rows zero,none,perfamily,family,similar,oracle,oracle-attr,oracle-hier,oracle-cell]
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
+ *                [--learner maml|fomaml|metasgd|anil|reptile=maml]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
  * per family (task families read from sixfam-family.ttl by SPARQL); shift and FiLM with the
  * family graph and with the similarTo-only graph, each also zero-shot (no support, 0 steps);
- * "zero": predicting 0, the zero-shot reference. The conditioned rows code e(t) by K
+ * "zero": predicting 0, the zero-shot reference; "perfamily-split": one MAML per family with the
+ * iterations split between the families (the one-model rows' total meta-training budget). The conditioned rows code e(t) by K
  * prototypes, add the one-hot codes of the categorical task features declared in
  * sixfam-features.ttl (family, scale band, origin sign; --attributes 0 leaves them out) and
  * train the init stage at its own Adam rate (--prototypes 0 --cond-lr 0: the raw standardized
@@ -37,6 +39,7 @@ static int iterations = 70000, test_tasks = 1000, threads = 2;
 static int prototypes = 32;
 static const char *stage_list = "shift,film";   /* init stages of the graph rows */
 static float cond_lr = 0.001f;
+static kgm_learner learner_kind = KGM_MAML;   /* every row's learner (ARML's protocol: MAML) */
 static int attributes = 1;   /* graph rows code sf:scaleBand and sf:originSign one-hot (sixfam-features.ttl) */
 static uint64_t seed = 1;
 
@@ -171,14 +174,15 @@ static int oracle_sample(void *ctx, kgm_taskrng *rng, kgm_episode *t)
     return rc;
 }
 
-static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int cond_dim)
+static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int cond_dim, int iters)
 {
     kgm_mlp m;
     const int sizes[] = {kgm_kgcond_x_dim(kc), 40, 40, 1};
     if (kgm_mlp_init(&m, 3, sizes, KGM_ACT_RELU, KGM_LOSS_MSE)) return NULL;
     kgm_meta_config c = kgm_meta_config_default();
+    c.learner = learner_kind;
     c.inner_steps = 5; c.alpha = 0.001f; c.outer_lr = 0.001f; c.meta_batch = 25;
-    c.n_support = K_SHOT; c.n_query = K_SHOT; c.iterations = iterations; c.threads = threads; c.seed = seed;
+    c.n_support = K_SHOT; c.n_query = K_SHOT; c.iterations = iters; c.threads = threads; c.seed = seed;
     c.cond_lr = cond_lr;
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
@@ -200,7 +204,7 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
 
 static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond)
 {
-    kgm_meta *mt = learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0);
+    kgm_meta *mt = learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0, iterations);
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
     if (!mt || kgm_kgcond_tasksrc(kc, 0, cond, &ctx, &src) || timed_train(mt, &src, init->name)) {
@@ -352,9 +356,11 @@ static int row_none(void)
     return 0;
 }
 
-/* One MAML per family, each trained on its family's meta-train tasks for the same number of
- * iterations; test tasks go to their family's model (families from the family graph). */
-static int row_per_family(void)
+/* One MAML per family, each trained on its family's meta-train tasks for the given number of
+ * iterations (split: the protocol's iterations divided between the families, so the six models
+ * together cost what one conditioned model does); test tasks go to their family's model
+ * (families from the family graph). */
+static int row_per_family(int split)
 {
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", "sixfam-family.ttl",
                            "sixfam-new-family.ttl", NULL};
@@ -376,11 +382,11 @@ static int row_per_family(void)
             if (family[i] == f) s.idx[s.n++] = i;
         }
         kgm_tasksrc src = {.name = "family", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .ctx = &s, .sample = subset_sample};
-        models[f] = learner(kc, &kgm_init_none, 0);
+        models[f] = learner(kc, &kgm_init_none, 0, split ? (iterations + n_fam - 1) / n_fam : iterations);
         if (!models[f] || timed_train(models[f], &src, "one family")) return die("train per family");
         free(s.idx);
     }
-    evaluate("one MAML per family", models, family, kc, 0, 20);
+    evaluate(split ? "one MAML per family, iterations split" : "one MAML per family", models, family, kc, 0, 20);
     for (int f = 0; f < n_fam; f++) kgm_meta_free(models[f]);
     free(family);
     kgm_kgcond_free(kc);
@@ -502,7 +508,7 @@ static int rows_oracle(const char *mode)
         oracle_ctx ctx = {kc};
         kgm_tasksrc src = {.name = "oracle", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .cond_dim = oracle_dim,
                            .ctx = &ctx, .sample = oracle_sample};
-        kgm_meta *mt = learner(kc, stages[s], oracle_dim);
+        kgm_meta *mt = learner(kc, stages[s], oracle_dim, iterations);
         if (!mt || timed_train(mt, &src, "oracle")) return die("train oracle");
         char row[96];
         snprintf(row, sizeof row, "%s, oracle %s code", stages[s]->name, mode);
@@ -540,10 +546,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--stages")) stage_list = argv[i + 1];
         else if (!strcmp(argv[i], "--cond-lr")) cond_lr = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--attributes")) attributes = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--learner")) {
+            if (kgm_learner_parse(argv[i + 1], &learner_kind)) { fprintf(stderr, "bench_sixfam: %s\n", kgm_error()); return 2; }
+        }
         else { fprintf(stderr, "bench_sixfam: unknown option %s\n", argv[i]); return 2; }
     }
-    printf("six-family, %d-shot, %d meta-iterations, published MAML 2.292 MuMoMAML 0.523 HSML 0.494 ARML 0.438\n",
-           K_SHOT, iterations);
+    printf("six-family, %s, %d-shot, %d meta-iterations, published MAML 2.292 MuMoMAML 0.523 HSML 0.494 ARML 0.438\n",
+           kgm_learner_name(learner_kind), K_SHOT, iterations);
     printf("conditioned rows: e(t) %s, init stage Adam rate %g (theta*: 0.001)\n",
            prototypes > 0 ? "as prototype codes" : "as standardized embedding rows", cond_lr > 0 ? (double)cond_lr : 0.001);
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
@@ -551,7 +560,8 @@ int main(int argc, char **argv)
     int rc = 0;
     if (!rc && has_row(rows, "zero")) rc = row_predict_zero();
     if (!rc && has_row(rows, "none")) rc = row_none();
-    if (!rc && has_row(rows, "perfamily")) rc = row_per_family();
+    if (!rc && has_row(rows, "perfamily")) rc = row_per_family(0);
+    if (!rc && has_row(rows, "perfamily-split")) rc = row_per_family(1);
     if (!rc && has_row(rows, "family")) rc = rows_graph("family", "sixfam-family.ttl", "sixfam-new-family.ttl");
     if (!rc && has_row(rows, "oracle")) rc = rows_oracle("family");
     if (!rc && has_row(rows, "oracle-attr")) rc = rows_oracle("attr");
