@@ -2,7 +2,7 @@
  *   bench_sixfam [--iterations N=70000] [--test-tasks N=1000] [--threads N=2] [--seed N=1]
  *                [--rows zero,none,perfamily,family,similar,oracle,oracle-attr,oracle-hier,oracle-cell]
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
- *                [--learner maml|fomaml|metasgd|anil|reptile=maml]
+ *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -226,49 +226,86 @@ static double task_mse(kgm_meta *mt, const kgm_kgcond *kc, size_t task, int step
     return s / N_QUERY;
 }
 
-/* The no-conditioning row's per-task MSEs, kept so that each later row also prints its paired
+/* Per-task MSEs of a reference row, by task IRI, so that each later row also prints its paired
  * difference to it: every row evaluates the same test tasks on the same examples (sampled by
- * task IRI), so the paired CI is far narrower than the two rows' own CIs side by side. */
+ * task IRI, in any run), so the paired CI is far narrower than the two rows' own CIs side by
+ * side. Two references: the no-conditioning row of this run, and a row saved by an earlier run
+ * (--mse-out DIR writes DIR/ROW.tsv, "IRI<tab>MSE" lines; --pair-with FILE reads one). */
+typedef struct { char label[96]; char **iri; double *mse; size_t n; } reference;
 static const char *const BASELINE_ROW = "MAML, no conditioning";
-static char **base_iri;
-static double *base_mse;
-static size_t base_n;
+static reference baseline, saved;
+static const char *mse_out;   /* --mse-out directory, or NULL */
 
-static void keep_baseline(const kgm_kgcond *kc, const double *mse, size_t n)
+static int reference_add(reference *r, const char *iri, double mse)
 {
-    base_iri = calloc(n, sizeof *base_iri);
-    base_mse = malloc(n * sizeof *base_mse);
-    if (!base_iri || !base_mse) { free(base_iri); free(base_mse); base_iri = NULL; base_mse = NULL; return; }
-    for (size_t i = 0; i < n; i++) {
-        base_iri[i] = strdup(kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, i)));
-        base_mse[i] = mse[i];
+    char **ni = realloc(r->iri, (r->n + 1) * sizeof *ni);
+    if (ni) r->iri = ni;
+    double *nm = realloc(r->mse, (r->n + 1) * sizeof *nm);
+    if (nm) r->mse = nm;
+    if (!ni || !nm || !(r->iri[r->n] = strdup(iri))) return -1;
+    r->mse[r->n++] = mse;
+    return 0;
+}
+
+static void reference_free(reference *r)
+{
+    for (size_t i = 0; i < r->n; i++) free(r->iri[i]);
+    free(r->iri);
+    free(r->mse);
+    memset(r, 0, sizeof *r);
+}
+
+/* Reads a row written by --mse-out; returns 0 or -1 with a message on stderr. */
+static int reference_load(reference *r, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "bench_sixfam: cannot read %s\n", path); return -1; }
+    const char *base = strrchr(path, '/');
+    snprintf(r->label, sizeof r->label, "  minus %s", base ? base + 1 : path);
+    char line[1024];
+    int rc = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab) { fprintf(stderr, "bench_sixfam: %s: line without a tab\n", path); rc = -1; break; }
+        *tab = 0;
+        rc = reference_add(r, line, strtod(tab + 1, NULL));
     }
-    base_n = n;
+    fclose(f);
+    return rc;
 }
 
-static void free_baseline(void)
-{
-    for (size_t i = 0; i < base_n; i++) free(base_iri[i]);
-    free(base_iri);
-    free(base_mse);
-}
-
-/* Mean and 95% CI of (row - no conditioning) over the test tasks both rows evaluated. */
-static void print_paired(const kgm_kgcond *kc, const double *mse, size_t n)
+/* Mean and 95% CI of (row - reference) over the test tasks both evaluated. */
+static void print_paired(const reference *r, const kgm_kgcond *kc, const double *mse, size_t n)
 {
     double *diff = malloc(n * sizeof *diff);
     size_t m = 0;
     for (size_t i = 0; diff && i < n; i++) {
         const char *iri = kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, i));
-        for (size_t j = 0; j < base_n; j++)
-            if (base_iri[j] && !strcmp(base_iri[j], iri)) { diff[m++] = mse[i] - base_mse[j]; break; }
+        for (size_t j = 0; j < r->n; j++)
+            if (!strcmp(r->iri[j], iri)) { diff[m++] = mse[i] - r->mse[j]; break; }
     }
     if (m > 1) {
         double mean, ci;
         kgm_stats_mean_ci(diff, (int)m, &mean, &ci);
-        printf("%-34s %+8.3f +- %.3f   (paired, %zu tasks)\n", "  minus no conditioning", mean, ci, m);
+        printf("%-34s %+8.3f +- %.3f   (paired, %zu tasks)\n", r->label, mean, ci, m);
     }
     free(diff);
+}
+
+/* Writes the row's per-task MSEs to mse_out/ROW.tsv (ROW: the row's name, non-alphanumerics
+ * as '-'). */
+static void save_row(const char *row, const kgm_kgcond *kc, const double *mse, size_t n)
+{
+    char path[4096];
+    int k = snprintf(path, sizeof path, "%s/", mse_out);
+    for (const char *c = row; *c && k < (int)sizeof path - 8; c++)
+        path[k++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ? *c : '-';
+    snprintf(path + k, sizeof path - (size_t)k, ".tsv");
+    FILE *f = fopen(path, "w");
+    if (!f) { fprintf(stderr, "bench_sixfam: cannot write %s\n", path); return; }
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\t%.9g\n", kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, i)), mse[i]);
+    fclose(f);
 }
 
 /* models[family of task] or models[0] when family is NULL. cond: length of e(t) (0: none). */
@@ -290,8 +327,13 @@ static void evaluate(const char *row, kgm_meta **models, const int *family, cons
     double mean, ci;
     kgm_stats_mean_ci(mse, (int)n, &mean, &ci);
     printf("%-34s %8.3f +- %.3f   (%zu tasks, %d steps, %d iterations)\n", row, mean, ci, n, steps, iterations);
-    if (!strcmp(row, BASELINE_ROW)) keep_baseline(kc, mse, n);
-    else if (base_n && steps > 0) print_paired(kc, mse, n);
+    if (mse_out) save_row(row, kc, mse, n);
+    if (!strcmp(row, BASELINE_ROW)) {
+        snprintf(baseline.label, sizeof baseline.label, "  minus no conditioning");
+        for (size_t i = 0; i < n; i++)
+            if (reference_add(&baseline, kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, i)), mse[i])) break;
+    } else if (baseline.n && steps > 0) print_paired(&baseline, kc, mse, n);
+    if (saved.n && steps > 0) print_paired(&saved, kc, mse, n);
     fflush(stdout);
     free(fast);
     free(mse);
@@ -386,7 +428,7 @@ static int row_per_family(int split)
         if (!models[f] || timed_train(models[f], &src, "one family")) return die("train per family");
         free(s.idx);
     }
-    evaluate(split ? "one MAML per family, iterations split" : "one MAML per family", models, family, kc, 0, 20);
+    evaluate(split ? "one MAML per family, split" : "one MAML per family", models, family, kc, 0, 20);
     for (int f = 0; f < n_fam; f++) kgm_meta_free(models[f]);
     free(family);
     kgm_kgcond_free(kc);
@@ -546,6 +588,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--stages")) stage_list = argv[i + 1];
         else if (!strcmp(argv[i], "--cond-lr")) cond_lr = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--attributes")) attributes = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--mse-out")) mse_out = argv[i + 1];
+        else if (!strcmp(argv[i], "--pair-with")) { if (reference_load(&saved, argv[i + 1])) return 2; }
         else if (!strcmp(argv[i], "--learner")) {
             if (kgm_learner_parse(argv[i + 1], &learner_kind)) { fprintf(stderr, "bench_sixfam: %s\n", kgm_error()); return 2; }
         }
@@ -569,6 +613,7 @@ int main(int argc, char **argv)
     if (!rc && has_row(rows, "oracle-hier")) rc = rows_oracle("hier");
     if (!rc && has_row(rows, "similar")) rc = rows_graph("similarTo", "sixfam-similar.ttl", "sixfam-new-similar.ttl");
     fprintf(stderr, "total %.0f s\n", now_s() - t0);
-    free_baseline();
+    reference_free(&baseline);
+    reference_free(&saved);
     return rc;
 }
