@@ -9,7 +9,9 @@
  *       their throughput ratio: both measured under the same load, which shared cores make vary
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
- *             normalize init filter bern (loss=margin|softplus|1vsall; 1vsall: distmult, complex)
+ *             normalize init filter bern (loss=margin|softplus|1vsall; 1vsall: distmult, complex;
+ *             with 1vsall, neg=N scores each batch against its heads and tails plus N sampled
+ *             entities, and without neg= against every entity)
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -195,8 +197,12 @@ static int run_speed(const dataset *d, int epochs, float lr, int argc, char **ar
     o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
     o.lr = lr;                /* Fast-TransX's alpha: 0.001 by default */
     o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
-    for (int i = 0; i < argc; i++)
+    int neg_given = 0;
+    for (int i = 0; i < argc; i++) {
         if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
+        neg_given |= !strncmp(argv[i], "neg=", 4);
+    }
+    if (o.loss == KGM_EMB_LOSS_1VSALL && !neg_given) o.negatives = 0;   /* every entity */
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     kgm_emb_report rep;
     double cpu0 = cpu_now();
@@ -457,8 +463,12 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, mm);
     o.epochs = 1000; o.eval_every = 10; o.patience = 5;
-    for (int i = 0; i < argc; i++)
+    int neg_given = 0;
+    for (int i = 0; i < argc; i++) {
         if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
+        neg_given |= !strncmp(argv[i], "neg=", 4);
+    }
+    if (o.loss == KGM_EMB_LOSS_1VSALL && !neg_given) o.negatives = 0;   /* every entity */
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     if (!e) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); return 1; }
     timebox tb;

@@ -142,7 +142,11 @@ static int check_opts(const kgm_emb_opts *o)
 {
     if ((unsigned)o->model >= KGM_EMB_MODEL_COUNT) return kgm_fail(KGM_EINVAL, "bad embedding model %d", (int)o->model);
     if (o->dim < 1 || o->dim > 65536) return kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", o->dim);
-    if (o->negatives < 1 || o->negatives > 4096) return kgm_fail(KGM_EINVAL, "negatives %d out of range 1..4096", o->negatives);
+    if (o->loss == KGM_EMB_LOSS_1VSALL) {   /* sampled candidates per batch; 0: every entity */
+        if (o->negatives < 0) return kgm_fail(KGM_EINVAL, "negatives %d must not be negative with the 1vsall loss", o->negatives);
+    } else if (o->negatives < 1 || o->negatives > 4096) {
+        return kgm_fail(KGM_EINVAL, "negatives %d out of range 1..4096", o->negatives);
+    }
     if (o->batch < 1) return kgm_fail(KGM_EINVAL, "batch %d must be positive", o->batch);
     if (o->epochs < 0) return kgm_fail(KGM_EINVAL, "epochs %d must not be negative", o->epochs);
     if (!(o->lr > 0) || !isfinite(o->lr)) return kgm_fail(KGM_EINVAL, "learning rate must be positive");
@@ -580,6 +584,13 @@ void emb_opt_step_rows(const kgm_emb_opts *o, const emb_opt_state *st, size_t ro
 {
     for (size_t row = 0; row < rows; row++)
         apply_row(o, st, row, width, x + row * (size_t)width, g + row * (size_t)width);
+}
+
+void emb_opt_step_list(const kgm_emb_opts *o, const emb_opt_state *st, const int32_t *ids, size_t n,
+                       int width, float *x, const float *g)
+{
+    for (size_t k = 0; k < n; k++)
+        apply_row(o, st, (size_t)ids[k], width, x + (size_t)ids[k] * (size_t)width, g + k * (size_t)width);
 }
 
 emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec)

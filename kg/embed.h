@@ -31,9 +31,12 @@ typedef enum {
     KGM_EMB_MODEL_COUNT
 } kgm_emb_model;
 /* 1VSALL (DistMult, ComplEx): each triple's queries (h, r, ?) and (?, r, t) scored against every
- * entity, softmax cross-entropy on the answer (kg/onevsall.c); negatives, adv_temp, gamma and
- * margin are unused, batch is the triples per optimizer step, threads are OpenBLAS's own. No
- * reciprocal relations: head queries use r itself. Fold-in still samples negatives (softplus). */
+ * entity, softmax cross-entropy on the answer (kg/onevsall.c). With negatives > 0 (and below the
+ * entity count) a batch's queries are scored instead against a shared sample: the batch's heads
+ * and tails plus `negatives` uniform draws ("1vsN", much faster on large graphs); negatives = 0
+ * scores every entity. adv_temp, gamma, margin, filter_negatives and bern are unused, batch is
+ * the triples per optimizer step, threads are OpenBLAS's own. No reciprocal relations: head
+ * queries use r itself. Fold-in still samples negatives (softplus). */
 typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL } kgm_emb_loss;
 typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
 typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
@@ -49,7 +52,8 @@ typedef struct {
     float        lr;
     kgm_emb_reg  reg;
     float        reg_weight;
-    int          negatives;    /* corrupted triples per positive (head or tail, 50/50 or bern) */
+    int          negatives;    /* corrupted triples per positive (head or tail, 50/50 or bern),
+                                  1..4096; 1vsall: sampled candidates per batch, 0 = all */
     int          filter_negatives; /* redraw a corrupted triple that is a training triple */
     int          bern;         /* corrupt the head with probability tph / (tph + hpt) per relation
                                   (Wang et al. 2014) instead of 50/50 */

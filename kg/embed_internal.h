@@ -35,6 +35,10 @@ void emb_opt_state_free(emb_opt_state *st);
  * 1vsAll needs, the same per-row step the sampled trainer takes for the rows it touches. */
 void emb_opt_step_rows(const kgm_emb_opts *o, const emb_opt_state *st, size_t rows, int width,
                        float *x, const float *g);
+/* The same step on rows ids[0..n) of x only, row ids[k] taking gradient g + k * width (packed):
+ * sampled 1vsAll steps the rows its batch touched, leaving the others (and their Adam counts). */
+void emb_opt_step_list(const kgm_emb_opts *o, const emb_opt_state *st, const int32_t *ids, size_t n,
+                       int width, float *x, const float *g);
 
 /* Negative sampling: which side to corrupt (50/50, or per relation "bern": the head with
  * probability tph / (tph + hpt), Wang et al. 2014) and, when filtering, a set of the positives
@@ -101,10 +105,12 @@ void     emb_ova_free(emb_ova *t);
 /* One epoch of mini-batches; returns the mean loss per query, or -1 when interrupted. */
 double   emb_ova_epoch(emb_ova *t);
 /* The 1vsAll loss of triples p (both queries of each, summed, no regularizer), adding
- * scale * its gradient into gent (n_ents, ent_width) and grel (n_rels, rel_width). For tests.
- * Returns a negative value when out of memory. */
-double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float scale,
-                           float *gent, float *grel);
+ * scale * its gradient into gent (n_ents, ent_width) and grel (n_rels, rel_width). Queries are
+ * scored against every entity when cand is NULL, else against the m distinct entities cand[]
+ * only (the sampled loss for that candidate set), which must include every head and tail of p.
+ * For tests. Returns a negative value when out of memory or a head or tail is not in cand. */
+double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
+                           size_t m, float scale, float *gent, float *grel);
 
 int emb_threads(int requested);   /* <= 0: online cores */
 double emb_now(void);             /* monotonic seconds */

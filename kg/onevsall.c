@@ -9,6 +9,16 @@
  * the rows that formed each query. Every entity row gets a gradient from every batch (all of them
  * are candidates), so the optimizer step is dense over the whole table.
  *
+ * Sampled candidates ("1vsN", o.negatives in 1..n_ents - 1): each batch scores its queries
+ * against one shared set instead, the batch's heads and tails (every query's answer, each once)
+ * plus o.negatives entities drawn uniformly from the trainer's seeded stream (a draw that is
+ * already a candidate is skipped, not redrawn). Their rows are gathered into a contiguous
+ * matrix C (m, w) and the same three sgemms run with C for E; dC lands in a gradient laid out
+ * like C, and only the candidate rows and the batch's relations take an optimizer step. This
+ * is softmax over a subset without any correction for the sampling (no log-q term): the loss is
+ * exact for the drawn set, a biased estimate of the full one. o.negatives = 0 (or >= n_ents) is
+ * the full 1vsAll above, unchanged.
+ *
  * The query vectors (rows laid out as in embed.h, complex rows re[dim] then im[dim]):
  *   DistMult  tail: q = h * r              head: q = r * t
  *   ComplEx   tail: q = h r                head: q = conj(r conj(t)) = conj(r) t
@@ -62,22 +72,35 @@ static void ova_query_back(const kgm_emb *e, int side, const float *a, const flo
     }
 }
 
-/* Scratch for n queries: q and dq (n, ent_width), scores (n, n_ents). */
-typedef struct { float *q, *dq, *s; size_t cap; } ova_buf;
+/* What a batch's queries are scored against: m candidate rows (m, ent_width) and the entity
+ * gradient in the same order (m, ent_width). Full 1vsAll: every entity, rows = e->ent, slot
+ * NULL. Sampled: rows gathered from e->ent and slot[x] = entity x's column (-1: not one). */
+typedef struct {
+    const float *rows;
+    float       *grad;
+    size_t       m;
+    const int32_t *slot;
+} ova_cands;
 
-static int ova_buf_reserve(ova_buf *b, const kgm_emb *e, size_t n)
+static inline size_t cand_col(const ova_cands *c, int32_t x) { return c->slot ? (size_t)c->slot[x] : (size_t)x; }
+
+/* Scratch for n queries against m candidates: q and dq (n, ent_width), scores (n, m). */
+typedef struct { float *q, *dq, *s; size_t cap, cap_m; } ova_buf;
+
+static int ova_buf_reserve(ova_buf *b, const kgm_emb *e, size_t n, size_t m)
 {
-    if (n <= b->cap) return 0;
+    if (n <= b->cap && m <= b->cap_m) return 0;
     free(b->q); free(b->dq); free(b->s);
     b->q = malloc(n * (size_t)e->ent_width * sizeof(float));
     b->dq = malloc(n * (size_t)e->ent_width * sizeof(float));
-    b->s = malloc(n * e->n_ents * sizeof(float));
+    b->s = malloc(n * m * sizeof(float));
     b->cap = b->q && b->dq && b->s ? n : 0;
+    b->cap_m = b->cap ? m : 0;
     return b->cap ? 0 : -1;
 }
 static void ova_buf_free(ova_buf *b) { free(b->q); free(b->dq); free(b->s); }
 
-/* Softmax cross-entropy of each row of s (n, m) against answer[i]; s becomes
+/* Softmax cross-entropy of each row of s (n, m) against column answer[i]; s becomes
  * scale * (softmax - onehot). Returns the summed loss. */
 static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, float scale)
 {
@@ -96,49 +119,77 @@ static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, 
     return loss;
 }
 
-/* One side of n triples: adds scale * d(sum of losses)/d(params) into gent (n_ents, ent_width)
- * and grel (n_rels, rel_width); returns the summed loss. */
+/* One side of n triples against candidates c (every entity of p among them when sampled):
+ * adds scale * d(sum of losses)/d(params) into c->grad and grel (n_rels, rel_width); returns
+ * the summed loss. */
 static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side, float scale,
-                       float *gent, float *grel, ova_buf *b, int32_t *answer)
+                       const ova_cands *c, float *grel, ova_buf *b, int32_t *answer)
 {
     const int ew = e->ent_width, rw = e->rel_width;
-    const int m = (int)e->n_ents;
+    const int m = (int)c->m;
     for (size_t i = 0; i < n; i++) {
         const float *R = e->rel + (size_t)p[i].r * rw;
         const float *X = e->ent + (size_t)(side == 't' ? p[i].h : p[i].t) * ew;
         if (side == 't') ova_query(e, side, X, R, b->q + i * ew);
         else             ova_query(e, side, R, X, b->q + i * ew);
-        answer[i] = side == 't' ? p[i].t : p[i].h;
+        answer[i] = (int32_t)cand_col(c, side == 't' ? p[i].t : p[i].h);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, m, ew, 1.0f, b->q, ew, e->ent, ew,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, m, ew, 1.0f, b->q, ew, c->rows, ew,
                 0.0f, b->s, m);
     double loss = softmax_xent(b->s, n, (size_t)m, answer, scale);
-    /* dQ = G E, dE += G^T Q */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ew, m, 1.0f, b->s, m, e->ent, ew,
+    /* dQ = G C, dC += G^T Q */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ew, m, 1.0f, b->s, m, c->rows, ew,
                 0.0f, b->dq, ew);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, ew, (int)n, 1.0f, b->s, m, b->q, ew,
-                1.0f, gent, ew);
+                1.0f, c->grad, ew);
     for (size_t i = 0; i < n; i++) {
         const float *R = e->rel + (size_t)p[i].r * rw;
         int32_t x = side == 't' ? p[i].h : p[i].t;
         const float *X = e->ent + (size_t)x * ew, *dq = b->dq + i * ew;
-        float *gR = grel + (size_t)p[i].r * rw, *gX = gent + (size_t)x * ew;
+        float *gR = grel + (size_t)p[i].r * rw, *gX = c->grad + cand_col(c, x) * ew;
         if (side == 't') ova_query_back(e, side, X, R, dq, gX, gR);
         else             ova_query_back(e, side, R, X, dq, gR, gX);
     }
     return loss;
 }
 
-double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float scale,
-                         float *gent, float *grel)
+/* Gathers the rows of ids[0..m) into rows (m, ent_width) and sets slot[ids[j]] = j. */
+static void ova_gather(const kgm_emb *e, const int32_t *ids, size_t m, float *rows, int32_t *slot)
 {
+    const size_t ew = (size_t)e->ent_width;
+    for (size_t j = 0; j < m; j++) {
+        memcpy(rows + j * ew, e->ent + (size_t)ids[j] * ew, ew * sizeof(float));
+        slot[ids[j]] = (int32_t)j;
+    }
+}
+
+double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
+                         size_t m, float scale, float *gent, float *grel)
+{
+    const size_t ew = (size_t)e->ent_width;
+    ova_cands c = { e->ent, gent, e->n_ents, NULL };
     ova_buf b = {0};
     int32_t *answer = malloc((n ? n : 1) * sizeof(int32_t));
+    int32_t *slot = cand ? malloc((e->n_ents ? e->n_ents : 1) * sizeof(int32_t)) : NULL;
+    float *rows = cand ? malloc((m ? m : 1) * ew * sizeof(float)) : NULL;
+    float *grad = cand ? calloc((m ? m : 1) * ew, sizeof(float)) : NULL;
     double loss = -1;
-    if (answer && !ova_buf_reserve(&b, e, n ? n : 1))
-        loss = ova_side(e, p, n, 't', scale, gent, grel, &b, answer) +
-               ova_side(e, p, n, 'h', scale, gent, grel, &b, answer);
-    free(answer);
+    if (!answer || (cand && (!slot || !rows || !grad))) goto done;
+    if (cand) {
+        for (size_t x = 0; x < e->n_ents; x++) slot[x] = -1;
+        ova_gather(e, cand, m, rows, slot);
+        for (size_t i = 0; i < n; i++)
+            if (slot[p[i].h] < 0 || slot[p[i].t] < 0) goto done;
+        c = (ova_cands){ rows, grad, m, slot };
+    }
+    if (ova_buf_reserve(&b, e, n ? n : 1, c.m ? c.m : 1)) goto done;
+    loss = ova_side(e, p, n, 't', scale, &c, grel, &b, answer) +
+           ova_side(e, p, n, 'h', scale, &c, grel, &b, answer);
+    if (cand)   /* back to entity order */
+        for (size_t j = 0; j < m; j++)
+            for (size_t i = 0; i < ew; i++) gent[(size_t)cand[j] * ew + i] += grad[j * ew + i];
+done:
+    free(answer); free(slot); free(rows); free(grad);
     ova_buf_free(&b);
     return loss;
 }
@@ -151,20 +202,43 @@ struct emb_ova {
     size_t            n_pos;
     kgm_triple       *batch;      /* (o.batch) this mini-batch's triples, shuffled order */
     int32_t          *order, *answer;
-    float            *gent, *grel;            /* dense gradients */
+    float            *gent, *grel;            /* entity gradient in candidate order; relations */
     emb_opt_state     ent_st, rel_st;
     ova_buf           buf;
     emb_rng           rng;
+    /* sampled candidates (o.negatives in 1..n_ents - 1), else NULL */
+    size_t            max_cands;  /* min(n_ents, 2 batch + negatives) */
+    int32_t          *cand, *slot;             /* (max_cands) entity ids; (n_ents) columns, -1 */
+    float            *cand_rows;               /* (max_cands, ent_width) */
+    int32_t          *rels;                    /* (min(batch, n_rels)) the batch's relations */
+    unsigned char    *rel_seen;                /* (n_rels) */
 };
 
 void emb_ova_free(emb_ova *t)
 {
     if (!t) return;
     free(t->batch); free(t->order); free(t->answer); free(t->gent); free(t->grel);
+    free(t->cand); free(t->slot); free(t->cand_rows); free(t->rels); free(t->rel_seen);
     emb_opt_state_free(&t->ent_st);
     emb_opt_state_free(&t->rel_st);
     ova_buf_free(&t->buf);
     free(t);
+}
+
+static int ova_sampled_alloc(emb_ova *t)
+{
+    const kgm_emb *e = t->e;
+    size_t want = 2 * (size_t)t->o.batch + (size_t)t->o.negatives;
+    t->max_cands = want < e->n_ents ? want : e->n_ents;
+    size_t nr = e->n_rels ? e->n_rels : 1;
+    t->cand = malloc(t->max_cands * sizeof(int32_t));
+    t->slot = malloc(e->n_ents * sizeof(int32_t));
+    t->cand_rows = malloc(t->max_cands * (size_t)e->ent_width * sizeof(float));
+    t->rels = malloc(((size_t)t->o.batch < nr ? (size_t)t->o.batch : nr) * sizeof(int32_t));
+    t->rel_seen = calloc(nr, 1);
+    if (!t->cand || !t->slot || !t->cand_rows || !t->rels || !t->rel_seen) return -1;
+    for (size_t x = 0; x < e->n_ents; x++) t->slot[x] = -1;
+    return 0;
 }
 
 emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, size_t n_pos)
@@ -172,15 +246,18 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
     emb_ova *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->e = e; t->o = *o; t->pos = pos; t->n_pos = n_pos;
-    size_t ne = (e->n_ents ? e->n_ents : 1) * (size_t)e->ent_width;
-    size_t nr = (e->n_rels ? e->n_rels : 1) * (size_t)e->rel_width;
+    const int sampled = o->negatives > 0 && (size_t)o->negatives < e->n_ents;
     size_t bt = (size_t)o->batch;
+    if (sampled && ova_sampled_alloc(t)) { emb_ova_free(t); return NULL; }
+    size_t m = sampled ? t->max_cands : e->n_ents;
+    size_t ne = (m ? m : 1) * (size_t)e->ent_width;
+    size_t nr = (e->n_rels ? e->n_rels : 1) * (size_t)e->rel_width;
     t->batch = malloc(bt * sizeof(kgm_triple));
     t->order = malloc((n_pos ? n_pos : 1) * sizeof(int32_t));
     t->answer = malloc(bt * sizeof(int32_t));
     t->gent = malloc(ne * sizeof(float));
     t->grel = malloc(nr * sizeof(float));
-    int ok = t->batch && t->order && t->answer && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt) &&
+    int ok = t->batch && t->order && t->answer && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt, m ? m : 1) &&
              !emb_opt_state_alloc(&t->ent_st, o->opt, e->n_ents, e->ent_width) &&
              !emb_opt_state_alloc(&t->rel_st, o->opt, e->n_rels, e->rel_width);
     if (!ok) { emb_ova_free(t); return NULL; }
@@ -190,41 +267,96 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
 }
 
 /* Regularizer gradient of the batch's rows: reg_weight * (N3 or L2) per appearance, times scale */
-static void ova_reg(emb_ova *t, size_t n, float scale)
+static void ova_reg(emb_ova *t, size_t n, float scale, const ova_cands *c)
 {
     if (t->o.reg == KGM_EMB_REG_NONE) return;
     const kgm_emb *e = t->e;
     kgm_emb_opts o = t->o;
     o.reg_weight *= scale;
     const int cpx = e->model == KGM_EMB_COMPLEX;
+    const size_t ew = (size_t)e->ent_width;
     for (size_t i = 0; i < n; i++) {
         const kgm_triple *p = &t->batch[i];
-        emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->h * e->ent_width, t->gent + (size_t)p->h * e->ent_width);
+        emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->h * ew, c->grad + cand_col(c, p->h) * ew);
         emb_add_reg(&o, cpx, e->dim, e->rel + (size_t)p->r * e->rel_width, t->grel + (size_t)p->r * e->rel_width);
-        emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->t * e->ent_width, t->gent + (size_t)p->t * e->ent_width);
+        emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->t * ew, c->grad + cand_col(c, p->t) * ew);
     }
+}
+
+/* The batch's candidates: its heads and tails (each query's answer), then o.negatives uniform
+ * draws; a draw that is already a candidate is skipped, so there are at most that many more. */
+static size_t ova_pick(emb_ova *t, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int32_t ends[2] = { t->batch[i].h, t->batch[i].t };
+        for (int k = 0; k < 2; k++)
+            if (t->slot[ends[k]] < 0) { t->slot[ends[k]] = (int32_t)m; t->cand[m++] = ends[k]; }
+    }
+    for (int k = 0; k < t->o.negatives && m < t->max_cands; k++) {
+        int32_t x = (int32_t)emb_rng_below(&t->rng, (uint32_t)t->e->n_ents);
+        if (t->slot[x] < 0) { t->slot[x] = (int32_t)m; t->cand[m++] = x; }
+    }
+    ova_gather(t->e, t->cand, m, t->cand_rows, t->slot);
+    return m;
+}
+
+/* Sampled batch: scores against the candidates only; only candidate rows (every entity the
+ * batch touches is one) and the batch's relations have a gradient, and only they step (lazy
+ * Adam's step counts and moments of the other rows stay put). */
+static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
+{
+    kgm_emb *e = t->e;
+    const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
+    size_t m = ova_pick(t, n), n_rels = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t r = t->batch[i].r;
+        if (t->rel_seen[r]) continue;
+        t->rel_seen[r] = 1;
+        t->rels[n_rels++] = r;
+        memset(t->grel + (size_t)r * rw, 0, rw * sizeof(float));
+    }
+    memset(t->gent, 0, m * ew * sizeof(float));
+    ova_cands c = { t->cand_rows, t->gent, m, t->slot };
+    double loss = ova_side(e, t->batch, n, 't', scale, &c, t->grel, &t->buf, t->answer) +
+                  ova_side(e, t->batch, n, 'h', scale, &c, t->grel, &t->buf, t->answer);
+    ova_reg(t, n, scale, &c);
+    emb_opt_step_list(&t->o, &t->ent_st, t->cand, m, e->ent_width, e->ent, t->gent);
+    for (size_t j = 0; j < n_rels; j++)
+        emb_opt_step_list(&t->o, &t->rel_st, &t->rels[j], 1, e->rel_width, e->rel,
+                          t->grel + (size_t)t->rels[j] * rw);
+    for (size_t j = 0; j < m; j++) t->slot[t->cand[j]] = -1;
+    for (size_t j = 0; j < n_rels; j++) t->rel_seen[t->rels[j]] = 0;
+    return loss;
+}
+
+static double ova_batch_full(emb_ova *t, size_t n, float scale)
+{
+    kgm_emb *e = t->e;
+    const size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
+    memset(t->gent, 0, ne * sizeof(float));
+    memset(t->grel, 0, nr * sizeof(float));
+    ova_cands c = { e->ent, t->gent, e->n_ents, NULL };
+    double loss = ova_side(e, t->batch, n, 't', scale, &c, t->grel, &t->buf, t->answer) +
+                  ova_side(e, t->batch, n, 'h', scale, &c, t->grel, &t->buf, t->answer);
+    ova_reg(t, n, scale, &c);
+    /* dense: every entity row has a gradient from the softmax's denominator */
+    emb_opt_step_rows(&t->o, &t->ent_st, e->n_ents, e->ent_width, e->ent, t->gent);
+    emb_opt_step_rows(&t->o, &t->rel_st, e->n_rels, e->rel_width, e->rel, t->grel);
+    return loss;
 }
 
 double emb_ova_epoch(emb_ova *t)
 {
-    kgm_emb *e = t->e;
     const int32_t *ord = t->order;
     emb_shuffle(&t->rng, t->order, t->n_pos);
-    const size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
     double loss = 0;
     for (size_t b = 0; b < t->n_pos; b += (size_t)t->o.batch) {
         if (kgm_interrupted()) return -1;
         size_t n = t->n_pos - b < (size_t)t->o.batch ? t->n_pos - b : (size_t)t->o.batch;
         for (size_t i = 0; i < n; i++) t->batch[i] = t->pos[ord[b + i]];
-        memset(t->gent, 0, ne * sizeof(float));
-        memset(t->grel, 0, nr * sizeof(float));
         const float scale = 1.0f / (float)(2 * n);   /* mean over the batch's 2n queries */
-        loss += ova_side(e, t->batch, n, 't', scale, t->gent, t->grel, &t->buf, t->answer);
-        loss += ova_side(e, t->batch, n, 'h', scale, t->gent, t->grel, &t->buf, t->answer);
-        ova_reg(t, n, scale);
-        /* dense: every entity row has a gradient from the softmax's denominator */
-        emb_opt_step_rows(&t->o, &t->ent_st, e->n_ents, e->ent_width, e->ent, t->gent);
-        emb_opt_step_rows(&t->o, &t->rel_st, e->n_rels, e->rel_width, e->rel, t->grel);
+        loss += t->cand ? ova_batch_sampled(t, n, scale) : ova_batch_full(t, n, scale);
     }
     return t->n_pos ? loss / (double)(2 * t->n_pos) : 0;
 }

@@ -5,7 +5,8 @@
  * maps names to rows). By default that graph is the store's descriptive graph (no data
  * plumbing, kgm_tasks_descriptive_from_store); graph=all takes every triple. An embedding
  * file holds vectors only, so `embed load` pairs it with the store's graph extracted now
- * and refuses it when the entity or relation counts differ. */
+ * and refuses it when the entity or relation counts differ. With loss=1vsall, neg= is the
+ * number of sampled candidates per batch (kg/embed.h); without it every entity is scored. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +78,13 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     }
     double dim = 32, epochs = 100, lr = o->lr, neg = o->negatives, seed = (double)sh->seed, threads = sh->threads;
     if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
-        num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", 1, 4096, 1, &neg) ||
+        num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", 0, 1e6, 1, &neg) ||
         num_opt(a, "seed", 0, 4294967295.0, 1, &seed) || num_opt(a, "threads", 1, 256, 1, &threads))
         return KGM_EINVAL;
     o->dim = (int)dim; o->epochs = (int)epochs; o->lr = (float)lr; o->negatives = (int)neg;
     o->seed = (uint64_t)seed; o->threads = (int)threads;
+    /* 1vsall scores every entity unless neg= asks for that many sampled candidates per batch */
+    if (o->loss == KGM_EMB_LOSS_1VSALL && !sh_opt(a, "neg")) o->negatives = 0;
     return 0;
 }
 

@@ -576,15 +576,15 @@ static void test_1vsall_gradient(void **state)
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
         float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
-        assert_true(emb_ova_loss_grad(e, p, np, 1.0f, gent, grel) > 0);
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, gent, grel) > 0);
         float *params[2] = { e->ent, e->rel }, *grads[2] = { gent, grel };
         size_t sizes[2] = { NE * (size_t)e->ent_width, NR * (size_t)e->rel_width };
         for (int k = 0; k < 2; k++)
             for (size_t i = 0; i < sizes[k]; i++) {
                 const float step = 1e-2f;
                 float keep = params[k][i];
-                params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, 1.0f, junk_e, junk_r);
-                params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, 1.0f, junk_e, junk_r);
+                params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, junk_e, junk_r);
+                params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, junk_e, junk_r);
                 params[k][i] = keep;
                 double fd = (up - down) / (2 * step);
                 if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
@@ -593,6 +593,147 @@ static void test_1vsall_gradient(void **state)
             }
         kgm_emb_free(e);
     }
+}
+
+/* Sampled 1vsAll for a fixed candidate set: the gradient against finite differences of the
+ * sampled loss (entity 5, in no candidate set and no triple, must get none), the loss over all
+ * entities listed in a shuffled order equal to the full loss, and a set missing an answer
+ * refused. */
+static void test_1vsall_sampled_gradient(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    enum { NE = 7, NR = 2 };
+    const kgm_triple p[] = { { 0, 0, 1 }, { 1, 1, 3 }, { 4, 0, 4 }, { 2, 1, 0 } };
+    const size_t np = sizeof p / sizeof p[0];
+    const int32_t cand[] = { 3, 6, 0, 2, 4, 1 }, all[NE] = { 6, 2, 5, 0, 3, 1, 4 }, short_[] = { 0, 1, 3, 4 };
+    const size_t nc = sizeof cand / sizeof cand[0];
+    for (size_t mi = 0; mi < 2; mi++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, models[mi]);
+        o.dim = 3; o.init_scale = 0.8f; o.seed = 19 + mi; o.loss = KGM_EMB_LOSS_1VSALL;
+        kgm_emb *e = kgm_emb_new(&o, NE, NR);
+        assert_non_null(e);
+        float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
+        double loss = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, gent, grel);
+        assert_true(loss > 0);
+        double full = emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, junk_e, junk_r);
+        assert_true(full > loss);   /* entity 5 adds to every denominator */
+        double listed = emb_ova_loss_grad(e, p, np, all, NE, 1.0f, junk_e, junk_r);
+        assert_true(fabs(listed - full) < 1e-5 * full);
+        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
+        float *params[2] = { e->ent, e->rel }, *grads[2] = { gent, grel };
+        size_t sizes[2] = { NE * (size_t)e->ent_width, NR * (size_t)e->rel_width };
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < sizes[k]; i++) {
+                const float step = 1e-2f;
+                float keep = params[k][i];
+                params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
+                params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
+                params[k][i] = keep;
+                double fd = (up - down) / (2 * step);
+                if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
+                    fail_msg("%s sampled 1vsall: d loss / d %s[%zu] = %g analytic, %g finite difference",
+                             kgm_emb_model_name(models[mi]), k ? "rel" : "ent", i, grads[k][i], fd);
+            }
+        for (int i = 0; i < e->ent_width; i++) assert_true(gent[5 * e->ent_width + i] == 0.0f);
+        kgm_emb_free(e);
+    }
+}
+
+/* One dense 1vsAll epoch written plainly (the trainer's shuffle, then per batch the full loss's
+ * gradient and a step on every row): negatives = 0 must train exactly this, bit for bit. */
+static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *g, emb_rng *rng,
+                            int32_t *order, const emb_opt_state *est, const emb_opt_state *rst)
+{
+    const kgm_triple *pos = kgm_graph_triples(g);
+    size_t n_pos = kgm_graph_n_triples(g), ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
+    kgm_triple batch[64];
+    float *gent = malloc(ne * sizeof(float)), *grel = malloc(nr * sizeof(float));
+    assert_true(o->batch <= 64 && gent && grel);
+    emb_shuffle(rng, order, n_pos);
+    for (size_t b = 0; b < n_pos; b += (size_t)o->batch) {
+        size_t n = n_pos - b < (size_t)o->batch ? n_pos - b : (size_t)o->batch;
+        for (size_t i = 0; i < n; i++) batch[i] = pos[order[b + i]];
+        memset(gent, 0, ne * sizeof(float));
+        memset(grel, 0, nr * sizeof(float));
+        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, 1.0f / (float)(2 * n), gent, grel) > 0);
+        emb_opt_step_rows(o, est, e->n_ents, e->ent_width, e->ent, gent);
+        emb_opt_step_rows(o, rst, e->n_rels, e->rel_width, e->rel, grel);
+    }
+    free(gent); free(grel);
+}
+
+/* negatives = 0 and negatives >= the entity count are today's full 1vsAll exactly (against the
+ * plain loop above); negatives below the entity count samples and so trains something else. */
+static void test_1vsall_full_unchanged(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    const size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g), n_pos = kgm_graph_n_triples(g);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_COMPLEX);
+    o.loss = KGM_EMB_LOSS_1VSALL; o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.01f; o.epochs = 3;
+    o.reg = KGM_EMB_REG_NONE; o.batch = 8; o.negatives = 0;
+    kgm_emb *ref = kgm_emb_new(&o, ne, nr);
+    emb_opt_state est = {0}, rst = {0};
+    int32_t *order = malloc(n_pos * sizeof(int32_t));
+    assert_true(ref && order);
+    assert_int_equal(emb_opt_state_alloc(&est, o.opt, ne, ref->ent_width), 0);
+    assert_int_equal(emb_opt_state_alloc(&rst, o.opt, nr, ref->rel_width), 0);
+    for (size_t i = 0; i < n_pos; i++) order[i] = (int32_t)i;
+    emb_rng rng;
+    emb_rng_seed(&rng, o.seed, 0x0a11);
+    for (int ep = 0; ep < o.epochs; ep++) plain_ova_epoch(ref, &o, g, &rng, order, &est, &rst);
+    const int negs[] = { 0, (int)ne, (int)ne - 1 };
+    for (size_t k = 0; k < 3; k++) {
+        o.negatives = negs[k];
+        kgm_emb *e = kgm_emb_new(&o, ne, nr);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        int same = !memcmp(e->ent, ref->ent, ne * (size_t)e->ent_width * sizeof(float)) &&
+                   !memcmp(e->rel, ref->rel, nr * (size_t)e->rel_width * sizeof(float));
+        if (same != (k < 2)) fail_msg("negatives %d: %s the plain full 1vsAll", negs[k], same ? "same as" : "differs from");
+        kgm_emb_free(e);
+    }
+    emb_opt_state_free(&est); emb_opt_state_free(&rst);
+    free(order);
+    kgm_emb_free(ref);
+    kgm_graph_free(g);
+}
+
+/* emb_opt_step_list steps the listed rows as emb_opt_step_rows would and leaves the others be
+ * (Adam moves a row with a zero gradient once it has momentum: the step must not reach it). */
+static void test_opt_step_list(void **state)
+{
+    (void)state;
+    enum { ROWS = 4, W = 3 };
+    kgm_emb_opts o;
+    kgm_emb_opts_default(&o, KGM_EMB_DISTMULT);
+    o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.1f;
+    emb_opt_state dense = {0}, listed = {0};
+    assert_int_equal(emb_opt_state_alloc(&dense, o.opt, ROWS, W), 0);
+    assert_int_equal(emb_opt_state_alloc(&listed, o.opt, ROWS, W), 0);
+    float x[ROWS * W], y[ROWS * W], g[ROWS * W], packed[2 * W];
+    for (int i = 0; i < ROWS * W; i++) { x[i] = y[i] = 0.1f * (float)i; g[i] = 0.5f - 0.07f * (float)i; }
+    const int32_t ids[2] = { 3, 1 };
+    /* first a step on every row of both, so that every row has momentum */
+    emb_opt_step_rows(&o, &dense, ROWS, W, x, g);
+    emb_opt_step_rows(&o, &listed, ROWS, W, y, g);
+    for (int i = 0; i < ROWS * W; i++) if (i / W != 1 && i / W != 3) g[i] = 0;
+    for (int k = 0; k < 2; k++) memcpy(packed + k * W, g + ids[k] * W, W * sizeof(float));
+    float before[ROWS * W];
+    memcpy(before, y, sizeof y);
+    emb_opt_step_rows(&o, &dense, ROWS, W, x, g);
+    emb_opt_step_list(&o, &listed, ids, 2, W, y, packed);
+    for (int i = 0; i < ROWS * W; i++) {
+        int row = i / W;
+        if (row == 1 || row == 3) assert_true(y[i] == x[i]);
+        else {
+            assert_true(y[i] == before[i]);    /* not stepped */
+            assert_true(x[i] != before[i]);    /* a dense Adam step would have moved it */
+        }
+    }
+    emb_opt_state_free(&dense); emb_opt_state_free(&listed);
 }
 
 static void test_1vsall_learns_chains(void **state)
@@ -604,17 +745,24 @@ static void test_1vsall_learns_chains(void **state)
         kgm_emb_opts o;
         test_opts(&o, models[mi]);
         o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
-        kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-        const kgm_triple *known[1] = { kgm_graph_triples(g) };
-        size_t nk[1] = { kgm_graph_n_triples(g) };
-        kgm_lp_metrics m;
-        kgm_emb_report rep;
-        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
-        assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
-        printf("%-10s 1vsall MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
-               kgm_emb_model_name(models[mi]), m.mrr, m.hits1, rep.last_loss, rep.epochs_run, rep.seconds);
-        assert_true(m.mrr > 0.9);
-        kgm_emb_free(e);
+        for (int sampled = 0; sampled < 2; sampled++) {
+            /* sampled: 4 triples' ends and 4 draws, at most 12 of the 32 entities per batch */
+            o.negatives = sampled ? 4 : 0;
+            o.batch = sampled ? 4 : 16;
+            if (sampled) { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
+            kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+            const kgm_triple *known[1] = { kgm_graph_triples(g) };
+            size_t nk[1] = { kgm_graph_n_triples(g) };
+            kgm_lp_metrics m;
+            kgm_emb_report rep;
+            assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
+            assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
+            printf("%-10s 1vsall%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
+                   kgm_emb_model_name(models[mi]), sampled ? " neg=4" : "", m.mrr, m.hits1, rep.last_loss,
+                   rep.epochs_run, rep.seconds);
+            assert_true(m.mrr > 0.9);
+            kgm_emb_free(e);
+        }
         kgm_graph_free(g);
     }
     /* 1vsall needs a dot-product model */
@@ -666,6 +814,9 @@ int main(void)
         cmocka_unit_test(test_transe_rows_in_unit_ball),
         cmocka_unit_test(test_transe_negative_after_positive),
         cmocka_unit_test(test_1vsall_gradient),
+        cmocka_unit_test(test_1vsall_sampled_gradient),
+        cmocka_unit_test(test_1vsall_full_unchanged),
+        cmocka_unit_test(test_opt_step_list),
         cmocka_unit_test(test_1vsall_learns_chains),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
