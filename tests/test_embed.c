@@ -560,6 +560,34 @@ static void test_filtered_negatives(void **state)
 }
 
 /* ---- 1vsAll ---- */
+/* Fails unless the analytic 1vsAll gradient (gent, grel) of triples p, over candidates cand
+ * (NULL: every entity), matches central finite differences of the loss for every parameter. */
+static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32_t *cand, size_t nc,
+                         const float *gent, const float *grel)
+{
+    float *junk_e = calloc(e->n_ents * (size_t)e->ent_width, sizeof *junk_e);
+    float *junk_r = calloc(e->n_rels * (size_t)e->rel_width, sizeof *junk_r);
+    assert_true(junk_e && junk_r);
+    float *params[2] = { e->ent, e->rel };
+    const float *grads[2] = { gent, grel };
+    size_t sizes[2] = { e->n_ents * (size_t)e->ent_width, e->n_rels * (size_t)e->rel_width };
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < sizes[k]; i++) {
+            const float step = 1e-2f;
+            float keep = params[k][i];
+            params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
+            params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
+            params[k][i] = keep;
+            double fd = (up - down) / (2 * step);
+            if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
+                fail_msg("%s 1vsall%s: d loss / d %s[%zu] = %g analytic, %g finite difference",
+                         kgm_emb_model_name(e->model), cand ? " (sampled)" : "", k ? "rel" : "ent", i,
+                         grads[k][i], fd);
+        }
+    free(junk_e);
+    free(junk_r);
+}
+
 /* The 1vsAll loss's gradient (three sgemms and the query vectors' hand-written backward pass)
  * against central finite differences of the loss, for every parameter of a tiny graph. */
 static void test_1vsall_gradient(void **state)
@@ -575,22 +603,9 @@ static void test_1vsall_gradient(void **state)
         o.dim = 3; o.init_scale = 0.8f; o.seed = 9 + mi; o.loss = KGM_EMB_LOSS_1VSALL;
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
-        float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
+        float gent[NE * 6] = {0}, grel[NR * 6] = {0};
         assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, gent, grel) > 0);
-        float *params[2] = { e->ent, e->rel }, *grads[2] = { gent, grel };
-        size_t sizes[2] = { NE * (size_t)e->ent_width, NR * (size_t)e->rel_width };
-        for (int k = 0; k < 2; k++)
-            for (size_t i = 0; i < sizes[k]; i++) {
-                const float step = 1e-2f;
-                float keep = params[k][i];
-                params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, junk_e, junk_r);
-                params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, junk_e, junk_r);
-                params[k][i] = keep;
-                double fd = (up - down) / (2 * step);
-                if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
-                    fail_msg("%s 1vsall: d loss / d %s[%zu] = %g analytic, %g finite difference",
-                             kgm_emb_model_name(models[mi]), k ? "rel" : "ent", i, grads[k][i], fd);
-            }
+        ova_check_fd(e, p, np, NULL, 0, gent, grel);
         kgm_emb_free(e);
     }
 }
@@ -622,20 +637,7 @@ static void test_1vsall_sampled_gradient(void **state)
         double listed = emb_ova_loss_grad(e, p, np, all, NE, 1.0f, junk_e, junk_r);
         assert_true(fabs(listed - full) < 1e-5 * full);
         assert_true(emb_ova_loss_grad(e, p, np, short_, 4, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
-        float *params[2] = { e->ent, e->rel }, *grads[2] = { gent, grel };
-        size_t sizes[2] = { NE * (size_t)e->ent_width, NR * (size_t)e->rel_width };
-        for (int k = 0; k < 2; k++)
-            for (size_t i = 0; i < sizes[k]; i++) {
-                const float step = 1e-2f;
-                float keep = params[k][i];
-                params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
-                params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
-                params[k][i] = keep;
-                double fd = (up - down) / (2 * step);
-                if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
-                    fail_msg("%s sampled 1vsall: d loss / d %s[%zu] = %g analytic, %g finite difference",
-                             kgm_emb_model_name(models[mi]), k ? "rel" : "ent", i, grads[k][i], fd);
-            }
+        ova_check_fd(e, p, np, cand, nc, gent, grel);
         for (int i = 0; i < e->ent_width; i++) assert_true(gent[5 * e->ent_width + i] == 0.0f);
         kgm_emb_free(e);
     }
