@@ -186,7 +186,7 @@ static int evaluate_test(const kgm_emb *e, const dataset *d, kgm_lp_metrics *m, 
 }
 
 /* ---- (1) speed at Fast-TransX settings ---- */
-static int set_opt(kgm_emb_opts *o, const char *kv);
+static int set_opts(kgm_emb_opts *o, int argc, char **argv);
 
 static int run_speed(const dataset *d, int epochs, float lr, int argc, char **argv, double *rate, double *mrr)
 {
@@ -197,12 +197,7 @@ static int run_speed(const dataset *d, int epochs, float lr, int argc, char **ar
     o.init_scale = 0.0173f;   /* uniform with std 0.01 = 1/dim, the spread of Fast-TransX's initial values */
     o.lr = lr;                /* Fast-TransX's alpha: 0.001 by default */
     o.threads = getenv("KGM_THREADS") ? atoi(getenv("KGM_THREADS")) : 0;
-    int neg_given = 0;
-    for (int i = 0; i < argc; i++) {
-        if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
-        neg_given |= !strncmp(argv[i], "neg=", 4);
-    }
-    if (o.loss == KGM_EMB_LOSS_1VSALL && !neg_given) o.negatives = 0;   /* every entity */
+    if (set_opts(&o, argc, argv)) return 2;
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     kgm_emb_report rep;
     double cpu0 = cpu_now();
@@ -456,6 +451,19 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     return 0;
 }
 
+/* Every key=value of argv into o, as set_opt; with loss=1vsall and no neg=, every entity is a
+ * candidate (negatives 0). Returns 0, or -1 after saying which option is bad. */
+static int set_opts(kgm_emb_opts *o, int argc, char **argv)
+{
+    int neg_given = 0;
+    for (int i = 0; i < argc; i++) {
+        if (set_opt(o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return -1; }
+        neg_given |= !strncmp(argv[i], "neg=", 4);
+    }
+    if (o->loss == KGM_EMB_LOSS_1VSALL && !neg_given) o->negatives = 0;
+    return 0;
+}
+
 static int run_quality(const dataset *d, const char *model, double seconds, int argc, char **argv)
 {
     kgm_emb_model mm;
@@ -463,12 +471,7 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, mm);
     o.epochs = 1000; o.eval_every = 10; o.patience = 5;
-    int neg_given = 0;
-    for (int i = 0; i < argc; i++) {
-        if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
-        neg_given |= !strncmp(argv[i], "neg=", 4);
-    }
-    if (o.loss == KGM_EMB_LOSS_1VSALL && !neg_given) o.negatives = 0;   /* every entity */
+    if (set_opts(&o, argc, argv)) return 2;
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     if (!e) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); return 1; }
     timebox tb;
@@ -561,8 +564,7 @@ static int run_foldin(const dataset *d, const char *model, int epochs, int n_hel
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, mm);
     o.epochs = epochs;
-    for (int i = 0; i < argc; i++)
-        if (set_opt(&o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return 2; }
+    if (set_opts(&o, argc, argv)) return 2;
     holdout h;
     if (holdout_make(d->g, n_held, o.seed, &h)) { fprintf(stderr, "bench_embed: out of memory\n"); holdout_free(&h); return 1; }
     size_t nr = kgm_graph_n_rels(d->g);
