@@ -3,6 +3,7 @@
  *                [--rows zero,none,perfamily,family,similar,oracle,oracle-attr,oracle-hier,oracle-cell]
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
+ *                [--clip X=0] [--skip-nonfinite N=0]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -16,7 +17,8 @@
  * rows at the outer rate). Diagnostics: each graph row prints how often a test task's nearest
  * meta-train task in e(t) has its family; the oracle rows condition on codes read from the
  * generator and the attributes instead of the graph (oracle_codes): what the information can
- * reach at all, whatever the embedding.
+ * reach at all, whatever the embedding. --clip and --skip-nonfinite set every learner's outer-step
+ * guards (models/meta.h clip_norm, skip_nonfinite; 0: off, the numbers of earlier runs).
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
@@ -42,6 +44,8 @@ static float cond_lr = 0.001f;
 static kgm_learner learner_kind = KGM_MAML;   /* every row's learner (ARML's protocol: MAML) */
 static int attributes = 1;   /* graph rows code sf:scaleBand and sf:originSign one-hot (sixfam-features.ttl) */
 static uint64_t seed = 1;
+static float clip_norm = 0.0f;   /* --clip: meta-gradient norm bound (0: off) */
+static int skip_nonfinite = 0;   /* --skip-nonfinite: non-finite meta-batches skipped in a row (0: off) */
 
 static double now_s(void)
 {
@@ -183,7 +187,7 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     c.learner = learner_kind;
     c.inner_steps = 5; c.alpha = 0.001f; c.outer_lr = 0.001f; c.meta_batch = 25;
     c.n_support = K_SHOT; c.n_query = K_SHOT; c.iterations = iters; c.threads = threads; c.seed = seed;
-    c.cond_lr = cond_lr;
+    c.cond_lr = cond_lr; c.clip_norm = clip_norm; c.skip_nonfinite = skip_nonfinite;
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
 }
@@ -199,6 +203,9 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
     }
     if (!rc) fprintf(stderr, "%s: %d meta-iterations in %.1f s, %.2f ms each\n", what, st.iterations_done,
                      st.seconds, st.iterations_done ? 1e3 * st.seconds / st.iterations_done : 0.0);
+    if (!rc && (clip_norm > 0 || skip_nonfinite > 0))
+        printf("%s: %d meta-batches skipped as not finite, %d meta-gradients clipped to %g; largest norm %.4g\n",
+               what, st.skipped, st.clipped, (double)clip_norm, st.max_grad_norm);
     return rc;
 }
 
@@ -589,6 +596,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--cond-lr")) cond_lr = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--attributes")) attributes = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mse-out")) mse_out = argv[i + 1];
+        else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pair-with")) { if (reference_load(&saved, argv[i + 1])) return 2; }
         else if (!strcmp(argv[i], "--learner")) {
             if (kgm_learner_parse(argv[i + 1], &learner_kind)) { fprintf(stderr, "bench_sixfam: %s\n", kgm_error()); return 2; }
@@ -600,6 +609,9 @@ int main(int argc, char **argv)
     printf("conditioned rows: e(t) %s, init stage Adam rate %g (theta*: 0.001)\n",
            prototypes > 0 ? "as prototype codes" : "as standardized embedding rows", cond_lr > 0 ? (double)cond_lr : 0.001);
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
+    if (clip_norm > 0 || skip_nonfinite > 0)
+        printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"
+               " in a row skipped (0: off)\n", (double)clip_norm, skip_nonfinite);
     double t0 = now_s();
     int rc = 0;
     if (!rc && has_row(rows, "zero")) rc = row_predict_zero();

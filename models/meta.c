@@ -255,6 +255,9 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
     if (c->threads < 1 || c->threads > 256) return kgm_fail(KGM_EINVAL, "threads must be 1..256, not %d", c->threads);
     if (c->iterations < 0) return kgm_fail(KGM_EINVAL, "iterations must be >= 0");
     if (c->val_every < 0 || (c->val_every > 0 && c->val_tasks < 1)) return kgm_fail(KGM_EINVAL, "validation needs val_tasks >= 1");
+    if (!(c->clip_norm >= 0.0f) || isinf(c->clip_norm))
+        return kgm_fail(KGM_EINVAL, "clip_norm must be a finite number >= 0 (0: no clipping)");
+    if (c->skip_nonfinite < 0) return kgm_fail(KGM_EINVAL, "skip_nonfinite must be >= 0 (0: stop at the first)");
     if (cond_dim < 0) return kgm_fail(KGM_EINVAL, "cond_dim must be >= 0");
     if (net->n_params == 0) return kgm_fail(KGM_EINVAL, "network has no parameters");
     return KGM_OK;
@@ -535,22 +538,50 @@ static int validate(kgm_meta *mt, const kgm_tasksrc *src, double *val)
     return rc;
 }
 
-/* One meta-iteration after the workers filled grads: reduce in task order, check, step. */
-static int reduce_and_step(kgm_meta *mt, pool *p, float *gsum, double *loss)
+/* L2 norm of x[0..n), accumulated in double (no overflow from finite floats); not finite
+ * when an entry is not. */
+static double l2_norm(const float *x, size_t n)
 {
-    const int B = mt->cfg.meta_batch;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
+    return sqrt(s);
+}
+
+/* One meta-iteration after the workers filled grads: reduce in task order, check, guard, step.
+ * *bad_run counts the non-finite meta-batches in a row. */
+static int reduce_and_step(kgm_meta *mt, pool *p, float *gsum, kgm_meta_stats *st, int *bad_run)
+{
+    const kgm_meta_config *c = &mt->cfg;
+    const int B = c->meta_batch;
     double l = 0.0;
     for (int j = 0; j < B; j++) {
         if (p->rcs[j]) return p->rcs[j];
         l += p->losses[j];
     }
-    *loss = l / B;
-    if (!isfinite(*loss))
-        return kgm_fail(KGM_ENUMERIC, "meta-training loss is %g at iteration %d", *loss, p->iteration);
+    const double loss = l / B;
     for (size_t i = 0; i < mt->n_meta; i++) {
         float s = 0.0f;
         for (int j = 0; j < B; j++) s += p->grads[(size_t)j * mt->n_meta + i];
         gsum[i] = s / (float)B;
+    }
+    const double norm = l2_norm(gsum, mt->n_meta);
+    if (!isfinite(loss) || !isfinite(norm)) {
+        if (!c->skip_nonfinite)
+            return kgm_fail(KGM_ENUMERIC, "meta-training loss is %g, meta-gradient norm %g at iteration %d",
+                            loss, norm, p->iteration);
+        st->skipped++;
+        if (++*bad_run >= c->skip_nonfinite)
+            return kgm_fail(KGM_ENUMERIC, "%d meta-batches in a row with a loss or meta-gradient that is not"
+                            " finite (last at iteration %d)", *bad_run, p->iteration);
+        return KGM_OK;
+    }
+    *bad_run = 0;
+    st->last_loss = loss;
+    if (norm > st->max_grad_norm) st->max_grad_norm = norm;
+    if (c->clip_norm > 0.0f && norm > c->clip_norm) {
+        const float scale = (float)(c->clip_norm / norm);
+        for (size_t i = 0; i < mt->n_meta; i++) gsum[i] *= scale;
+        st->clipped++;
     }
     adam_step(mt, gsum);
     return KGM_OK;
@@ -560,14 +591,14 @@ static int train_loop(kgm_meta *mt, pool *p, const kgm_tasksrc *src, float *gsum
 {
     const kgm_meta_config *c = &mt->cfg;
     double t0 = now_s();
-    int rc = KGM_OK, have_val = 0;
+    int rc = KGM_OK, have_val = 0, bad_run = 0;
     for (int it = 0; it < c->iterations; it++) {
         if (kgm_interrupted()) { rc = kgm_fail(KGM_EINTR, "meta-training interrupted at iteration %d", it); break; }
         p->iteration = it;
         pthread_barrier_wait(&p->start);
         run_slice(p, 0);
         pthread_barrier_wait(&p->done);
-        rc = reduce_and_step(mt, p, gsum, &st->last_loss);
+        rc = reduce_and_step(mt, p, gsum, st, &bad_run);
         if (rc) break;
         st->iterations_done = it + 1;
         if (c->val_every > 0 && ((it + 1) % c->val_every == 0 || it + 1 == c->iterations)) {

@@ -69,6 +69,17 @@ typedef struct kgm_meta_config {
     int val_tasks;          /* held-out tasks per validation */
     const char *checkpoint; /* NULL, or a model file rewritten with the best state at each
                              * validation improvement and at the end (borrowed string) */
+    /* Guards of the outer step, both off (0) by default, so the numbers of a run without them
+     * do not change. A rare task whose inner SGD steps blow up gives one meta-batch an
+     * infinite loss (bench_sixfam FiLM: at iteration 143,823 of 420,000) or a meta-gradient
+     * hundreds of times the usual size, which fills Adam's second moments for thousands of
+     * iterations. */
+    float clip_norm;        /* > 0: scale the meta-batch's mean meta-gradient (all meta-parameters)
+                             * down to this L2 norm when it is longer, before Adam */
+    int skip_nonfinite;     /* > 0: a meta-batch whose loss or meta-gradient is not finite leaves
+                             * the parameters and Adam's state as they were and training goes on;
+                             * this many such batches in a row stop it (KGM_ENUMERIC).
+                             * 0: the first one stops training */
 } kgm_meta_config;
 /* The MAML paper's sinusoid protocol: maml, 1 step, alpha 0.01, batch 25, Adam 1e-3, K = 10. */
 kgm_meta_config kgm_meta_config_default(void);
@@ -90,11 +101,16 @@ typedef struct kgm_meta_stats {
     double best_val;        /* best validation loss (after inner_steps), or -1 if none */
     int best_iteration;
     double seconds;
+    int skipped;            /* meta-batches skipped as not finite (skip_nonfinite) */
+    int clipped;            /* meta-gradients scaled down (clip_norm) */
+    double max_grad_norm;   /* largest L2 norm of a finite meta-batch gradient, before clipping */
 } kgm_meta_stats;
-/* Meta-train cfg->iterations iterations on tasks from src. With validation, the best
- * meta-parameters are kept at the end. Polls kgm_interrupted(): stops, keeps the best (or
- * last) state, returns KGM_EINTR. NaN in the loss: KGM_ENUMERIC, parameters as before that
- * iteration. stats may be NULL. */
+/* Meta-train cfg->iterations iterations on tasks from src (iterations_done counts skipped
+ * meta-batches too). With validation, the best meta-parameters are kept at the end. Polls
+ * kgm_interrupted(): stops, keeps the best (or last) state, returns KGM_EINTR. A loss or
+ * meta-gradient that is not finite (beyond what skip_nonfinite allows): KGM_ENUMERIC,
+ * parameters as before that iteration. last_loss is the mean query loss of the last
+ * meta-batch that updated the parameters. stats may be NULL. */
 int kgm_meta_train(kgm_meta *mt, const kgm_tasksrc *src, kgm_meta_stats *stats);
 
 /* Save the network, the learner's settings and the meta-parameters as a model file

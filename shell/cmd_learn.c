@@ -212,7 +212,8 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_int(a, "iterations", 1, 10000000, &o->cfg.iterations) || opt_int(a, "shots", 1, 1000, &shots) ||
         opt_int(a, "threads", 1, 256, &o->cfg.threads) || opt_int(a, "seed", 0, 2147483647, &seed) ||
         opt_hidden(a, o->sizes, &o->n_hidden) || opt_float(a, "cond_lr", &o->cfg.cond_lr) ||
-        opt_int(a, "prototypes", 0, 4096, &o->prototypes))
+        opt_int(a, "prototypes", 0, 4096, &o->prototypes) || opt_float(a, "clip", &o->cfg.clip_norm) ||
+        opt_int(a, "skip_nonfinite", 1, 1000000, &o->cfg.skip_nonfinite))
         return KGM_EINVAL;
     if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
         return kgm_fail(KGM_EINVAL, "cond_lr and prototypes set the conditioning: they need cond=shift or cond=film");
@@ -246,7 +247,7 @@ static int validate(kgm_meta *mt, const kgm_tasksrc *val, const kgm_meta_config 
  * aside and put back at the end, interrupted or not. */
 static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *val,
                      const kgm_meta_config *c, struct sh_learn *L, int *best_it, int *done,
-                     double *best_out)
+                     double *best_out, int *skipped)
 {
     size_t np = kgm_meta_n_params(mt);
     float *best = malloc(np * sizeof *best);
@@ -256,6 +257,7 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
     int rc = 0, total = c->iterations * N_CHUNKS;   /* c->iterations: one chunk's */
     *best_it = 0;
     *done = 0;
+    *skipped = 0;
     for (uint64_t k = 0; !rc && *done < total; k++) {
         chunked ch = { src, k };
         kgm_tasksrc cs = *src;
@@ -264,6 +266,7 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
         kgm_meta_stats st = { 0 };
         rc = kgm_meta_train(mt, &cs, &st);
         *done += st.iterations_done;
+        *skipped += st.skipped;
         double v = NAN;
         /* an interrupted chunk is validated too: its last state may be the best */
         if ((rc == 0 || rc == KGM_EINTR) && st.iterations_done > 0) {
@@ -322,11 +325,13 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
         { "innerSteps", c->inner_steps }, { "alpha", sig4(c->alpha) }, { "outerLr", sig4(c->outer_lr) },
         { "metaBatch", c->meta_batch }, { "iterations", (double)c->iterations * chunks }, { "shots", c->n_support },
         { "seed", (double)c->seed },
-        { "condLr", sig4(c->cond_lr) }, { "prototypes", o->prototypes },   /* only when set */
+        { 0 }, { 0 }, { 0 }, { 0 },   /* the settings below, only when set */
     };
-    size_t n_hyper = sizeof hyper / sizeof hyper[0] - 2;
-    if (c->cond_lr > 0) hyper[n_hyper++] = hyper[sizeof hyper / sizeof hyper[0] - 2];
-    if (o->prototypes > 0) hyper[n_hyper++] = hyper[sizeof hyper / sizeof hyper[0] - 1];
+    size_t n_hyper = 7;
+    if (c->cond_lr > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "condLr", sig4(c->cond_lr) };
+    if (o->prototypes > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "prototypes", o->prototypes };
+    if (c->clip_norm > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "clipNorm", sig4(c->clip_norm) };
+    if (c->skip_nonfinite > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "skipNonfinite", c->skip_nonfinite };
     kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },
                                    { "validationLoss", sig4(val) } };
     kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = o->init->name,
@@ -419,12 +424,12 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
     /* a new curve only once the run can start: a refused train keeps the last one */
     double *old_curve = L->curve;
     size_t old_n = L->n_curve;
-    int best_it = 0, done = 0;
+    int best_it = 0, done = 0, skipped = 0;
     double best_val = NAN;
     if (!rc) {
         L->curve = NULL;
         L->n_curve = 0;
-        rc = train_run(mt, &src, &val, &o.cfg, L, &best_it, &done, &best_val);
+        rc = train_run(mt, &src, &val, &o.cfg, L, &best_it, &done, &best_val, &skipped);
     }
     if (rc == 0 || (rc == KGM_EINTR && done > 0)) {
         free(old_curve);
@@ -439,6 +444,8 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
         fprintf(sh->out, "trained %s on %s tasks: %d iterations, loss %.3g; kept iteration %d (validation %.3g)\n",
                 kgm_learner_name(o.cfg.learner), src.name, done, last ? last[1] : NAN, best_it,
                 best_val);
+        if (o.cfg.skip_nonfinite > 0)
+            fprintf(sh->out, "skipped %d meta-batches with a loss or meta-gradient that was not finite\n", skipped);
         int interrupted = rc == KGM_EINTR;
         if (interrupted) kgm_interrupt_clear();   /* the stop is honoured; recording must not stop too */
         rc = record_run(sh, &o, chunks, src.name, last ? last[1] : NAN, best_val, done);
