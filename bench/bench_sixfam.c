@@ -3,7 +3,7 @@
  *                [--rows zero,none,perfamily,family,similar,oracle,oracle-attr,oracle-hier,oracle-cell]
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
- *                [--clip X=0] [--skip-nonfinite N=0]
+ *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -18,7 +18,8 @@
  * meta-train task in e(t) has its family; the oracle rows condition on codes read from the
  * generator and the attributes instead of the graph (oracle_codes): what the information can
  * reach at all, whatever the embedding. --clip and --skip-nonfinite set every learner's outer-step
- * guards (models/meta.h clip_norm, skip_nonfinite; 0: off, the numbers of earlier runs).
+ * guards (models/meta.h clip_norm, skip_nonfinite; 0: off, the numbers of earlier runs);
+ * --rate-lr: Adam's rate for Meta-SGD's inner rates (0: the outer rate).
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ static int attributes = 1;   /* graph rows code sf:scaleBand and sf:originSign o
 static uint64_t seed = 1;
 static float clip_norm = 0.0f;   /* --clip: meta-gradient norm bound (0: off) */
 static int skip_nonfinite = 0;   /* --skip-nonfinite: non-finite meta-batches skipped in a row (0: off) */
+static float rate_lr = 0.0f;     /* --rate-lr: Meta-SGD's inner rates' Adam rate (0: outer rate) */
 
 static double now_s(void)
 {
@@ -188,6 +190,7 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     c.inner_steps = 5; c.alpha = 0.001f; c.outer_lr = 0.001f; c.meta_batch = 25;
     c.n_support = K_SHOT; c.n_query = K_SHOT; c.iterations = iters; c.threads = threads; c.seed = seed;
     c.cond_lr = cond_lr; c.clip_norm = clip_norm; c.skip_nonfinite = skip_nonfinite;
+    c.rate_lr = rate_lr;
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
 }
@@ -598,6 +601,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--mse-out")) mse_out = argv[i + 1];
         else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rate-lr")) rate_lr = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--pair-with")) { if (reference_load(&saved, argv[i + 1])) return 2; }
         else if (!strcmp(argv[i], "--learner")) {
             if (kgm_learner_parse(argv[i + 1], &learner_kind)) { fprintf(stderr, "bench_sixfam: %s\n", kgm_error()); return 2; }
@@ -609,6 +613,7 @@ int main(int argc, char **argv)
     printf("conditioned rows: e(t) %s, init stage Adam rate %g (theta*: 0.001)\n",
            prototypes > 0 ? "as prototype codes" : "as standardized embedding rows", cond_lr > 0 ? (double)cond_lr : 0.001);
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
+    if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
     if (clip_norm > 0 || skip_nonfinite > 0)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"
                " in a row skipped (0: off)\n", (double)clip_norm, skip_nonfinite);

@@ -255,6 +255,7 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
     if (c->threads < 1 || c->threads > 256) return kgm_fail(KGM_EINVAL, "threads must be 1..256, not %d", c->threads);
     if (c->iterations < 0) return kgm_fail(KGM_EINVAL, "iterations must be >= 0");
     if (c->val_every < 0 || (c->val_every > 0 && c->val_tasks < 1)) return kgm_fail(KGM_EINVAL, "validation needs val_tasks >= 1");
+    if (!(c->rate_lr >= 0.0f)) return kgm_fail(KGM_EINVAL, "rate_lr must be >= 0 (0: the outer rate)");
     if (!(c->clip_norm >= 0.0f) || isinf(c->clip_norm))
         return kgm_fail(KGM_EINVAL, "clip_norm must be a finite number >= 0 (0: no clipping)");
     if (c->skip_nonfinite < 0) return kgm_fail(KGM_EINVAL, "skip_nonfinite must be >= 0 (0: stop at the first)");
@@ -510,13 +511,15 @@ static void *thread_main(void *arg)
 static void adam_step(kgm_meta *mt, const float *g)
 {
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    const float lr = mt->cfg.outer_lr, lr_phi = mt->cfg.cond_lr > 0.0f ? mt->cfg.cond_lr : lr;
+    const float lr = mt->cfg.outer_lr, lr_phi = mt->cfg.cond_lr > 0.0f ? mt->cfg.cond_lr : lr,
+                lr_rate = mt->cfg.rate_lr > 0.0f ? mt->cfg.rate_lr : lr;
     mt->adam_t++;
     const float c1 = 1.0f - powf(b1, (float)mt->adam_t), c2 = 1.0f - powf(b2, (float)mt->adam_t);
     for (size_t i = 0; i < mt->n_meta; i++) {
         mt->adam_m[i] = b1 * mt->adam_m[i] + (1.0f - b1) * g[i];
         mt->adam_v[i] = b2 * mt->adam_v[i] + (1.0f - b2) * g[i] * g[i];
-        mt->meta[i] -= (i < mt->off_phi ? lr : lr_phi) * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
+        const float rate = i < mt->off_lr ? lr : i < mt->off_phi ? lr_rate : lr_phi;
+        mt->meta[i] -= rate * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
     }
 }
 

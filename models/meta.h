@@ -57,10 +57,14 @@ typedef struct kgm_meta_config {
     int inner_steps;        /* k inner SGD steps in meta-training, >= 1 */
     float alpha;            /* inner learning rate (Meta-SGD: the rates' starting value) */
     int meta_batch;         /* tasks per meta-iteration */
-    float outer_lr;         /* Adam learning rate of theta* (and of the inner rates) */
+    float outer_lr;         /* Adam learning rate of theta* (and of the inner rates, unless rate_lr) */
     float cond_lr;          /* Adam learning rate of the init stage's parameters (U, or FiLM's
                              * G and B); 0: outer_lr. The map from e(t) to theta0(t) often needs
                              * a larger rate than theta* (bench/bench_sixfam.c) */
+    float rate_lr;          /* Adam learning rate of Meta-SGD's inner rates; 0: outer_lr. Adam's
+                             * early steps move a rate by about its learning rate, so with rates
+                             * starting at alpha = outer_lr they halve, double or turn negative
+                             * within a few iterations (bench_sixfam: divergence) */
     int n_support, n_query; /* examples per task in meta-training */
     int iterations;
     int threads;            /* >= 1 */

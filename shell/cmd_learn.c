@@ -213,10 +213,13 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_int(a, "threads", 1, 256, &o->cfg.threads) || opt_int(a, "seed", 0, 2147483647, &seed) ||
         opt_hidden(a, o->sizes, &o->n_hidden) || opt_float(a, "cond_lr", &o->cfg.cond_lr) ||
         opt_int(a, "prototypes", 0, 4096, &o->prototypes) || opt_float(a, "clip", &o->cfg.clip_norm) ||
+        opt_float(a, "rate_lr", &o->cfg.rate_lr) ||
         opt_int(a, "skip_nonfinite", 1, 1000000, &o->cfg.skip_nonfinite))
         return KGM_EINVAL;
     if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
         return kgm_fail(KGM_EINVAL, "cond_lr and prototypes set the conditioning: they need cond=shift or cond=film");
+    if (sh_opt(a, "rate_lr") && o->cfg.learner != KGM_METASGD)
+        return kgm_fail(KGM_EINVAL, "rate_lr sets Meta-SGD's inner rates: it needs learner=metasgd");
     if (seed >= 0) o->cfg.seed = (uint64_t)seed;
     o->cfg.n_support = o->cfg.n_query = shots;
     return 0;
@@ -325,11 +328,12 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
         { "innerSteps", c->inner_steps }, { "alpha", sig4(c->alpha) }, { "outerLr", sig4(c->outer_lr) },
         { "metaBatch", c->meta_batch }, { "iterations", (double)c->iterations * chunks }, { "shots", c->n_support },
         { "seed", (double)c->seed },
-        { 0 }, { 0 }, { 0 }, { 0 },   /* the settings below, only when set */
+        { 0 }, { 0 }, { 0 }, { 0 }, { 0 },   /* the settings below, only when set */
     };
     size_t n_hyper = 7;
     if (c->cond_lr > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "condLr", sig4(c->cond_lr) };
     if (o->prototypes > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "prototypes", o->prototypes };
+    if (c->rate_lr > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "rateLr", sig4(c->rate_lr) };
     if (c->clip_norm > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "clipNorm", sig4(c->clip_norm) };
     if (c->skip_nonfinite > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "skipNonfinite", c->skip_nonfinite };
     kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },

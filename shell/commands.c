@@ -204,7 +204,8 @@ static const char *const TASK_OPTS[] = { "role", "generator", "data", "input", "
                                          "a", "b", "c", "d", "label", NULL };
 static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "outer_lr", "batch",
                                           "iterations", "shots", "hidden", "seed", "threads", "source",
-                                          "cond_lr", "prototypes", "clip", "skip_nonfinite", NULL };
+                                          "cond_lr", "prototypes", "clip", "skip_nonfinite",
+                                          "rate_lr", NULL };
 static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps", "alpha", "outer_lr", "batch",
                                          "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };

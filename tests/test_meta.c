@@ -478,6 +478,46 @@ static void conditioner_has_its_own_learning_rate(void **state)
     assert_non_null(strstr(kgm_error(), "conditioning learning rate"));
 }
 
+/* Meta-SGD's inner rates move at rate_lr on Adam's first step (outer_lr when rate_lr is 0),
+ * theta* at outer_lr either way. */
+static void metasgd_rates_have_their_own_learning_rate(void **state)
+{
+    (void)state;
+    for (int own = 0; own < 2; own++) {
+        kgm_mlp m;
+        const int sizes[] = { 1, 16, 16, 1 };
+        assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
+        kgm_meta_config c = kgm_meta_config_default();
+        c.learner = KGM_METASGD; c.iterations = 1; c.meta_batch = 4; c.outer_lr = 1e-3f;
+        c.rate_lr = own ? 1e-5f : 0.0f;
+        kgm_meta *mt = NULL;
+        assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
+        kgm_linear lin = { 0 };
+        kgm_tasksrc src;
+        kgm_tasksrc_linear(&src, &lin);
+        size_t n = kgm_meta_n_params(mt), P = m.n_params;
+        assert_int_equal(n, 2 * P);
+        float *before = malloc(n * sizeof *before);
+        memcpy(before, kgm_meta_params(mt), n * sizeof *before);
+        assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
+        double theta_step, rate_step;
+        max_step(before, kgm_meta_params(mt), 0, P, &theta_step);
+        max_step(before, kgm_meta_params(mt), P, n, &rate_step);
+        assert_true(fabs(theta_step - 1e-3) < 1e-5);
+        assert_true(fabs(rate_step - (own ? 1e-5 : 1e-3)) < (own ? 1e-7 : 1e-5));
+        free(before);
+        kgm_meta_free(mt);
+    }
+    kgm_meta_config c = kgm_meta_config_default();
+    c.rate_lr = -1e-3f;
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
+    kgm_meta *mt = NULL;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), KGM_EINVAL);
+    assert_non_null(strstr(kgm_error(), "rate_lr"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +531,7 @@ int main(void)
         cmocka_unit_test(checkpoint_round_trips_the_best_state),
         cmocka_unit_test(refuses_bad_input_and_stops_on_interrupt),
         cmocka_unit_test(conditioner_has_its_own_learning_rate),
+        cmocka_unit_test(metasgd_rates_have_their_own_learning_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
