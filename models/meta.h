@@ -74,10 +74,11 @@ typedef struct kgm_meta_config {
     const char *checkpoint; /* NULL, or a model file rewritten with the best state at each
                              * validation improvement and at the end (borrowed string) */
     /* Guards of the outer step, both off (0) by default, so the numbers of a run without them
-     * do not change. A rare task whose inner SGD steps blow up gives one meta-batch an
-     * infinite loss (bench_sixfam FiLM: at iteration 143,823 of 420,000) or a meta-gradient
-     * hundreds of times the usual size, which fills Adam's second moments for thousands of
-     * iterations. */
+     * do not change. As theta* grows, a fixed inner rate can make a task's inner SGD steps
+     * diverge (its support loss grows step after step). On bench_sixfam FiLM such a task gave
+     * a meta-batch a meta-gradient of norm 4e14 (usually 2-10) at iteration 110,088: Adam's
+     * second moments of the parameters it touched rose to ~1e29 and froze them for tens of
+     * thousands of iterations; at 143,823 one overflowed to an infinite loss. */
     float clip_norm;        /* > 0: scale the meta-batch's mean meta-gradient (all meta-parameters)
                              * down to this L2 norm when it is longer, before Adam */
     int skip_nonfinite;     /* > 0: a meta-batch whose loss or meta-gradient is not finite leaves

@@ -1,7 +1,7 @@
 /* tests/test_meta.c - task networks and meta-learners: the Hessian-vector product and every
  * second-order meta-gradient against finite differences, first-order MAML differing from
- * MAML, the same numbers with one and two threads, each learner learning linear tasks, and
- * refusal of bad input. */
+ * MAML, the same numbers with one and two threads, each learner learning linear tasks, the
+ * conditioner's and Meta-SGD's rates' own Adam learning rates, and refusal of bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
