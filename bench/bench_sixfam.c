@@ -284,22 +284,53 @@ static int reference_load(reference *r, const char *path)
     return rc;
 }
 
-/* Mean and 95% CI of (row - reference) over the test tasks both evaluated. */
+/* Mean and 95% CI of (row - reference) over the test tasks both evaluated; tasks whose
+ * difference is not finite (an inner loop that diverged) are counted and left out. */
 static void print_paired(const reference *r, const kgm_kgcond *kc, const double *mse, size_t n)
 {
     double *diff = malloc(n * sizeof *diff);
-    size_t m = 0;
+    size_t m = 0, bad = 0;
     for (size_t i = 0; diff && i < n; i++) {
         const char *iri = kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, i));
         for (size_t j = 0; j < r->n; j++)
-            if (!strcmp(r->iri[j], iri)) { diff[m++] = mse[i] - r->mse[j]; break; }
+            if (!strcmp(r->iri[j], iri)) {
+                double d = mse[i] - r->mse[j];
+                if (isfinite(d)) diff[m++] = d;
+                else bad++;
+                break;
+            }
     }
     if (m > 1) {
         double mean, ci;
         kgm_stats_mean_ci(diff, (int)m, &mean, &ci);
-        printf("%-34s %+8.3f +- %.3f   (paired, %zu tasks)\n", r->label, mean, ci, m);
+        printf("%-34s %+8.3f +- %.3f   (paired, %zu tasks", r->label, mean, ci, m);
+        if (bad) printf("; %zu not finite, left out", bad);
+        printf(")\n");
     }
     free(diff);
+}
+
+/* A row with test tasks whose MSE is not finite (their inner steps diverged) has no mean:
+ * say how many, name the first, and give the mean over the others. */
+static void print_diverged(const kgm_kgcond *kc, const double *mse, size_t n)
+{
+    double *ok = malloc(n * sizeof *ok);
+    size_t m = 0, first = n;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (isfinite(mse[i])) ok[m++] = mse[i];
+        else if (first == n) first = i;
+    }
+    if (ok && m < n) {
+        printf("  %zu of %zu tasks diverged (MSE not finite; first %s)", n - m, n,
+               kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, first)));
+        if (m > 1) {
+            double mean, ci;
+            kgm_stats_mean_ci(ok, (int)m, &mean, &ci);
+            printf("; the other %zu: %.3f +- %.3f", m, mean, ci);
+        }
+        printf("\n");
+    }
+    free(ok);
 }
 
 /* Writes the row's per-task MSEs to mse_out/ROW.tsv (ROW: the row's name, non-alphanumerics
@@ -337,6 +368,7 @@ static void evaluate(const char *row, kgm_meta **models, const int *family, cons
     double mean, ci;
     kgm_stats_mean_ci(mse, (int)n, &mean, &ci);
     printf("%-34s %8.3f +- %.3f   (%zu tasks, %d steps, %d iterations)\n", row, mean, ci, n, steps, iterations);
+    print_diverged(kc, mse, n);
     if (mse_out) save_row(row, kc, mse, n);
     if (!strcmp(row, BASELINE_ROW)) {
         snprintf(baseline.label, sizeof baseline.label, "  minus no conditioning");
