@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blascore.h"
 #include "embed.h"
 #include "error.h"
 #include "interrupt.h"
@@ -603,6 +604,7 @@ static int run_foldin(const dataset *d, const char *model, int epochs, int n_hel
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     const char *dir = "/work/shared/data/wn18rr";
     int a = 1;
     if (a < argc && strcmp(argv[a], "speed") != 0 && strcmp(argv[a], "compare") != 0 &&
