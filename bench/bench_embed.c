@@ -9,9 +9,10 @@
  *       their throughput ratio: both measured under the same load, which shared cores make vary
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
- *             normalize init filter bern (loss=margin|softplus|1vsall; 1vsall: distmult, complex;
- *             with 1vsall, neg=N scores each batch against its heads and tails plus N sampled
- *             entities, and without neg= against every entity)
+ *             normalize init filter bern edrop rdrop (loss=margin|softplus|1vsall; 1vsall:
+ *             distmult, complex; with 1vsall, neg=N scores each batch against its heads and
+ *             tails plus N sampled entities, and without neg= against every entity; edrop and
+ *             rdrop are 1vsall's dropout rates of entity and relation rows)
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -28,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blascore.h"
 #include "embed.h"
 #include "error.h"
 #include "interrupt.h"
@@ -430,7 +432,7 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     if (!strcmp(key, "dim")) o->dim = atoi(v);
     else if (!strcmp(key, "epochs")) o->epochs = atoi(v);
     else if (!strcmp(key, "lr")) o->lr = strtof(v, NULL);
-    else if (!strcmp(key, "neg")) o->negatives = atoi(v);
+    else if (!strcmp(key, "neg")) o->negatives = o->candidates = atoi(v);   /* 1vsall reads the second */
     else if (!strcmp(key, "batch")) o->batch = atoi(v);
     else if (!strcmp(key, "gamma")) o->gamma = strtof(v, NULL);
     else if (!strcmp(key, "adv")) o->adv_temp = strtof(v, NULL);
@@ -447,20 +449,17 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "init")) o->init_scale = strtof(v, NULL);
     else if (!strcmp(key, "filter")) o->filter_negatives = atoi(v);
     else if (!strcmp(key, "bern")) o->bern = atoi(v);
+    else if (!strcmp(key, "edrop")) o->drop_ent = strtof(v, NULL);
+    else if (!strcmp(key, "rdrop")) o->drop_rel = strtof(v, NULL);
     else return -1;
     return 0;
 }
 
-/* Every key=value of argv into o, as set_opt; with loss=1vsall and no neg=, every entity is a
- * candidate (negatives 0). Returns 0, or -1 after saying which option is bad. */
+/* Every key=value of argv into o, as set_opt. Returns 0, or -1 after saying which is bad. */
 static int set_opts(kgm_emb_opts *o, int argc, char **argv)
 {
-    int neg_given = 0;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i++)
         if (set_opt(o, argv[i])) { fprintf(stderr, "bench_embed: bad option '%s'\n", argv[i]); return -1; }
-        neg_given |= !strncmp(argv[i], "neg=", 4);
-    }
-    if (o->loss == KGM_EMB_LOSS_1VSALL && !neg_given) o->negatives = 0;
     return 0;
 }
 
@@ -490,7 +489,8 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
            o.margin, o.gamma,
            o.adv_temp, o.opt == KGM_EMB_OPT_SGD ? "sgd" : o.opt == KGM_EMB_OPT_ADAGRAD ? "adagrad" : "adam",
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
-           o.negatives, o.batch, (unsigned long long)o.seed);
+           o.loss == KGM_EMB_LOSS_1VSALL ? o.candidates : o.negatives, o.batch, (unsigned long long)o.seed);
+    if (o.loss == KGM_EMB_LOSS_1VSALL) printf("  1vsall dropout: entities %g, relations %g\n", o.drop_ent, o.drop_rel);
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
            rep.seconds, wall, rep.triples_per_s);
@@ -604,6 +604,7 @@ static int run_foldin(const dataset *d, const char *model, int epochs, int n_hel
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     const char *dir = "/work/shared/data/wn18rr";
     int a = 1;
     if (a < argc && strcmp(argv[a], "speed") != 0 && strcmp(argv[a], "compare") != 0 &&

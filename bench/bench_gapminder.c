@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blascore.h"
 #include "error.h"
 #include "kgcond.h"
 #include "meta.h"
@@ -93,6 +94,7 @@ static void evaluate(const char *row, kgm_meta *mt, const kgm_kgcond *kc, int co
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blascore.h"
 #include "error.h"
 #include "meta.h"
 #include "progress.h"
@@ -151,6 +152,7 @@ static int full(kgm_learner L, int k, int iters, int threads, uint64_t seed, con
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     kgm_progress_enable(isatty(2));
     if (argc >= 2 && !strcmp(argv[1], "speed")) {
         int iters = argc > 2 ? atoi(argv[2]) : 2000;

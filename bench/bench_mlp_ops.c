@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blascore.h"
 #include "error.h"
 #include "modelfile.h"
 #include "optim.h"
@@ -274,6 +275,7 @@ static int run_torch(const char *script, long repeats, double us[2])
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     long iters = 50000, meta_iters = 2000;
     const char *script_arg = NULL;
     int no_torch = 0;

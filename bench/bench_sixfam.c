@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blascore.h"
 #include "error.h"
 #include "kgcond.h"
 #include "meta.h"
@@ -619,6 +620,7 @@ static int has_row(const char *list, const char *name)
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     const char *rows = "zero,none,perfamily,family,similar";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[i + 1]);

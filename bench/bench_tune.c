@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blascore.h"
 #include "error.h"
 #include "store.h"
 #include "taskgen.h"
@@ -81,6 +82,7 @@ static int final_row(const char *label, const kgm_mlp *net, const kgm_meta_confi
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* OpenBLAS's fast kernels (src/blascore.h); may re-execute */
     int trials = argc > 1 ? atoi(argv[1]) : 12, budget = argc > 2 ? atoi(argv[2]) : 2000;
     int threads = argc > 3 ? atoi(argv[3]) : 2;
     uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;

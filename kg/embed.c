@@ -142,11 +142,11 @@ static int check_opts(const kgm_emb_opts *o)
 {
     if ((unsigned)o->model >= KGM_EMB_MODEL_COUNT) return kgm_fail(KGM_EINVAL, "bad embedding model %d", (int)o->model);
     if (o->dim < 1 || o->dim > 65536) return kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", o->dim);
-    if (o->loss == KGM_EMB_LOSS_1VSALL) {   /* sampled candidates per batch; 0: every entity */
-        if (o->negatives < 0) return kgm_fail(KGM_EINVAL, "negatives %d must not be negative with the 1vsall loss", o->negatives);
-    } else if (o->negatives < 1 || o->negatives > 4096) {
+    if (o->loss != KGM_EMB_LOSS_1VSALL && (o->negatives < 1 || o->negatives > 4096))
         return kgm_fail(KGM_EINVAL, "negatives %d out of range 1..4096", o->negatives);
-    }
+    if (o->candidates < 0) return kgm_fail(KGM_EINVAL, "candidates %d must not be negative", o->candidates);
+    if (!(o->drop_ent >= 0 && o->drop_ent < 1) || !(o->drop_rel >= 0 && o->drop_rel < 1))
+        return kgm_fail(KGM_EINVAL, "dropout rates must be in [0, 1)");
     if (o->batch < 1) return kgm_fail(KGM_EINVAL, "batch %d must be positive", o->batch);
     if (o->epochs < 0) return kgm_fail(KGM_EINVAL, "epochs %d must not be negative", o->epochs);
     if (!(o->lr > 0) || !isfinite(o->lr)) return kgm_fail(KGM_EINVAL, "learning rate must be positive");

@@ -31,12 +31,13 @@ typedef enum {
     KGM_EMB_MODEL_COUNT
 } kgm_emb_model;
 /* 1VSALL (DistMult, ComplEx): each triple's queries (h, r, ?) and (?, r, t) scored against every
- * entity, softmax cross-entropy on the answer (kg/onevsall.c). With negatives > 0 (and below the
+ * entity, softmax cross-entropy on the answer (kg/onevsall.c). With candidates > 0 (and below the
  * entity count) a batch's queries are scored instead against a shared sample: the batch's heads
- * and tails plus `negatives` uniform draws ("1vsN", much faster on large graphs); negatives = 0
- * scores every entity. adv_temp, gamma, margin, filter_negatives and bern are unused, batch is
- * the triples per optimizer step, threads are OpenBLAS's own. No reciprocal relations: head
- * queries use r itself. Fold-in still samples negatives (softplus). */
+ * and tails plus `candidates` uniform draws ("1vsN", much faster on large graphs); candidates = 0
+ * scores every entity. drop_ent / drop_rel > 0 train with dropout on the entity and relation
+ * rows the scores read. negatives, adv_temp, gamma, margin, filter_negatives and bern are
+ * unused, batch is the triples per optimizer step, threads are OpenBLAS's own. No reciprocal
+ * relations: head queries use r itself. Fold-in still samples negatives (softplus). */
 typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL } kgm_emb_loss;
 typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
 typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
@@ -53,7 +54,11 @@ typedef struct {
     kgm_emb_reg  reg;
     float        reg_weight;
     int          negatives;    /* corrupted triples per positive (head or tail, 50/50 or bern),
-                                  1..4096; 1vsall: sampled candidates per batch, 0 = all */
+                                  1..4096 (not 1vsall) */
+    int          candidates;   /* 1vsall: uniformly drawn candidates per batch besides its heads
+                                  and tails, >= 0; 0 = every entity is a candidate */
+    float        drop_ent, drop_rel;   /* 1vsall: dropout rate of entity / relation rows in
+                                  training, [0, 1); each read of a row gets its own mask */
     int          filter_negatives; /* redraw a corrupted triple that is a training triple */
     int          bern;         /* corrupt the head with probability tph / (tph + hpt) per relation
                                   (Wang et al. 2014) instead of 50/50 */

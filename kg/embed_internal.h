@@ -108,9 +108,12 @@ double   emb_ova_epoch(emb_ova *t);
  * scale * its gradient into gent (n_ents, ent_width) and grel (n_rels, rel_width). Queries are
  * scored against every entity when cand is NULL, else against the m distinct entities cand[]
  * only (the sampled loss for that candidate set), which must include every head and tail of p.
- * For tests. Returns a negative value when out of memory or a head or tail is not in cand. */
+ * With dropout rates > 0 the masks are drawn from a stream seeded by seed (the same seed, the
+ * same masks). For tests. Returns a negative value when out of memory or a head or tail is not
+ * in cand. */
 double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
-                           size_t m, float scale, float *gent, float *grel);
+                           size_t m, float drop_ent, float drop_rel, uint64_t seed, float scale,
+                           float *gent, float *grel);
 
 int emb_threads(int requested);   /* <= 0: online cores */
 double emb_now(void);             /* monotonic seconds */

@@ -9,15 +9,22 @@
  * the rows that formed each query. Every entity row gets a gradient from every batch (all of them
  * are candidates), so the optimizer step is dense over the whole table.
  *
- * Sampled candidates ("1vsN", o.negatives in 1..n_ents - 1): each batch scores its queries
+ * Sampled candidates ("1vsN", o.candidates in 1..n_ents - 1): each batch scores its queries
  * against one shared set instead, the batch's heads and tails (every query's answer, each once)
- * plus o.negatives entities drawn uniformly from the trainer's seeded stream (a draw that is
+ * plus o.candidates entities drawn uniformly from the trainer's seeded stream (a draw that is
  * already a candidate is skipped, not redrawn). Their rows are gathered into a contiguous
  * matrix C (m, w) and the same three sgemms run with C for E; dC lands in a gradient laid out
  * like C, and only the candidate rows and the batch's relations take an optimizer step. This
  * is softmax over a subset without any correction for the sampling (no log-q term): the loss is
- * exact for the drawn set, a biased estimate of the full one. o.negatives = 0 (or >= n_ents) is
- * the full 1vsAll above, unchanged.
+ * exact for the drawn set, a biased estimate of the full one. o.candidates = 0 (or >= n_ents)
+ * is the full 1vsAll above, unchanged.
+ *
+ * Dropout (o.drop_ent, o.drop_rel > 0; Ruffinelli et al. 2020 found it part of every tuned
+ * 1vsAll model on WN18RR): every read of a row in training is multiplied by its own mask of
+ * 0 and 1 / (1 - rate) (inverted dropout: evaluation reads the rows as they are). A batch's
+ * candidate rows share one mask for both sides, each query's two fixed rows get fresh masks per
+ * side; the gradients go back through the same masks. Masks come from the trainer's stream, so
+ * rates of 0 leave that stream and the training bit for bit as without dropout.
  *
  * The query vectors (rows laid out as in embed.h, complex rows re[dim] then im[dim]):
  *   DistMult  tail: q = h * r              head: q = r * t
@@ -80,9 +87,73 @@ typedef struct {
     float       *grad;
     size_t       m;
     const int32_t *slot;
+    float       *cgrad;   /* where the scores' gradient of the rows goes: grad, or with dropout
+                           * a separate (m, ent_width) array merged through mask at the end */
+    const float *mask;    /* (m, ent_width) the rows' dropout mask, or NULL */
 } ova_cands;
 
 static inline size_t cand_col(const ova_cands *c, int32_t x) { return c->slot ? (size_t)c->slot[x] : (size_t)x; }
+
+/* mask[0..n) = 0 with probability rate, else 1 / (1 - rate); all 1 (and no draw) at rate 0 */
+static void drop_mask(emb_rng *g, float rate, float *mask, size_t n)
+{
+    if (rate <= 0) { for (size_t i = 0; i < n; i++) mask[i] = 1.0f; return; }
+    const uint32_t cut = (uint32_t)((double)rate * 4294967296.0);
+    const float keep = 1.0f / (1.0f - rate);
+    for (size_t i = 0; i < n; i += 2) {
+        uint64_t r = emb_rng_next(g);
+        mask[i] = (uint32_t)r >= cut ? keep : 0.0f;
+        if (i + 1 < n) mask[i + 1] = (uint32_t)(r >> 32) >= cut ? keep : 0.0f;
+    }
+}
+
+/* Scratch of dropout for up to cap queries: each query's dropped fixed rows (entity, relation)
+ * and their masks, and one query's backward before its masks. */
+typedef struct {
+    float    ent, rel;          /* rates */
+    emb_rng *rng;
+    float   *x, *mx, *r, *mr;   /* (cap, ent_width) twice, (cap, rel_width) twice */
+    float   *gx, *gr;           /* (ent_width), (rel_width) */
+} ova_drop;
+
+static int ova_drop_init(ova_drop *d, const kgm_emb *e, float ent, float rel, emb_rng *rng, size_t cap)
+{
+    const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
+    *d = (ova_drop){ .ent = ent, .rel = rel, .rng = rng };
+    d->x = malloc(cap * ew * sizeof(float)); d->mx = malloc(cap * ew * sizeof(float));
+    d->r = malloc(cap * rw * sizeof(float)); d->mr = malloc(cap * rw * sizeof(float));
+    d->gx = malloc(ew * sizeof(float)); d->gr = malloc(rw * sizeof(float));
+    return d->x && d->mx && d->r && d->mr && d->gx && d->gr ? 0 : -1;
+}
+static void ova_drop_free(ova_drop *d) { free(d->x); free(d->mx); free(d->r); free(d->mr); free(d->gx); free(d->gr); }
+
+/* out = row * a fresh mask (kept in mask); returns out */
+static const float *drop_row(ova_drop *d, float rate, const float *row, size_t w, float *mask, float *out)
+{
+    drop_mask(d->rng, rate, mask, w);
+    for (size_t i = 0; i < w; i++) out[i] = row[i] * mask[i];
+    return out;
+}
+
+static void add_masked(float *dst, const float *g, const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += g[i] * mask[i];
+}
+
+/* Masks the candidate rows (a writable copy) with one fresh mask, routing their gradient
+ * through cgrad; ova_cands_merge adds it into grad when the batch's sides are done. */
+static void ova_cands_drop(ova_cands *c, float *rows, float *mask, float *cgrad, ova_drop *d, size_t ew)
+{
+    const size_t n = c->m * ew;
+    drop_mask(d->rng, d->ent, mask, n);
+    for (size_t i = 0; i < n; i++) rows[i] *= mask[i];
+    memset(cgrad, 0, n * sizeof(float));
+    c->rows = rows; c->mask = mask; c->cgrad = cgrad;
+}
+static void ova_cands_merge(const ova_cands *c, size_t ew)
+{
+    if (c->mask) add_masked(c->grad, c->cgrad, c->mask, c->m * ew);
+}
 
 /* Scratch for n queries against m candidates: q and dq (n, ent_width), scores (n, m). */
 typedef struct { float *q, *dq, *s; size_t cap, cap_m; } ova_buf;
@@ -119,17 +190,29 @@ static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, 
     return loss;
 }
 
-/* One side of n triples against candidates c (every entity of p among them when sampled):
- * adds scale * d(sum of losses)/d(params) into c->grad and grel (n_rels, rel_width); returns
- * the summed loss. */
+/* The fixed rows of query i (X the entity, R the relation), through fresh masks when d */
+static void query_rows(const kgm_emb *e, const kgm_triple *p, size_t i, int side, ova_drop *d,
+                       const float **X, const float **R)
+{
+    const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
+    *R = e->rel + (size_t)p[i].r * rw;
+    *X = e->ent + (size_t)(side == 't' ? p[i].h : p[i].t) * ew;
+    if (!d) return;
+    *X = drop_row(d, d->ent, *X, ew, d->mx + i * ew, d->x + i * ew);
+    *R = drop_row(d, d->rel, *R, rw, d->mr + i * rw, d->r + i * rw);
+}
+
+/* One side of n triples against candidates c (every entity of p among them when sampled),
+ * with dropout when d: adds scale * d(sum of losses)/d(params) into c->grad (the candidates'
+ * part into c->cgrad) and grel (n_rels, rel_width); returns the summed loss. */
 static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side, float scale,
-                       const ova_cands *c, float *grel, ova_buf *b, int32_t *answer)
+                       const ova_cands *c, float *grel, ova_buf *b, int32_t *answer, ova_drop *d)
 {
     const int ew = e->ent_width, rw = e->rel_width;
     const int m = (int)c->m;
     for (size_t i = 0; i < n; i++) {
-        const float *R = e->rel + (size_t)p[i].r * rw;
-        const float *X = e->ent + (size_t)(side == 't' ? p[i].h : p[i].t) * ew;
+        const float *X, *R;
+        query_rows(e, p, i, side, d, &X, &R);
         if (side == 't') ova_query(e, side, X, R, b->q + i * ew);
         else             ova_query(e, side, R, X, b->q + i * ew);
         answer[i] = (int32_t)cand_col(c, side == 't' ? p[i].t : p[i].h);
@@ -141,14 +224,23 @@ static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ew, m, 1.0f, b->s, m, c->rows, ew,
                 0.0f, b->dq, ew);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, ew, (int)n, 1.0f, b->s, m, b->q, ew,
-                1.0f, c->grad, ew);
+                1.0f, c->cgrad, ew);
     for (size_t i = 0; i < n; i++) {
-        const float *R = e->rel + (size_t)p[i].r * rw;
         int32_t x = side == 't' ? p[i].h : p[i].t;
-        const float *X = e->ent + (size_t)x * ew, *dq = b->dq + i * ew;
+        const float *R = d ? d->r + i * rw : e->rel + (size_t)p[i].r * rw;
+        const float *X = d ? d->x + i * ew : e->ent + (size_t)x * ew, *dq = b->dq + i * ew;
         float *gR = grel + (size_t)p[i].r * rw, *gX = c->grad + cand_col(c, x) * ew;
+        if (d) {   /* the dropped rows' gradient, then back through their masks */
+            memset(d->gx, 0, (size_t)ew * sizeof(float));
+            memset(d->gr, 0, (size_t)rw * sizeof(float));
+            gX = d->gx; gR = d->gr;
+        }
         if (side == 't') ova_query_back(e, side, X, R, dq, gX, gR);
         else             ova_query_back(e, side, R, X, dq, gR, gX);
+        if (d) {
+            add_masked(c->grad + cand_col(c, x) * ew, d->gx, d->mx + i * ew, (size_t)ew);
+            add_masked(grel + (size_t)p[i].r * rw, d->gr, d->mr + i * rw, (size_t)rw);
+        }
     }
     return loss;
 }
@@ -164,32 +256,48 @@ static void ova_gather(const kgm_emb *e, const int32_t *ids, size_t m, float *ro
 }
 
 double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
-                         size_t m, float scale, float *gent, float *grel)
+                         size_t m, float drop_ent, float drop_rel, uint64_t seed, float scale,
+                         float *gent, float *grel)
 {
-    const size_t ew = (size_t)e->ent_width;
-    ova_cands c = { e->ent, gent, e->n_ents, NULL };
+    const size_t ew = (size_t)e->ent_width, mc = cand ? m : e->n_ents;
+    const int drop = drop_ent > 0 || drop_rel > 0;
+    ova_cands c = { e->ent, gent, e->n_ents, NULL, gent, NULL };
     ova_buf b = {0};
+    ova_drop d = {0};
+    emb_rng rng;
+    emb_rng_seed(&rng, seed, 0x0a11);
     int32_t *answer = malloc((n ? n : 1) * sizeof(int32_t));
     int32_t *slot = cand ? malloc((e->n_ents ? e->n_ents : 1) * sizeof(int32_t)) : NULL;
-    float *rows = cand ? malloc((m ? m : 1) * ew * sizeof(float)) : NULL;
+    float *rows = cand || drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
     float *grad = cand ? calloc((m ? m : 1) * ew, sizeof(float)) : NULL;
+    float *mask = drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
+    float *cgrad = drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
     double loss = -1;
-    if (!answer || (cand && (!slot || !rows || !grad))) goto done;
+    if (!answer || ((cand || drop) && !rows) || (cand && (!slot || !grad)) || (drop && (!mask || !cgrad)))
+        goto done;
     if (cand) {
         for (size_t x = 0; x < e->n_ents; x++) slot[x] = -1;
         ova_gather(e, cand, m, rows, slot);
         for (size_t i = 0; i < n; i++)
             if (slot[p[i].h] < 0 || slot[p[i].t] < 0) goto done;
-        c = (ova_cands){ rows, grad, m, slot };
+        c = (ova_cands){ rows, grad, m, slot, grad, NULL };
+    } else if (drop) {
+        memcpy(rows, e->ent, mc * ew * sizeof(float));
+    }
+    if (drop) {
+        if (ova_drop_init(&d, e, drop_ent, drop_rel, &rng, n ? n : 1)) goto done;
+        ova_cands_drop(&c, rows, mask, cgrad, &d, ew);
     }
     if (ova_buf_reserve(&b, e, n ? n : 1, c.m ? c.m : 1)) goto done;
-    loss = ova_side(e, p, n, 't', scale, &c, grel, &b, answer) +
-           ova_side(e, p, n, 'h', scale, &c, grel, &b, answer);
+    loss = ova_side(e, p, n, 't', scale, &c, grel, &b, answer, drop ? &d : NULL) +
+           ova_side(e, p, n, 'h', scale, &c, grel, &b, answer, drop ? &d : NULL);
+    ova_cands_merge(&c, ew);
     if (cand)   /* back to entity order */
         for (size_t j = 0; j < m; j++)
             for (size_t i = 0; i < ew; i++) gent[(size_t)cand[j] * ew + i] += grad[j * ew + i];
 done:
-    free(answer); free(slot); free(rows); free(grad);
+    free(answer); free(slot); free(rows); free(grad); free(mask); free(cgrad);
+    ova_drop_free(&d);
     ova_buf_free(&b);
     return loss;
 }
@@ -206,12 +314,16 @@ struct emb_ova {
     emb_opt_state     ent_st, rel_st;
     ova_buf           buf;
     emb_rng           rng;
-    /* sampled candidates (o.negatives in 1..n_ents - 1), else NULL */
-    size_t            max_cands;  /* min(n_ents, 2 batch + negatives) */
+    /* sampled candidates (o.candidates in 1..n_ents - 1), else NULL */
+    size_t            max_cands;  /* min(n_ents, 2 batch + candidates) */
     int32_t          *cand, *slot;             /* (max_cands) entity ids; (n_ents) columns, -1 */
-    float            *cand_rows;               /* (max_cands, ent_width) */
+    float            *cand_rows;               /* (max_cands or with dropout n_ents, ent_width) */
     int32_t          *rels;                    /* (min(batch, n_rels)) the batch's relations */
     unsigned char    *rel_seen;                /* (n_rels) */
+    /* dropout (o.drop_ent or o.drop_rel > 0), else NULL */
+    int               dropping;
+    ova_drop          drop;
+    float            *cmask, *cgrad;           /* (candidates, ent_width) */
 };
 
 void emb_ova_free(emb_ova *t)
@@ -219,6 +331,8 @@ void emb_ova_free(emb_ova *t)
     if (!t) return;
     free(t->batch); free(t->order); free(t->answer); free(t->gent); free(t->grel);
     free(t->cand); free(t->slot); free(t->cand_rows); free(t->rels); free(t->rel_seen);
+    free(t->cmask); free(t->cgrad);
+    ova_drop_free(&t->drop);
     emb_opt_state_free(&t->ent_st);
     emb_opt_state_free(&t->rel_st);
     ova_buf_free(&t->buf);
@@ -228,7 +342,7 @@ void emb_ova_free(emb_ova *t)
 static int ova_sampled_alloc(emb_ova *t)
 {
     const kgm_emb *e = t->e;
-    size_t want = 2 * (size_t)t->o.batch + (size_t)t->o.negatives;
+    size_t want = 2 * (size_t)t->o.batch + (size_t)t->o.candidates;
     t->max_cands = want < e->n_ents ? want : e->n_ents;
     size_t nr = e->n_rels ? e->n_rels : 1;
     t->cand = malloc(t->max_cands * sizeof(int32_t));
@@ -246,11 +360,19 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
     emb_ova *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->e = e; t->o = *o; t->pos = pos; t->n_pos = n_pos;
-    const int sampled = o->negatives > 0 && (size_t)o->negatives < e->n_ents;
+    const int sampled = o->candidates > 0 && (size_t)o->candidates < e->n_ents;
     size_t bt = (size_t)o->batch;
     if (sampled && ova_sampled_alloc(t)) { emb_ova_free(t); return NULL; }
     size_t m = sampled ? t->max_cands : e->n_ents;
     size_t ne = (m ? m : 1) * (size_t)e->ent_width;
+    t->dropping = o->drop_ent > 0 || o->drop_rel > 0;
+    if (t->dropping) {
+        if (!sampled) t->cand_rows = malloc(ne * sizeof(float));
+        t->cmask = malloc(ne * sizeof(float));
+        t->cgrad = malloc(ne * sizeof(float));
+        if (!t->cand_rows || !t->cmask || !t->cgrad ||
+            ova_drop_init(&t->drop, e, o->drop_ent, o->drop_rel, &t->rng, bt)) { emb_ova_free(t); return NULL; }
+    }
     size_t nr = (e->n_rels ? e->n_rels : 1) * (size_t)e->rel_width;
     t->batch = malloc(bt * sizeof(kgm_triple));
     t->order = malloc((n_pos ? n_pos : 1) * sizeof(int32_t));
@@ -283,7 +405,19 @@ static void ova_reg(emb_ova *t, size_t n, float scale, const ova_cands *c)
     }
 }
 
-/* The batch's candidates: its heads and tails (each query's answer), then o.negatives uniform
+/* Both sides of the batch against c (rows a copy when dropping), with dropout when asked */
+static double ova_sides(emb_ova *t, size_t n, float scale, ova_cands *c)
+{
+    const size_t ew = (size_t)t->e->ent_width;
+    ova_drop *d = t->dropping ? &t->drop : NULL;
+    if (d) ova_cands_drop(c, t->cand_rows, t->cmask, t->cgrad, d, ew);
+    double loss = ova_side(t->e, t->batch, n, 't', scale, c, t->grel, &t->buf, t->answer, d) +
+                  ova_side(t->e, t->batch, n, 'h', scale, c, t->grel, &t->buf, t->answer, d);
+    ova_cands_merge(c, ew);
+    return loss;
+}
+
+/* The batch's candidates: its heads and tails (each query's answer), then o.candidates uniform
  * draws; a draw that is already a candidate is skipped, so there are at most that many more. */
 static size_t ova_pick(emb_ova *t, size_t n)
 {
@@ -293,7 +427,7 @@ static size_t ova_pick(emb_ova *t, size_t n)
         for (int k = 0; k < 2; k++)
             if (t->slot[ends[k]] < 0) { t->slot[ends[k]] = (int32_t)m; t->cand[m++] = ends[k]; }
     }
-    for (int k = 0; k < t->o.negatives && m < t->max_cands; k++) {
+    for (int k = 0; k < t->o.candidates && m < t->max_cands; k++) {
         int32_t x = (int32_t)emb_rng_below(&t->rng, (uint32_t)t->e->n_ents);
         if (t->slot[x] < 0) { t->slot[x] = (int32_t)m; t->cand[m++] = x; }
     }
@@ -317,9 +451,8 @@ static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
         memset(t->grel + (size_t)r * rw, 0, rw * sizeof(float));
     }
     memset(t->gent, 0, m * ew * sizeof(float));
-    ova_cands c = { t->cand_rows, t->gent, m, t->slot };
-    double loss = ova_side(e, t->batch, n, 't', scale, &c, t->grel, &t->buf, t->answer) +
-                  ova_side(e, t->batch, n, 'h', scale, &c, t->grel, &t->buf, t->answer);
+    ova_cands c = { t->cand_rows, t->gent, m, t->slot, t->gent, NULL };
+    double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);
     emb_opt_step_list(&t->o, &t->ent_st, t->cand, m, e->ent_width, e->ent, t->gent);
     for (size_t j = 0; j < n_rels; j++)
@@ -336,9 +469,9 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
     const size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
     memset(t->gent, 0, ne * sizeof(float));
     memset(t->grel, 0, nr * sizeof(float));
-    ova_cands c = { e->ent, t->gent, e->n_ents, NULL };
-    double loss = ova_side(e, t->batch, n, 't', scale, &c, t->grel, &t->buf, t->answer) +
-                  ova_side(e, t->batch, n, 'h', scale, &c, t->grel, &t->buf, t->answer);
+    ova_cands c = { e->ent, t->gent, e->n_ents, NULL, t->gent, NULL };
+    if (t->dropping) memcpy(t->cand_rows, e->ent, ne * sizeof(float));
+    double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);
     /* dense: every entity row has a gradient from the softmax's denominator */
     emb_opt_step_rows(&t->o, &t->ent_st, e->n_ents, e->ent_width, e->ent, t->gent);

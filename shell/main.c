@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blascore.h"
 #include "error.h"
 #include "interrupt.h"
 #include "kgm_version.h"
@@ -78,13 +79,18 @@ static int run_job(kgm_shell *sh, const job *j)
 
 int main(int argc, char **argv)
 {
+    kgm_blas_fix_core(argv);   /* may re-execute this program, so before anything else */
     job *jobs = calloc((size_t)argc, sizeof *jobs);
     int n_jobs = 0, keep_going = 0, no_rc = 0;
     const char *dir = NULL;
     if (!jobs) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--version")) { printf("kgmeta %s\n", KGM_VERSION); free(jobs); return 0; }
+        if (!strcmp(a, "--version")) {
+            printf("kgmeta %s\nOpenBLAS kernels: %s\n", KGM_VERSION, kgm_blas_core());
+            free(jobs);
+            return 0;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(USAGE, stdout); free(jobs); return 0; }
         if (!strcmp(a, "--keep-going")) keep_going = 1;
         else if (!strcmp(a, "--no-rc")) no_rc = 1;

@@ -561,9 +561,10 @@ static void test_filtered_negatives(void **state)
 
 /* ---- 1vsAll ---- */
 /* Fails unless the analytic 1vsAll gradient (gent, grel) of triples p, over candidates cand
- * (NULL: every entity), matches central finite differences of the loss for every parameter. */
+ * (NULL: every entity), with dropout rates de, dr (masks of seed 1), matches central finite
+ * differences of the loss for every parameter. */
 static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32_t *cand, size_t nc,
-                         const float *gent, const float *grel)
+                         float de, float dr, const float *gent, const float *grel)
 {
     float *junk_e = calloc(e->n_ents * (size_t)e->ent_width, sizeof *junk_e);
     float *junk_r = calloc(e->n_rels * (size_t)e->rel_width, sizeof *junk_r);
@@ -575,13 +576,13 @@ static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32
         for (size_t i = 0; i < sizes[k]; i++) {
             const float step = 1e-2f;
             float keep = params[k][i];
-            params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
-            params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, junk_e, junk_r);
+            params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, de, dr, 1, 1.0f, junk_e, junk_r);
+            params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, de, dr, 1, 1.0f, junk_e, junk_r);
             params[k][i] = keep;
             double fd = (up - down) / (2 * step);
             if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
-                fail_msg("%s 1vsall%s: d loss / d %s[%zu] = %g analytic, %g finite difference",
-                         kgm_emb_model_name(e->model), cand ? " (sampled)" : "", k ? "rel" : "ent", i,
+                fail_msg("%s 1vsall%s dropout %g/%g: d loss / d %s[%zu] = %g analytic, %g finite difference",
+                         kgm_emb_model_name(e->model), cand ? " (sampled)" : "", de, dr, k ? "rel" : "ent", i,
                          grads[k][i], fd);
         }
     free(junk_e);
@@ -589,7 +590,8 @@ static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32
 }
 
 /* The 1vsAll loss's gradient (three sgemms and the query vectors' hand-written backward pass)
- * against central finite differences of the loss, for every parameter of a tiny graph. */
+ * against central finite differences of the loss, for every parameter of a tiny graph, without
+ * and with dropout (the masks are part of the function: same seed, same masks). */
 static void test_1vsall_gradient(void **state)
 {
     (void)state;
@@ -603,9 +605,20 @@ static void test_1vsall_gradient(void **state)
         o.dim = 3; o.init_scale = 0.8f; o.seed = 9 + mi; o.loss = KGM_EMB_LOSS_1VSALL;
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
-        float gent[NE * 6] = {0}, grel[NR * 6] = {0};
-        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, gent, grel) > 0);
-        ova_check_fd(e, p, np, NULL, 0, gent, grel);
+        const float drops[][2] = { { 0, 0 }, { 0.5f, 0 }, { 0.4f, 0.3f } };
+        double plain = 0;
+        for (int k = 0; k < 3; k++) {
+            float gent[NE * 6] = {0}, grel[NR * 6] = {0};
+            double loss = emb_ova_loss_grad(e, p, np, NULL, 0, drops[k][0], drops[k][1], 1, 1.0f, gent, grel);
+            assert_true(loss > 0);
+            if (k == 0) plain = loss;
+            else {   /* dropout changes the loss, and another seed draws other masks */
+                float junk_e[NE * 6], junk_r[NR * 6];
+                assert_true(loss != plain);
+                assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, drops[k][0], drops[k][1], 2, 1.0f, junk_e, junk_r) != loss);
+            }
+            ova_check_fd(e, p, np, NULL, 0, drops[k][0], drops[k][1], gent, grel);
+        }
         kgm_emb_free(e);
     }
 }
@@ -630,21 +643,24 @@ static void test_1vsall_sampled_gradient(void **state)
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
         float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
-        double loss = emb_ova_loss_grad(e, p, np, cand, nc, 1.0f, gent, grel);
+        double loss = emb_ova_loss_grad(e, p, np, cand, nc, 0, 0, 1, 1.0f, gent, grel);
         assert_true(loss > 0);
-        double full = emb_ova_loss_grad(e, p, np, NULL, 0, 1.0f, junk_e, junk_r);
+        double full = emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, junk_e, junk_r);
         assert_true(full > loss);   /* entity 5 adds to every denominator */
-        double listed = emb_ova_loss_grad(e, p, np, all, NE, 1.0f, junk_e, junk_r);
+        double listed = emb_ova_loss_grad(e, p, np, all, NE, 0, 0, 1, 1.0f, junk_e, junk_r);
         assert_true(fabs(listed - full) < 1e-5 * full);
-        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
-        ova_check_fd(e, p, np, cand, nc, gent, grel);
+        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, 0, 0, 1, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
+        ova_check_fd(e, p, np, cand, nc, 0, 0, gent, grel);
         for (int i = 0; i < e->ent_width; i++) assert_true(gent[5 * e->ent_width + i] == 0.0f);
+        float dent[NE * 6] = {0}, drel[NR * 6] = {0};   /* and through dropout's masks */
+        assert_true(emb_ova_loss_grad(e, p, np, cand, nc, 0.3f, 0.3f, 1, 1.0f, dent, drel) > 0);
+        ova_check_fd(e, p, np, cand, nc, 0.3f, 0.3f, dent, drel);
         kgm_emb_free(e);
     }
 }
 
 /* One dense 1vsAll epoch written plainly (the trainer's shuffle, then per batch the full loss's
- * gradient and a step on every row): negatives = 0 must train exactly this, bit for bit. */
+ * gradient and a step on every row): candidates = 0 must train exactly this, bit for bit. */
 static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *g, emb_rng *rng,
                             int32_t *order, const emb_opt_state *est, const emb_opt_state *rst)
 {
@@ -659,15 +675,16 @@ static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *
         for (size_t i = 0; i < n; i++) batch[i] = pos[order[b + i]];
         memset(gent, 0, ne * sizeof(float));
         memset(grel, 0, nr * sizeof(float));
-        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, 1.0f / (float)(2 * n), gent, grel) > 0);
+        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, 0, 0, 1, 1.0f / (float)(2 * n), gent, grel) > 0);
         emb_opt_step_rows(o, est, e->n_ents, e->ent_width, e->ent, gent);
         emb_opt_step_rows(o, rst, e->n_rels, e->rel_width, e->rel, grel);
     }
     free(gent); free(grel);
 }
 
-/* negatives = 0 and negatives >= the entity count are today's full 1vsAll exactly (against the
- * plain loop above); negatives below the entity count samples and so trains something else. */
+/* candidates = 0 and candidates >= the entity count are today's full 1vsAll exactly (against the
+ * plain loop above), whatever `negatives` says; candidates below the entity count sample and so
+ * train something else, as does any dropout. */
 static void test_1vsall_full_unchanged(void **state)
 {
     (void)state;
@@ -676,7 +693,7 @@ static void test_1vsall_full_unchanged(void **state)
     kgm_emb_opts o;
     test_opts(&o, KGM_EMB_COMPLEX);
     o.loss = KGM_EMB_LOSS_1VSALL; o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.01f; o.epochs = 3;
-    o.reg = KGM_EMB_REG_NONE; o.batch = 8; o.negatives = 0;
+    o.reg = KGM_EMB_REG_NONE; o.batch = 8; o.candidates = 0;
     kgm_emb *ref = kgm_emb_new(&o, ne, nr);
     emb_opt_state est = {0}, rst = {0};
     int32_t *order = malloc(n_pos * sizeof(int32_t));
@@ -687,14 +704,18 @@ static void test_1vsall_full_unchanged(void **state)
     emb_rng rng;
     emb_rng_seed(&rng, o.seed, 0x0a11);
     for (int ep = 0; ep < o.epochs; ep++) plain_ova_epoch(ref, &o, g, &rng, order, &est, &rst);
-    const int negs[] = { 0, (int)ne, (int)ne - 1 };
-    for (size_t k = 0; k < 3; k++) {
-        o.negatives = negs[k];
+    const struct { int cands; float de, dr; } runs[] = { { 0, 0, 0 }, { (int)ne, 0, 0 }, { (int)ne - 1, 0, 0 },
+                                                         { 0, 0.1f, 0 }, { 0, 0, 0.1f } };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        o.candidates = runs[k].cands; o.drop_ent = runs[k].de; o.drop_rel = runs[k].dr;
+        o.negatives = (int)k + 1;   /* unused by 1vsall */
         kgm_emb *e = kgm_emb_new(&o, ne, nr);
         assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
         int same = !memcmp(e->ent, ref->ent, ne * (size_t)e->ent_width * sizeof(float)) &&
                    !memcmp(e->rel, ref->rel, nr * (size_t)e->rel_width * sizeof(float));
-        if (same != (k < 2)) fail_msg("negatives %d: %s the plain full 1vsAll", negs[k], same ? "same as" : "differs from");
+        if (same != (k < 2))
+            fail_msg("candidates %d dropout %g/%g: %s the plain full 1vsAll", runs[k].cands, runs[k].de, runs[k].dr,
+                     same ? "same as" : "differs from");
         kgm_emb_free(e);
     }
     emb_opt_state_free(&est); emb_opt_state_free(&rst);
@@ -747,11 +768,14 @@ static void test_1vsall_learns_chains(void **state)
         kgm_emb_opts o;
         test_opts(&o, models[mi]);
         o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
-        for (int sampled = 0; sampled < 2; sampled++) {
-            /* sampled: 4 triples' ends and 4 draws, at most 12 of the 32 entities per batch */
-            o.negatives = sampled ? 4 : 0;
+        for (int variant = 0; variant < 3; variant++) {
+            /* 1: sampled, 4 triples' ends and 4 draws, at most 12 of the 32 entities per batch;
+             * 2: sampled with dropout on entity and relation rows */
+            const int sampled = variant > 0;
+            o.candidates = sampled ? 4 : 0;
             o.batch = sampled ? 4 : 16;
             if (sampled) { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
+            if (variant == 2) { o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
             kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
             const kgm_triple *known[1] = { kgm_graph_triples(g) };
             size_t nk[1] = { kgm_graph_n_triples(g) };
@@ -759,8 +783,9 @@ static void test_1vsall_learns_chains(void **state)
             kgm_emb_report rep;
             assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
             assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
-            printf("%-10s 1vsall%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
-                   kgm_emb_model_name(models[mi]), sampled ? " neg=4" : "", m.mrr, m.hits1, rep.last_loss,
+            printf("%-10s 1vsall%s%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
+                   kgm_emb_model_name(models[mi]), sampled ? " cands=4" : "", variant == 2 ? " dropout" : "",
+                   m.mrr, m.hits1, rep.last_loss,
                    rep.epochs_run, rep.seconds);
             assert_true(m.mrr > 0.9);
             kgm_emb_free(e);
@@ -773,6 +798,17 @@ static void test_1vsall_learns_chains(void **state)
     o.loss = KGM_EMB_LOSS_1VSALL;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "1vsall"));
+    test_opts(&o, KGM_EMB_COMPLEX);
+    o.loss = KGM_EMB_LOSS_1VSALL;
+    const float bad_rates[] = { 1.0f, -0.1f, NAN };
+    for (int k = 0; k < 3; k++) {
+        o.drop_ent = bad_rates[k];
+        assert_null(kgm_emb_new(&o, 4, 1));
+        assert_non_null(strstr(kgm_error(), "dropout"));
+    }
+    o.drop_ent = 0; o.candidates = -1;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "candidates"));
 }
 
 static void test_interrupt_keeps_state(void **state)

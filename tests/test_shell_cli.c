@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "blascore.h"
+
 static char out[8192], err[8192];
 
 /* Runs `kgmeta ARGS` (ARGS is shell text) with stdin from `input`; returns the exit
@@ -91,10 +93,28 @@ static void version_help_and_bad_options(void **state)
     assert_non_null(strstr(err, "unknown option '--frobnicate'"));
 }
 
+/* kgmeta runs OpenBLAS's fast kernels where OpenBLAS falls back to its generic ones (it
+ * re-executes itself with OPENBLAS_CORETYPE, src/blascore.h) and leaves a set one alone. This
+ * test program is not re-executed, so its own kernels are what OpenBLAS detected here. */
+static void blas_kernels_fast_unless_chosen(void **state)
+{
+    (void)state;
+    if (getenv("OPENBLAS_CORETYPE")) skip();   /* the detection cannot be seen from here */
+    const char *detected = kgm_blas_core(), *better = kgm_blas_better_core(detected);
+    char want[128];
+    snprintf(want, sizeof want, "\nOpenBLAS kernels: %s\n", better ? better : detected);
+    assert_int_equal(run(NULL, "--version", NULL), 0);
+    if (!strstr(out, want)) fail_msg("expected '%s' in '%s'", want + 1, out);
+    assert_int_equal(run("env OPENBLAS_CORETYPE=Prescott", "--version", NULL), 0);
+    assert_non_null(strstr(out, "\nOpenBLAS kernels: Prescott\n"));
+    assert_null(kgm_blas_better_core("Haswell"));   /* a detected core is kept */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(command_strings_stop_at_the_first_error),
+        cmocka_unit_test(blas_kernels_fast_unless_chosen),
         cmocka_unit_test(piped_input_has_no_prompt),
         cmocka_unit_test(startup_file_runs_first_unless_skipped),
         cmocka_unit_test(a_store_directory_persists),
