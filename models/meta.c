@@ -259,6 +259,11 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
     if (!(c->clip_norm >= 0.0f) || isinf(c->clip_norm))
         return kgm_fail(KGM_EINVAL, "clip_norm must be a finite number >= 0 (0: no clipping)");
     if (c->skip_nonfinite < 0) return kgm_fail(KGM_EINVAL, "skip_nonfinite must be >= 0 (0: stop at the first)");
+    if (!(c->weight_decay >= 0.0f) || isinf(c->weight_decay))
+        return kgm_fail(KGM_EINVAL, "weight_decay must be a finite number >= 0 (0: no decay)");
+    if (c->outer_lr * c->weight_decay >= 1.0f)   /* theta* would be scaled by <= 0 each step */
+        return kgm_fail(KGM_EINVAL, "weight_decay %g times outer learning rate %g must be < 1",
+                        (double)c->weight_decay, (double)c->outer_lr);
     if (cond_dim < 0) return kgm_fail(KGM_EINVAL, "cond_dim must be >= 0");
     if (net->n_params == 0) return kgm_fail(KGM_EINVAL, "network has no parameters");
     return KGM_OK;
@@ -515,6 +520,10 @@ static void adam_step(kgm_meta *mt, const float *g)
                 lr_rate = mt->cfg.rate_lr > 0.0f ? mt->cfg.rate_lr : lr;
     mt->adam_t++;
     const float c1 = 1.0f - powf(b1, (float)mt->adam_t), c2 = 1.0f - powf(b2, (float)mt->adam_t);
+    if (mt->cfg.weight_decay > 0.0f) {   /* decoupled: on theta* before Adam's step, off its moments */
+        const float keep = 1.0f - lr * mt->cfg.weight_decay;
+        for (size_t i = 0; i < mt->off_lr; i++) mt->meta[i] *= keep;
+    }
     for (size_t i = 0; i < mt->n_meta; i++) {
         mt->adam_m[i] = b1 * mt->adam_m[i] + (1.0f - b1) * g[i];
         mt->adam_v[i] = b2 * mt->adam_v[i] + (1.0f - b2) * g[i] * g[i];

@@ -1,9 +1,11 @@
 /* tests/test_metaguard.c - the guards of meta-training's outer step (models/meta.h clip_norm,
- * skip_nonfinite): a rare task with an infinite loss stops training without the guard, with
- * the parameters of the iteration before; with it, exactly the poisoned meta-batches are
- * skipped and training finishes finite; a run of them still stops; clipping hands Adam the
- * meta-gradient scaled to the bound (checked by replaying the steps by hand); guards that never
- * trigger leave every parameter bit-identical; bad settings are refused. */
+ * skip_nonfinite) and the decoupled weight decay of theta* (weight_decay): a rare task with an
+ * infinite loss stops training without the guard, with the parameters of the iteration before;
+ * with it, exactly the poisoned meta-batches are skipped and training finishes finite; a run of
+ * them still stops; clipping hands Adam the meta-gradient scaled to the bound (checked by
+ * replaying the steps by hand); guards that never trigger leave every parameter bit-identical;
+ * with decay off training is plain Adam to the bit, with it AdamW on theta* alone (Meta-SGD's
+ * inner rates not decayed), both by hand replay; bad settings are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,11 +153,15 @@ static void a_run_of_bad_batches_still_stops(void **state)
     kgm_meta_free(mt);
 }
 
-/* Adam by hand (models/meta.c's constants) on the clipped mean meta-gradient of each batch,
- * the tasks drawn as meta-training draws them, must land where kgm_meta_train lands. */
-static void replay_clipped(kgm_meta *mt, const kgm_tasksrc *src, const kgm_meta_config *c)
+/* Adam by hand (models/meta.c's constants and expressions) on the mean meta-gradient of each
+ * batch, the tasks drawn as meta-training draws them, clipped when c->clip_norm > 0 (every step
+ * must then be clipped) and with AdamW's decay of the first n_theta parameters (theta*) when
+ * c->weight_decay > 0, must land where kgm_meta_train lands. One rate for every parameter:
+ * c must leave cond_lr and rate_lr at 0. */
+static void replay(kgm_meta *mt, const kgm_tasksrc *src, const kgm_meta_config *c)
 {
-    size_t n = kgm_meta_n_params(mt);
+    size_t n = kgm_meta_n_params(mt), n_theta = kgm_meta_net(mt)->n_params;
+    const float b1 = 0.9f, b2 = 0.999f;
     float *g = malloc(n * sizeof *g), *sum = malloc(n * sizeof *sum), *m = calloc(n, sizeof *m),
           *v = calloc(n, sizeof *v), *p = kgm_meta_params(mt);
     kgm_episode t;
@@ -173,12 +179,15 @@ static void replay_clipped(kgm_meta *mt, const kgm_tasksrc *src, const kgm_meta_
         double norm = 0.0;
         for (size_t i = 0; i < n; i++) { sum[i] /= (float)c->meta_batch; norm += (double)sum[i] * sum[i]; }
         norm = sqrt(norm);
-        assert_true(norm > c->clip_norm);   /* every step is clipped, or the test shows nothing */
-        for (size_t i = 0; i < n; i++) sum[i] *= (float)(c->clip_norm / norm);
-        const float c1 = 1.0f - powf(0.9f, (float)(it + 1)), c2 = 1.0f - powf(0.999f, (float)(it + 1));
+        if (c->clip_norm > 0.0f) {
+            assert_true(norm > c->clip_norm);   /* every step is clipped, or the test shows nothing */
+            for (size_t i = 0; i < n; i++) sum[i] *= (float)(c->clip_norm / norm);
+        }
+        const float c1 = 1.0f - powf(b1, (float)(it + 1)), c2 = 1.0f - powf(b2, (float)(it + 1));
+        for (size_t i = 0; c->weight_decay > 0.0f && i < n_theta; i++) p[i] *= 1.0f - c->outer_lr * c->weight_decay;
         for (size_t i = 0; i < n; i++) {
-            m[i] = 0.9f * m[i] + 0.1f * sum[i];
-            v[i] = 0.999f * v[i] + (1.0f - 0.999f) * sum[i] * sum[i];
+            m[i] = b1 * m[i] + (1.0f - b1) * sum[i];
+            v[i] = b2 * v[i] + (1.0f - b2) * sum[i] * sum[i];
             p[i] -= c->outer_lr * (m[i] / c1) / (sqrtf(v[i] / c2) + 1e-8f);
         }
     }
@@ -209,7 +218,7 @@ static void clipping_bounds_the_step_input(void **state)
     assert_int_equal(st.clipped, c.iterations);
     assert_true(st.max_grad_norm > c.clip_norm);
     assert_int_equal(kgm_meta_train(unclipped, &src, NULL), 0);
-    replay_clipped(replayed, &src, &c);
+    replay(replayed, &src, &c);
     size_t n = kgm_meta_n_params(trained);
     double d_replay = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(replayed), n),
            d_off = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(unclipped), n);
@@ -258,6 +267,73 @@ static void refuses_bad_guard_settings(void **state)
     assert_null(mt);
 }
 
+/* Decay off: kgm_meta_train is plain Adam, bit for bit (the numbers of runs before the field). */
+static void no_decay_is_plain_adam(void **state)
+{
+    (void)state;
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, NULL);
+    kgm_meta_config c = small_config(8);
+    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
+    assert_int_equal(kgm_meta_train(trained, &src, NULL), 0);
+    replay(replayed, &src, &c);
+    assert_memory_equal(kgm_meta_params(trained), kgm_meta_params(replayed), kgm_meta_n_params(trained) * sizeof(float));
+    kgm_meta_free(trained); kgm_meta_free(replayed);
+}
+
+static double norm_of(const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return sqrt(s);
+}
+
+/* Decay on, Meta-SGD (theta* then the inner rates): AdamW on theta* and plain Adam on the
+ * rates, as replayed by hand; theta* ends shorter than without decay. */
+static void decay_is_adamw_on_theta_only(void **state)
+{
+    (void)state;
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, NULL);
+    kgm_meta_config c = small_config(8);
+    c.learner = KGM_METASGD;
+    kgm_meta *plain = small_learner(&c);
+    c.weight_decay = 20.0f;   /* outer_lr 3e-3: theta* scaled by 0.94 a step, far above Adam's noise */
+    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
+    assert_int_equal(kgm_meta_train(trained, &src, NULL), 0);
+    assert_int_equal(kgm_meta_train(plain, &src, NULL), 0);
+    replay(replayed, &src, &c);
+    size_t n = kgm_meta_n_params(trained), n_theta = kgm_meta_net(trained)->n_params;
+    assert_true(n == 2 * n_theta);   /* Meta-SGD: theta* then one rate per parameter */
+    double d_replay = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(replayed), n);
+    double with = norm_of(kgm_meta_params(trained), n_theta), without = norm_of(kgm_meta_params(plain), n_theta);
+    print_message("AdamW run vs hand replay: %.2e; |theta*| %.4f with decay, %.4f without\n", d_replay, with, without);
+    assert_true(d_replay < 1e-6);
+    assert_true(with < 0.8 * without);
+    kgm_meta_free(trained); kgm_meta_free(replayed); kgm_meta_free(plain);
+}
+
+static void refuses_bad_weight_decay(void **state)
+{
+    (void)state;
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
+    kgm_meta *mt = NULL;
+    kgm_meta_config c = kgm_meta_config_default();
+    const float bad[] = { -0.1f, NAN, INFINITY, 1.0f / 1e-3f };   /* the last: outer_lr 1e-3 times it is 1 */
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c.weight_decay = bad[i];
+        assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), KGM_EINVAL);
+        assert_non_null(strstr(kgm_error(), "weight_decay"));
+        assert_null(strchr(kgm_error(), '\n'));
+        assert_null(mt);
+    }
+    c.weight_decay = 999.0f;   /* just below the bound: accepted */
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
+    kgm_meta_free(mt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +342,9 @@ int main(void)
         cmocka_unit_test(clipping_bounds_the_step_input),
         cmocka_unit_test(idle_guards_change_nothing),
         cmocka_unit_test(refuses_bad_guard_settings),
+        cmocka_unit_test(no_decay_is_plain_adam),
+        cmocka_unit_test(decay_is_adamw_on_theta_only),
+        cmocka_unit_test(refuses_bad_weight_decay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
