@@ -4,6 +4,7 @@
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
+ *                [--lr-floor X=1]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -20,7 +21,9 @@
  * reach at all, whatever the embedding. --clip and --skip-nonfinite set every learner's outer-step
  * guards (models/meta.h clip_norm, skip_nonfinite; 0: off, the numbers of earlier runs);
  * --rate-lr: Adam's rate for Meta-SGD's inner rates (0: the outer rate). --weight-decay: every
- * learner's decoupled weight decay of theta* (models/meta.h weight_decay; 0: off). Each trained
+ * learner's decoupled weight decay of theta* (models/meta.h weight_decay; 0: off). --lr-floor F < 1:
+ * every Adam rate decays by a cosine over the run's iterations to F times it (lr_decay_steps,
+ * lr_floor; 1: constant, the numbers of earlier runs). Each trained
  * learner prints the L2 norm of theta* at the end (its drift is what the guards and decay fight).
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
@@ -52,6 +55,7 @@ static float clip_norm = 0.0f;   /* --clip: meta-gradient norm bound (0: off) */
 static int skip_nonfinite = 0;   /* --skip-nonfinite: non-finite meta-batches skipped in a row (0: off) */
 static float rate_lr = 0.0f;     /* --rate-lr: Meta-SGD's inner rates' Adam rate (0: outer rate) */
 static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0: off) */
+static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
 
 static double now_s(void)
 {
@@ -195,6 +199,7 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     c.n_support = K_SHOT; c.n_query = K_SHOT; c.iterations = iters; c.threads = threads; c.seed = seed;
     c.cond_lr = cond_lr; c.clip_norm = clip_norm; c.skip_nonfinite = skip_nonfinite;
     c.rate_lr = rate_lr; c.weight_decay = weight_decay;
+    if (lr_floor < 1.0f) { c.lr_decay_steps = iters; c.lr_floor = lr_floor; }
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
 }
@@ -646,6 +651,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--rate-lr")) rate_lr = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--weight-decay")) weight_decay = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--lr-floor")) lr_floor = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--pair-with")) { if (reference_load(&saved, argv[i + 1])) return 2; }
         else if (!strcmp(argv[i], "--learner")) {
             if (kgm_learner_parse(argv[i + 1], &learner_kind)) { fprintf(stderr, "bench_sixfam: %s\n", kgm_error()); return 2; }
@@ -662,6 +668,7 @@ int main(int argc, char **argv)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"
                " in a row skipped (0: off)\n", (double)clip_norm, skip_nonfinite);
     if (weight_decay > 0) printf("decoupled weight decay of theta*: %g\n", (double)weight_decay);
+    if (lr_floor < 1.0f) printf("Adam rates: cosine decay over the iterations to %g times their value\n", (double)lr_floor);
     double t0 = now_s();
     int rc = 0;
     if (!rc && has_row(rows, "zero")) rc = row_predict_zero();

@@ -261,6 +261,8 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
     if (c->skip_nonfinite < 0) return kgm_fail(KGM_EINVAL, "skip_nonfinite must be >= 0 (0: stop at the first)");
     if (!(c->weight_decay >= 0.0f) || isinf(c->weight_decay))
         return kgm_fail(KGM_EINVAL, "weight_decay must be a finite number >= 0 (0: no decay)");
+    if (c->lr_decay_steps < 0) return kgm_fail(KGM_EINVAL, "lr_decay_steps must be >= 0 (0: constant rates)");
+    if (!(c->lr_floor >= 0.0f && c->lr_floor <= 1.0f)) return kgm_fail(KGM_EINVAL, "lr_floor must be in [0, 1]");
     if (c->outer_lr * c->weight_decay >= 1.0f)   /* theta* would be scaled by <= 0 each step */
         return kgm_fail(KGM_EINVAL, "weight_decay %g times outer learning rate %g must be < 1",
                         (double)c->weight_decay, (double)c->outer_lr);
@@ -513,11 +515,19 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* The factor of every Adam rate at the learner's Adam step t (counted from 0): lr_decay_steps. */
+static float rate_factor(const kgm_meta_config *c, long t)
+{
+    if (c->lr_decay_steps <= 0) return 1.0f;
+    const double pi = 3.14159265358979323846, done = t < c->lr_decay_steps ? (double)t / c->lr_decay_steps : 1.0;
+    return (float)(c->lr_floor + (1.0 - c->lr_floor) * 0.5 * (1.0 + cos(pi * done)));
+}
+
 static void adam_step(kgm_meta *mt, const float *g)
 {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-    const float lr = mt->cfg.outer_lr, lr_phi = mt->cfg.cond_lr > 0.0f ? mt->cfg.cond_lr : lr,
-                lr_rate = mt->cfg.rate_lr > 0.0f ? mt->cfg.rate_lr : lr;
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, f = rate_factor(&mt->cfg, mt->adam_t);
+    const float lr = f * mt->cfg.outer_lr, lr_phi = f * (mt->cfg.cond_lr > 0.0f ? mt->cfg.cond_lr : mt->cfg.outer_lr),
+                lr_rate = f * (mt->cfg.rate_lr > 0.0f ? mt->cfg.rate_lr : mt->cfg.outer_lr);
     mt->adam_t++;
     const float c1 = 1.0f - powf(b1, (float)mt->adam_t), c2 = 1.0f - powf(b2, (float)mt->adam_t);
     if (mt->cfg.weight_decay > 0.0f) {   /* decoupled: on theta* before Adam's step, off its moments */

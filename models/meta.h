@@ -92,6 +92,12 @@ typedef struct kgm_meta_config {
      * The inner rates and the init stage's map are not decayed: the map starts at 0 (no
      * conditioning) and decaying it would pull every task toward the unconditioned init. */
     float weight_decay;     /* >= 0, finite */
+    /* Cosine decay of every Adam rate (outer_lr, cond_lr, rate_lr, and so of the decay above)
+     * over the learner's first lr_decay_steps outer steps, from the rate to lr_floor times it,
+     * then held there. Counted in Adam steps taken by this kgm_meta, so it spans successive
+     * kgm_meta_train calls (the shell's chunks); skipped meta-batches do not count. 0: off. */
+    int lr_decay_steps;     /* >= 0 */
+    float lr_floor;         /* in [0, 1] */
 } kgm_meta_config;
 /* The MAML paper's sinusoid protocol: maml, 1 step, alpha 0.01, batch 25, Adam 1e-3, K = 10. */
 kgm_meta_config kgm_meta_config_default(void);

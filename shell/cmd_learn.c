@@ -214,6 +214,7 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_hidden(a, o->sizes, &o->n_hidden) || opt_float(a, "cond_lr", &o->cfg.cond_lr) ||
         opt_int(a, "prototypes", 0, 4096, &o->prototypes) || opt_float(a, "clip", &o->cfg.clip_norm) ||
         opt_float(a, "rate_lr", &o->cfg.rate_lr) || opt_float(a, "weight_decay", &o->cfg.weight_decay) ||
+        opt_float(a, "lr_floor", &o->cfg.lr_floor) ||
         opt_int(a, "skip_nonfinite", 1, 1000000, &o->cfg.skip_nonfinite))
         return KGM_EINVAL;
     if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
@@ -328,7 +329,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
         { "innerSteps", c->inner_steps }, { "alpha", sig4(c->alpha) }, { "outerLr", sig4(c->outer_lr) },
         { "metaBatch", c->meta_batch }, { "iterations", (double)c->iterations * chunks }, { "shots", c->n_support },
         { "seed", (double)c->seed },
-        { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 },   /* the settings below, only when set */
+        { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 },   /* the settings below, only when set */
     };
     size_t n_hyper = 7;
     if (c->cond_lr > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "condLr", sig4(c->cond_lr) };
@@ -337,6 +338,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
     if (c->clip_norm > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "clipNorm", sig4(c->clip_norm) };
     if (c->skip_nonfinite > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "skipNonfinite", c->skip_nonfinite };
     if (c->weight_decay > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "weightDecay", sig4(c->weight_decay) };
+    if (c->lr_decay_steps > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "lrFloor", sig4(c->lr_floor) };
     kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },
                                    { "validationLoss", sig4(val) } };
     kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = o->init->name,
@@ -395,6 +397,8 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
     if (!L || train_parse(sh, a, &o) != 0) return 1;
     int chunks = o.cfg.iterations < N_CHUNKS ? o.cfg.iterations : N_CHUNKS;
     o.cfg.iterations /= chunks;              /* one chunk's; the run is a multiple of it */
+    /* lr_floor=F: the Adam rates' cosine decay to F spans the whole run, every chunk */
+    if (o.cfg.lr_floor > 0) o.cfg.lr_decay_steps = o.cfg.iterations * chunks;
     pool tr = { 0 }, va = { 0 };
     kgm_sinusoid sine = { 0 };
     kgm_tasksrc src, val;

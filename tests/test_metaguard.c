@@ -5,7 +5,9 @@
  * them still stops; clipping hands Adam the meta-gradient scaled to the bound (checked by
  * replaying the steps by hand); guards that never trigger leave every parameter bit-identical;
  * with decay off training is plain Adam to the bit, with it AdamW on theta* alone (Meta-SGD's
- * inner rates not decayed), both by hand replay; bad settings are refused. */
+ * inner rates not decayed), both by hand replay; the cosine decay of the Adam rates
+ * (lr_decay_steps, lr_floor) follows its formula by hand replay and spans kgm_meta_train calls;
+ * bad settings are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,11 +155,19 @@ static void a_run_of_bad_batches_still_stops(void **state)
     kgm_meta_free(mt);
 }
 
+/* The cosine factor of the Adam rates at step t (models/meta.h lr_decay_steps, lr_floor). */
+static float cosine_factor(const kgm_meta_config *c, int t)
+{
+    if (c->lr_decay_steps <= 0) return 1.0f;
+    double done = t < c->lr_decay_steps ? (double)t / c->lr_decay_steps : 1.0;
+    return (float)(c->lr_floor + (1.0 - c->lr_floor) * 0.5 * (1.0 + cos(3.14159265358979323846 * done)));
+}
+
 /* Adam by hand (models/meta.c's constants and expressions) on the mean meta-gradient of each
  * batch, the tasks drawn as meta-training draws them, clipped when c->clip_norm > 0 (every step
- * must then be clipped) and with AdamW's decay of the first n_theta parameters (theta*) when
- * c->weight_decay > 0, must land where kgm_meta_train lands. One rate for every parameter:
- * c must leave cond_lr and rate_lr at 0. */
+ * must then be clipped), with AdamW's decay of the first n_theta parameters (theta*) when
+ * c->weight_decay > 0 and the rate scaled by cosine_factor, must land where kgm_meta_train
+ * lands. One rate for every parameter: c must leave cond_lr and rate_lr at 0. */
 static void replay(kgm_meta *mt, const kgm_tasksrc *src, const kgm_meta_config *c)
 {
     size_t n = kgm_meta_n_params(mt), n_theta = kgm_meta_net(mt)->n_params;
@@ -184,11 +194,12 @@ static void replay(kgm_meta *mt, const kgm_tasksrc *src, const kgm_meta_config *
             for (size_t i = 0; i < n; i++) sum[i] *= (float)(c->clip_norm / norm);
         }
         const float c1 = 1.0f - powf(b1, (float)(it + 1)), c2 = 1.0f - powf(b2, (float)(it + 1));
-        for (size_t i = 0; c->weight_decay > 0.0f && i < n_theta; i++) p[i] *= 1.0f - c->outer_lr * c->weight_decay;
+        const float lr = cosine_factor(c, it) * c->outer_lr;
+        for (size_t i = 0; c->weight_decay > 0.0f && i < n_theta; i++) p[i] *= 1.0f - lr * c->weight_decay;
         for (size_t i = 0; i < n; i++) {
             m[i] = b1 * m[i] + (1.0f - b1) * sum[i];
             v[i] = b2 * v[i] + (1.0f - b2) * sum[i] * sum[i];
-            p[i] -= c->outer_lr * (m[i] / c1) / (sqrtf(v[i] / c2) + 1e-8f);
+            p[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + 1e-8f);
         }
     }
     kgm_episode_release(&t);
@@ -313,7 +324,53 @@ static void decay_is_adamw_on_theta_only(void **state)
     kgm_meta_free(trained); kgm_meta_free(replayed); kgm_meta_free(plain);
 }
 
-static void refuses_bad_weight_decay(void **state)
+/* Cosine decay over 5 of 9 steps to a quarter, with decay of theta* too: the hand replay's
+ * formula, and a run unlike the constant-rate one. */
+static void cosine_rates_follow_the_formula(void **state)
+{
+    (void)state;
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, NULL);
+    kgm_meta_config c = small_config(9);
+    c.weight_decay = 5.0f;
+    kgm_meta *constant = small_learner(&c);
+    c.lr_decay_steps = 5; c.lr_floor = 0.25f;
+    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
+    assert_int_equal(kgm_meta_train(trained, &src, NULL), 0);
+    assert_int_equal(kgm_meta_train(constant, &src, NULL), 0);
+    replay(replayed, &src, &c);
+    size_t n = kgm_meta_n_params(trained);
+    double d_replay = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(replayed), n),
+           d_const = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(constant), n);
+    print_message("cosine run vs hand replay: %.2e, vs constant rates: %.2e\n", d_replay, d_const);
+    assert_true(d_replay < 1e-6);
+    assert_true(d_const > 1e-4);
+    kgm_meta_free(trained); kgm_meta_free(replayed); kgm_meta_free(constant);
+}
+
+/* The schedule counts the learner's Adam steps across calls: after lr_decay_steps steps with
+ * floor 0 every rate is 0, so a second call moves nothing (while the first did). */
+static void cosine_spans_train_calls(void **state)
+{
+    (void)state;
+    kgm_tasksrc src;
+    kgm_tasksrc_linear(&src, NULL);
+    kgm_meta_config c = small_config(6);
+    c.lr_decay_steps = 6; c.lr_floor = 0.0f;
+    kgm_meta *mt = small_learner(&c);
+    size_t n = kgm_meta_n_params(mt);
+    float *before = malloc(n * sizeof *before);
+    memcpy(before, kgm_meta_params(mt), n * sizeof *before);
+    assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
+    assert_memory_not_equal(before, kgm_meta_params(mt), n * sizeof *before);
+    memcpy(before, kgm_meta_params(mt), n * sizeof *before);
+    assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
+    assert_memory_equal(before, kgm_meta_params(mt), n * sizeof *before);
+    free(before);
+    kgm_meta_free(mt);
+}
+
+static void refuses_bad_decay_settings(void **state)
 {
     (void)state;
     kgm_mlp m;
@@ -332,6 +389,19 @@ static void refuses_bad_weight_decay(void **state)
     c.weight_decay = 999.0f;   /* just below the bound: accepted */
     assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
     kgm_meta_free(mt);
+    mt = NULL;
+    c.weight_decay = 0.0f;
+    c.lr_decay_steps = -1;
+    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), KGM_EINVAL);
+    assert_non_null(strstr(kgm_error(), "lr_decay_steps"));
+    c.lr_decay_steps = 10;
+    const float bad_floor[] = { -0.1f, 1.5f, NAN };
+    for (size_t i = 0; i < sizeof bad_floor / sizeof *bad_floor; i++) {
+        c.lr_floor = bad_floor[i];
+        assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), KGM_EINVAL);
+        assert_non_null(strstr(kgm_error(), "lr_floor"));
+    }
+    assert_null(mt);
 }
 
 int main(void)
@@ -344,7 +414,9 @@ int main(void)
         cmocka_unit_test(refuses_bad_guard_settings),
         cmocka_unit_test(no_decay_is_plain_adam),
         cmocka_unit_test(decay_is_adamw_on_theta_only),
-        cmocka_unit_test(refuses_bad_weight_decay),
+        cmocka_unit_test(cosine_rates_follow_the_formula),
+        cmocka_unit_test(cosine_spans_train_calls),
+        cmocka_unit_test(refuses_bad_decay_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
