@@ -98,7 +98,9 @@ typedef struct kgm_meta_config {
     /* Cosine decay of every Adam rate (outer_lr, cond_lr, rate_lr, and so of the decay above)
      * over the learner's first lr_decay_steps outer steps, from the rate to lr_floor times it,
      * then held there. Counted in Adam steps taken by this kgm_meta, so it spans successive
-     * kgm_meta_train calls (the shell's chunks); skipped meta-batches do not count. 0: off. */
+     * kgm_meta_train calls (the shell's chunks); skipped meta-batches do not count. 0: off.
+     * bench_sixfam FiLM with the guards, 210k iterations to a floor of 0.1: test MSE 0.455 over
+     * all 1000 tasks, as good as 420k at a constant rate (0.453 over 999; one task diverged). */
     int lr_decay_steps;     /* >= 0 */
     float lr_floor;         /* in [0, 1] */
 } kgm_meta_config;
