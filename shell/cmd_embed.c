@@ -153,8 +153,9 @@ static int embed_train(kgm_shell *sh, kgm_shell_args *a)
     kgm_emb_report rep;
     int rc = kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep);
     if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); return rc; }
-    fprintf(sh->out, "trained %s (dim %d) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
-            kgm_emb_model_name(o.model), o.dim, kgm_graph_n_triples(g), kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+    fprintf(sh->out, "trained %s (dim %d%s) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
+            kgm_emb_model_name(o.model), o.dim, o.reciprocal ? ", reciprocal relations" : "",
+            kgm_graph_n_triples(g), kgm_graph_n_ents(g), kgm_graph_n_rels(g),
             rep.epochs_run, rep.last_loss);
     if (keep(sh, e, g) != 0) return KGM_ENOMEM;
     if (rc == KGM_EINTR) return kgm_fail(KGM_EINTR, "embed train: interrupted after %d epochs; kept that state", rep.epochs_run);
@@ -303,7 +304,8 @@ static int embed_file(kgm_shell *sh, kgm_shell_args *a, int save)
         return rc;
     }
     if (keep(sh, e, g)) return KGM_ENOMEM;
-    fprintf(sh->out, "loaded %s (dim %d) from %s\n", kgm_emb_model_name(e->model), e->dim, path);
+    fprintf(sh->out, "loaded %s (dim %d%s) from %s\n", kgm_emb_model_name(e->model), e->dim,
+            e->reciprocal ? ", reciprocal relations" : "", path);
     return 0;
 }
 

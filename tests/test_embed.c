@@ -884,19 +884,22 @@ static void test_1vsall_reciprocal_gradient(void **state)
     }
 }
 
-/* CH chains a -> b -> c of one relation "next" (entity 3k + j is position j of chain k). */
+/* CH chains a -> b -> c of one relation "next": entity e(3k + j) is position j of chain k, and
+ * its id is 3k + j unless `skip` (if >= 0) is left out with its triples (ids after it shift). */
 enum { CH = 8 };
-static kgm_graph *short_chains(void)
+static kgm_graph *short_chains(int skip)
 {
     kgm_graph *g = kgm_graph_new();
     char name[32];
+    int32_t id[3 * CH];
     for (int i = 0; i < 3 * CH; i++) {
         snprintf(name, sizeof name, "e%d", i);
-        assert_int_equal(kgm_graph_entity(g, name), i);
+        id[i] = i == skip ? -1 : kgm_graph_entity(g, name);
     }
     int32_t r = kgm_graph_relation(g, "next");
     for (int k = 0; k < CH; k++)
-        for (int j = 0; j < 2; j++) assert_int_equal(kgm_graph_add(g, 3 * k + j, r, 3 * k + j + 1), 0);
+        for (int a = 3 * k; a < 3 * k + 2; a++)
+            if (a != skip && a + 1 != skip) assert_int_equal(kgm_graph_add(g, id[a], r, id[a + 1]), 0);
     assert_int_equal(kgm_graph_finish(g), 0);
     return g;
 }
@@ -910,8 +913,8 @@ static double middle_mrr(const kgm_emb *e, int *same_vectors)
     *same_vectors = 1;
     for (int k = 0; k < CH; k++) {
         int32_t a = 3 * k, b = a + 1, c = a + 2;
-        kgm_emb_score_all(e, 't', b, 0, -1, tail);
-        kgm_emb_score_all(e, 'h', -1, 0, b, head);
+        kgm_emb_score_all(e, 't', b, 0, b, tail);
+        kgm_emb_score_all(e, 'h', b, 0, b, head);
         *same_vectors &= !memcmp(tail, head, sizeof tail);
         rr += 1 / kgm_lp_rank(tail, 3 * CH, (size_t)c, NULL) + 1 / kgm_lp_rank(head, 3 * CH, (size_t)a, NULL);
     }
@@ -926,7 +929,7 @@ static double middle_mrr(const kgm_emb *e, int *same_vectors)
 static void test_reciprocal_learns_direction(void **state)
 {
     (void)state;
-    kgm_graph *g = short_chains();
+    kgm_graph *g = short_chains(-1);
     const kgm_triple *known[1] = { kgm_graph_triples(g) };
     size_t nk[1] = { kgm_graph_n_triples(g) };
     double plain_mrr = 0;
@@ -969,7 +972,7 @@ static void test_reciprocal_scores_save_load(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    kgm_graph *g = short_chains();
+    kgm_graph *g = short_chains(-1);
     const size_t ne = kgm_graph_n_ents(g);
     kgm_emb_opts o;
     test_opts(&o, KGM_EMB_COMPLEX);
@@ -977,30 +980,30 @@ static void test_reciprocal_scores_save_load(void **state)
     kgm_emb *e = kgm_emb_new(&o, ne, 1), *back = NULL;
     assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
     float s1[3 * CH], s2[3 * CH];
+    size_t not_forward = 0;
     for (int32_t x = 0; x < (int32_t)ne; x++) {
-        kgm_emb_score_all(e, 't', x, 0, -1, s1);
-        kgm_emb_score_all(e, 'h', -1, 0, x, s2);
+        kgm_emb_score_all(e, 't', x, 0, x, s1);
+        kgm_emb_score_all(e, 'h', x, 0, x, s2);
         const float *inv = e->rel + e->n_rels * (size_t)e->rel_width;
         for (int32_t y = 0; y < (int32_t)ne; y++) {
             assert_true(fabsf(s1[y] - kgm_emb_score(e, x, 0, y)) < 1e-5f);
             float want = emb_score_rows(e, e->ent + (size_t)x * e->ent_width, inv, e->ent + (size_t)y * e->ent_width);
             assert_true(fabsf(s2[y] - want) < 1e-5f);
+            not_forward += fabsf(s2[y] - kgm_emb_score(e, y, 0, x)) > 1e-3f;
         }
     }
+    assert_true(not_forward > ne * ne / 2);   /* the head side is not s(y, r, x) */
     assert_int_equal(kgm_emb_save(e, path), 0);
     assert_int_equal(kgm_emb_load(&back, path), 0);
     assert_int_equal(back->reciprocal, 1);
     assert_int_equal(back->n_rels, 1);
     assert_memory_equal(back->rel, e->rel, 2 * (size_t)e->rel_width * sizeof(float));
-    float b1[3 * CH], b2[3 * CH];
     for (int32_t x = 0; x < (int32_t)ne; x++)
-        for (int side = 0; side < 2; side++) {
-            int sd = side ? 'h' : 't';
-            kgm_emb_score_all(e, sd, x, 0, x, s1);
-            kgm_emb_score_all(back, sd, x, 0, x, b1);
-            assert_memory_equal(s1, b1, sizeof s1);
+        for (int side = 0; side < 2; side++) {   /* x is the fixed entity of either side */
+            kgm_emb_score_all(e, side ? 'h' : 't', x, 0, x, s1);
+            kgm_emb_score_all(back, side ? 'h' : 't', x, 0, x, s2);
+            assert_memory_equal(s1, s2, sizeof s1);
         }
-    (void)b2; (void)s2;
     kgm_emb_free(back);
 
     /* a flag other than 0 or 1, and a reciprocal file with n_rels relation rows only */
@@ -1026,36 +1029,62 @@ static void test_reciprocal_scores_save_load(void **state)
     kgm_graph_free(g);
 }
 
-/* Fold-in into a reciprocal ComplEx: the new entity is also fitted as (t, r^-1, h), the form its
- * head query takes, so both sides of its triple rank well; r and r^-1 stay frozen. */
+/* Fold-in into reciprocal embeddings. (1) By hand: DistMult with r on dims 0-3 and r^-1 on dims
+ * 4-7 only, so the forward score s(x, r, b) never reads the new row's dims 4-7 and the head
+ * query (b, r^-1, ?) reads nothing else: the new entity ranks first on that side only because
+ * fold-in also fits (b, r^-1, x) (fitted to the forward triple alone it would rank where its
+ * small random start puts it). (2) A trained reciprocal ComplEx places the end of a chain.
+ * Relations (r and r^-1) stay frozen in both; r^-1's row id is no relation id. */
 static void test_reciprocal_foldin(void **state)
 {
     (void)state;
-    const int withheld = 2 * CHAIN_LEN - 1;
-    kgm_graph *g = chain_graph(0, withheld);
+    enum { NE = 20, D = 8 };
     kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_DISTMULT);
+    o.dim = D; o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1; o.epochs = 100;
+    kgm_emb *e = kgm_emb_new(&o, NE, 1);
+    assert_non_null(e);
+    emb_rng g;
+    emb_rng_seed(&g, 17, 0);
+    for (size_t i = 0; i < NE * D; i++) e->ent[i] = 2 * emb_rng_uniform(&g) - 1;
+    for (int i = 0; i < D; i++) { e->rel[i] = i < D / 2 ? 1.0f : 0.0f; e->rel[D + i] = i < D / 2 ? 0.0f : 1.0f; }
+    float rel[2 * D];
+    memcpy(rel, e->rel, sizeof rel);
+    const int32_t b = 3, fresh = NE;
+    kgm_triple mine[1] = { { fresh, 0, b } };
+    kgm_lp_metrics m;
+    assert_int_equal(kgm_emb_foldin(e, 1, mine, 1, &o, NULL, NULL, 0, &m), 0);
+    float sc[NE + 1];
+    kgm_emb_score_all(e, 'h', fresh, 0, b, sc);
+    double head_rank = kgm_lp_rank(sc, NE + 1, (size_t)fresh, NULL);
+    printf("fold-in distmult 1vsall reciprocal (by hand): MRR of its triple %.3f, head query rank %.1f\n", m.mrr, head_rank);
+    assert_true(head_rank == 1.0 && m.mrr > 0.7);
+    assert_memory_equal(rel, e->rel, sizeof rel);
+    kgm_triple r_inv = { b, (int32_t)e->n_rels, fresh + 1 };
+    assert_int_equal(kgm_emb_foldin(e, 1, &r_inv, 1, &o, NULL, NULL, 0, NULL), KGM_EINVAL);
+    assert_int_equal(kgm_lp_evaluate(e, &r_inv, 1, NULL, NULL, 0, 1, &m), KGM_EINVAL);
+    kgm_emb_free(e);
+
+    const int withheld = 2 * CHAIN_LEN - 1;       /* the end of the second chain */
+    kgm_graph *cg = chain_graph(0, withheld);
     test_opts(&o, KGM_EMB_COMPLEX);
     o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
-    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
-    int32_t before = kgm_graph_find_entity(g, "e14"), fresh = (int32_t)e->n_ents;
-    kgm_triple mine[1] = { { before, 0, fresh } };
-    float rel[2 * 64];
-    assert_true(kgm_emb_rel_rows(e) * (size_t)e->rel_width <= 2 * 64);
-    memcpy(rel, e->rel, kgm_emb_rel_rows(e) * (size_t)e->rel_width * sizeof(float));
-    const kgm_triple *known[1] = { kgm_graph_triples(g) };
-    size_t nk[1] = { kgm_graph_n_triples(g) };
-    kgm_lp_metrics m;
-    o.epochs = 100; o.lr = 0.2f;
-    assert_int_equal(kgm_emb_foldin(e, 1, mine, 1, &o, known, nk, 1, &m), 0);
-    printf("fold-in complex 1vsall reciprocal: MRR of its own triples %.3f\n", m.mrr);
-    assert_memory_equal(rel, e->rel, kgm_emb_rel_rows(e) * (size_t)e->rel_width * sizeof(float));
+    e = kgm_emb_new(&o, kgm_graph_n_ents(cg), kgm_graph_n_rels(cg));
+    assert_int_equal(kgm_emb_train(e, cg, &o, NULL, 0, NULL, 0, NULL), 0);
+    kgm_triple end[1] = { { kgm_graph_find_entity(cg, "e14"), 0, (int32_t)e->n_ents } };
+    const size_t rel_floats = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
+    float *trained = malloc(rel_floats * sizeof(float));
+    memcpy(trained, e->rel, rel_floats * sizeof(float));
+    const kgm_triple *known[1] = { kgm_graph_triples(cg) };
+    size_t nk[1] = { kgm_graph_n_triples(cg) };
+    o.lr = 0.2f;
+    assert_int_equal(kgm_emb_foldin(e, 1, end, 1, &o, known, nk, 1, &m), 0);
+    printf("fold-in complex 1vsall reciprocal: MRR of its own triple %.3f\n", m.mrr);
+    assert_memory_equal(trained, e->rel, rel_floats * sizeof(float));
     assert_true(m.mrr > 0.75);
-    kgm_triple r_inv = { before, (int32_t)e->n_rels, fresh + 1 };   /* r^-1 is no relation id */
-    assert_int_equal(kgm_emb_foldin(e, 1, &r_inv, 1, &o, NULL, NULL, 0, NULL), KGM_EINVAL);
-    assert_int_equal(kgm_lp_evaluate(e, &r_inv, 1, known, nk, 1, 1, &m), KGM_EINVAL);
+    free(trained);
     kgm_emb_free(e);
-    kgm_graph_free(g);
+    kgm_graph_free(cg);
 }
 
 /* reciprocal needs 1vsall and is 0 or 1; training options must agree with the embedding */
@@ -1070,7 +1099,7 @@ static void test_reciprocal_refused(void **state)
     o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 2;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "reciprocal"));
-    kgm_graph *g = short_chains();
+    kgm_graph *g = short_chains(-1);
     o.reciprocal = 1; o.epochs = 2;
     kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), 1);
     assert_non_null(e);
