@@ -35,8 +35,8 @@
  * Reciprocal relations (e->reciprocal): the head query of (h, r, t) is the tail query
  * (t, r^-1, ?), q = t * r^-1 (DistMult) or t r^-1 (ComplEx) with r^-1 the row n_rels + r, and
  * its gradient goes to that row; r's own row then learns from tail queries only. The
- * regularizer counts r^-1 once per triple, as it counts r (each relation row once per query
- * that reads it; entities stay once per triple as without).
+ * regularizer adds r^-1 once per triple as it adds r, so that each relation row is
+ * regularized once per query that reads it (entities stay once per triple, as without).
  *
  * Single training thread; the sgemms use OpenBLAS's own threads. */
 #include "embed_internal.h"
