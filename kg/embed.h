@@ -127,10 +127,11 @@ void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m);       /* sensible p
 kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels);
 void     kgm_emb_free(kgm_emb *e);                         /* NULL is a no-op */
 
-/* Train on g's triples (borrowed); o->model, dim and reciprocal must be e's. valid may be NULL; with it and o->eval_every > 0 the
- * validation MRR is checked every eval_every epochs and the best parameters are kept
- * (filtered against g's triples, valid and extra_known). On interrupt (kgm_interrupted())
- * returns KGM_EINTR with the best state so far in e; report is filled either way. */
+/* Train on g's triples (borrowed); o->model, dim and reciprocal must be e's. valid may be
+ * NULL; with it and o->eval_every > 0 the validation MRR is checked every eval_every epochs
+ * and the best parameters are kept (filtered against g's triples, valid and extra_known). On
+ * interrupt (kgm_interrupted()) returns KGM_EINTR with the best state so far in e; report is
+ * filled either way. */
 int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                   const kgm_triple *valid, size_t n_valid,
                   const kgm_triple *extra_known, size_t n_extra, kgm_emb_report *report);
