@@ -9,10 +9,11 @@
  *       their throughput ratio: both measured under the same load, which shared cores make vary
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
- *             normalize init filter bern edrop rdrop (loss=margin|softplus|1vsall; 1vsall:
+ *             normalize init filter bern edrop rdrop recip (loss=margin|softplus|1vsall; 1vsall:
  *             distmult, complex; with 1vsall, neg=N scores each batch against its heads and
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
- *             rdrop are 1vsall's dropout rates of entity and relation rows)
+ *             rdrop are 1vsall's dropout rates of entity and relation rows; recip=1 gives 1vsall
+ *             reciprocal relations, head queries asked as (t, r^-1, ?))
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -451,6 +452,7 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "bern")) o->bern = atoi(v);
     else if (!strcmp(key, "edrop")) o->drop_ent = strtof(v, NULL);
     else if (!strcmp(key, "rdrop")) o->drop_rel = strtof(v, NULL);
+    else if (!strcmp(key, "recip")) o->reciprocal = atoi(v);
     else return -1;
     return 0;
 }
@@ -490,7 +492,9 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
            o.adv_temp, o.opt == KGM_EMB_OPT_SGD ? "sgd" : o.opt == KGM_EMB_OPT_ADAGRAD ? "adagrad" : "adam",
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
            o.loss == KGM_EMB_LOSS_1VSALL ? o.candidates : o.negatives, o.batch, (unsigned long long)o.seed);
-    if (o.loss == KGM_EMB_LOSS_1VSALL) printf("  1vsall dropout: entities %g, relations %g\n", o.drop_ent, o.drop_rel);
+    if (o.loss == KGM_EMB_LOSS_1VSALL)
+        printf("  1vsall dropout: entities %g, relations %g; reciprocal relations %s\n", o.drop_ent, o.drop_rel,
+               o.reciprocal ? "yes" : "no");
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
            rep.seconds, wall, rep.triples_per_s);

@@ -152,6 +152,9 @@ static int check_opts(const kgm_emb_opts *o)
     if (!(o->lr > 0) || !isfinite(o->lr)) return kgm_fail(KGM_EINVAL, "learning rate must be positive");
     if (o->loss == KGM_EMB_LOSS_1VSALL && o->model != KGM_EMB_DISTMULT && o->model != KGM_EMB_COMPLEX)
         return kgm_fail(KGM_EINVAL, "1vsall loss is for distmult and complex, not %s", kgm_emb_model_name(o->model));
+    if (o->reciprocal != 0 && o->reciprocal != 1) return kgm_fail(KGM_EINVAL, "reciprocal must be 0 or 1, not %d", o->reciprocal);
+    if (o->reciprocal && o->loss != KGM_EMB_LOSS_1VSALL)
+        return kgm_fail(KGM_EINVAL, "reciprocal relations need the 1vsall loss");
     if ((unsigned)o->loss > KGM_EMB_LOSS_1VSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
         (unsigned)o->reg > KGM_EMB_REG_N3)
         return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");
@@ -179,8 +182,10 @@ kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
     e->rel_width = o->model == KGM_EMB_COMPLEX ? 2 * o->dim : o->dim;
     e->n_ents = n_ents;
     e->n_rels = n_rels;
+    e->reciprocal = o->reciprocal;
+    const size_t rel_rows = kgm_emb_rel_rows(e);
     e->ent = malloc((n_ents ? n_ents : 1) * (size_t)e->ent_width * sizeof(float));
-    e->rel = malloc((n_rels ? n_rels : 1) * (size_t)e->rel_width * sizeof(float));
+    e->rel = malloc((rel_rows ? rel_rows : 1) * (size_t)e->rel_width * sizeof(float));
     if (!e->ent || !e->rel) {
         kgm_fail(KGM_ENOMEM, "out of memory for %zu x %d entity floats", n_ents, e->ent_width);
         kgm_emb_free(e);
@@ -194,7 +199,8 @@ kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
      * measured worse here (WN18RR, 150 s: test MRR 0.27 against 0.37): each relation row takes an
      * Adam step per positive, not per batch, and pi / a times larger steps made phases jump. */
     float ar = o->model == KGM_EMB_ROTATE ? (float)M_PI : a;
-    for (size_t i = 0; i < n_rels * (size_t)e->rel_width; i++) e->rel[i] = ar * (2 * emb_rng_uniform(&g) - 1);
+    /* r^-1 rows are drawn after all others: without them every value is as before */
+    for (size_t i = 0; i < rel_rows * (size_t)e->rel_width; i++) e->rel[i] = ar * (2 * emb_rng_uniform(&g) - 1);
     if (o->normalize && !is_complex(o->model)) {
         /* TransE: every row starts inside the unit ball, the invariant training keeps. Rows are
          * projected, not stretched to unit length: Fast-TransX starts relations at length
@@ -603,9 +609,11 @@ emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec
     f->th = aligned_alloc(CACHE_LINE, round_line((size_t)nt * sizeof(fit_thread)));
     if (!f->order || !f->th) { free(f->th); f->th = NULL; emb_fit_free(f); return NULL; }
     memset(f->th, 0, (size_t)nt * sizeof(fit_thread));
+    /* relation ids of spec->pos may be r^-1 rows (fold-in of a reciprocal embedding) */
+    const size_t rel_rows = kgm_emb_rel_rows(e);
     if (emb_opt_state_alloc(&f->ent_st, o->opt, e->n_ents, e->ent_width) ||
-        emb_opt_state_alloc(&f->rel_st, o->opt, e->n_rels, e->rel_width)) { emb_fit_free(f); return NULL; }
-    if (emb_negs_init(&f->negs, spec->pos, spec->n_pos, e->n_ents, e->n_rels, o->filter_negatives, o->bern)) {
+        emb_opt_state_alloc(&f->rel_st, o->opt, rel_rows, e->rel_width)) { emb_fit_free(f); return NULL; }
+    if (emb_negs_init(&f->negs, spec->pos, spec->n_pos, e->n_ents, rel_rows, o->filter_negatives, o->bern)) {
         emb_fit_free(f); return NULL;
     }
     for (size_t i = 0; i < spec->n_pos; i++) f->order[i] = (int32_t)i;
@@ -972,7 +980,7 @@ typedef struct { float *ent, *rel; } param_copy;
 
 static int copy_params(param_copy *c, const kgm_emb *e)
 {
-    size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
+    size_t ne = e->n_ents * (size_t)e->ent_width, nr = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
     if (!c->ent) c->ent = malloc((ne ? ne : 1) * sizeof(float));
     if (!c->rel) c->rel = malloc((nr ? nr : 1) * sizeof(float));
     if (!c->ent || !c->rel) return -1;
@@ -992,6 +1000,9 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     if (o->model != e->model || o->dim != e->dim)
         return kgm_fail(KGM_EINVAL, "training options (%s, dim %d) do not match the embedding (%s, dim %d)",
                         kgm_emb_model_name(o->model), o->dim, kgm_emb_model_name(e->model), e->dim);
+    if (o->reciprocal != e->reciprocal)
+        return kgm_fail(KGM_EINVAL, "training options %s reciprocal relations, the embedding %s",
+                        o->reciprocal ? "ask for" : "do not ask for", e->reciprocal ? "has them" : "has none");
     if (kgm_graph_n_ents(g) > e->n_ents || kgm_graph_n_rels(g) > e->n_rels)
         return kgm_fail(KGM_EINVAL, "graph has %zu entities and %zu relations, embedding only %zu and %zu",
                         kgm_graph_n_ents(g), kgm_graph_n_rels(g), e->n_ents, e->n_rels);
@@ -1035,7 +1046,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     kgm_progress_done();
     if (best.ent) {   /* keep the parameters with the best validation MRR */
         memcpy(e->ent, best.ent, e->n_ents * (size_t)e->ent_width * sizeof(float));
-        memcpy(e->rel, best.rel, e->n_rels * (size_t)e->rel_width * sizeof(float));
+        memcpy(e->rel, best.rel, kgm_emb_rel_rows(e) * (size_t)e->rel_width * sizeof(float));
     }
     free(best.ent); free(best.rel);
     emb_fit_free(f);

@@ -36,8 +36,13 @@ typedef enum {
  * and tails plus `candidates` uniform draws ("1vsN", much faster on large graphs); candidates = 0
  * scores every entity. drop_ent / drop_rel > 0 train with dropout on the entity and relation
  * rows the scores read. negatives, adv_temp, gamma, margin, filter_negatives and bern are
- * unused, batch is the triples per optimizer step, threads are OpenBLAS's own. No reciprocal
- * relations: head queries use r itself. Fold-in still samples negatives (softplus). */
+ * unused, batch is the triples per optimizer step, threads are OpenBLAS's own. Fold-in still
+ * samples negatives (softplus).
+ * Reciprocal relations (reciprocal = 1, 1VSALL only; Lacroix et al. 2018, Kazemi & Poole 2018):
+ * every relation r also gets a row r^-1 (row n_rels + r of the relation table), and the head
+ * query (?, r, t) is asked as the tail query (t, r^-1, ?), in training and in the filtered
+ * evaluation alike, so head and tail directions stop sharing one vector (DistMult's score is
+ * symmetric in h and t: without this it cannot tell (a, r, b) from (b, r, a)). */
 typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL } kgm_emb_loss;
 typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
 typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
@@ -59,6 +64,7 @@ typedef struct {
                                   and tails, >= 0; 0 = every entity is a candidate */
     float        drop_ent, drop_rel;   /* 1vsall: dropout rate of entity / relation rows in
                                   training, [0, 1); each read of a row gets its own mask */
+    int          reciprocal;   /* 1vsall: 0 or 1, reciprocal relations (above) */
     int          filter_negatives; /* redraw a corrupted triple that is a training triple */
     int          bern;         /* corrupt the head with probability tph / (tph + hpt) per relation
                                   (Wang et al. 2014) instead of 50/50 */
@@ -80,10 +86,14 @@ typedef struct kgm_emb {
     kgm_emb_model model;
     int     dim;
     int     ent_width, rel_width;   /* floats per entity row / relation row */
-    size_t  n_ents, n_rels;
+    size_t  n_ents, n_rels;         /* n_rels: the graph's relations, reciprocal or not */
+    int     reciprocal;             /* 1: row n_rels + r is r^-1, the head queries' relation */
     float  *ent;                    /* (n_ents, ent_width) */
-    float  *rel;                    /* (n_rels, rel_width) */
+    float  *rel;                    /* (kgm_emb_rel_rows(e), rel_width) */
 } kgm_emb;
+
+/* Rows of e->rel: n_rels, or 2 n_rels with reciprocal relations. */
+static inline size_t kgm_emb_rel_rows(const kgm_emb *e) { return e->reciprocal ? 2 * e->n_rels : e->n_rels; }
 
 /* Filtered link-prediction figures over both sides (head and tail) of each triple. A rank is
  * the mean of the optimistic and the pessimistic rank among candidates with equal scores;
@@ -112,22 +122,26 @@ int  kgm_emb_model_parse(const char *name, kgm_emb_model *out);    /* 0 or KGM_E
 void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m);       /* sensible per-model defaults */
 
 /* returns new: kgm_emb_free(); NULL with kgm_error() on a bad option or out of memory.
- * Parameters are initialized from o->seed. */
+ * Parameters are initialized from o->seed. n_rels is the graph's relation count; with
+ * o->reciprocal the table gets 2 n_rels rows (the first n_rels drawn as without). */
 kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels);
 void     kgm_emb_free(kgm_emb *e);                         /* NULL is a no-op */
 
-/* Train on g's triples (borrowed). valid may be NULL; with it and o->eval_every > 0 the
- * validation MRR is checked every eval_every epochs and the best parameters are kept
- * (filtered against g's triples, valid and extra_known). On interrupt (kgm_interrupted())
- * returns KGM_EINTR with the best state so far in e; report is filled either way. */
+/* Train on g's triples (borrowed); o->model, dim and reciprocal must be e's. valid may be
+ * NULL; with it and o->eval_every > 0 the validation MRR is checked every eval_every epochs
+ * and the best parameters are kept (filtered against g's triples, valid and extra_known). On
+ * interrupt (kgm_interrupted()) returns KGM_EINTR with the best state so far in e; report is
+ * filled either way. */
 int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                   const kgm_triple *valid, size_t n_valid,
                   const kgm_triple *extra_known, size_t n_extra, kgm_emb_report *report);
 
 /* ---- look-ups ---- */
-float kgm_emb_score(const kgm_emb *e, int32_t h, int32_t r, int32_t t);   /* ids must be valid */
+/* The forward score s(h, r, t), reciprocal or not (r < n_rels). ids must be valid. */
+float kgm_emb_score(const kgm_emb *e, int32_t h, int32_t r, int32_t t);
 /* Scores of (h, r, every entity) when side = 't', of (every entity, r, t) when 'h'.
- * scores: (e->n_ents). The fixed entity is the one not being replaced. */
+ * scores: (e->n_ents). The fixed entity is the one not being replaced. With reciprocal
+ * relations side 'h' scores s(t, r^-1, x), the query training asks and evaluation ranks. */
 void  kgm_emb_score_all(const kgm_emb *e, int side, int32_t h, int32_t r, int32_t t, float *scores);
 /* The k entities with the highest cosine similarity to ent (ent itself excluded), best first.
  * out_ids/out_sims: (k); returns how many were written, or KGM_EINVAL. */
@@ -146,7 +160,9 @@ double kgm_lp_rank(const float *scores, size_t n, size_t target, const unsigned 
 /* ---- fold-in (kg/foldin.c) ---- */
 /* Adds n_new entities (ids e->n_ents .. e->n_ents + n_new - 1) and fits only their rows to
  * `triples` (each must touch at least one new entity; relations and old entities stay frozen),
- * with o's loss, negatives, optimizer and lr for o->epochs epochs, single-threaded. Then ranks
+ * with o's loss, negatives, optimizer and lr for o->epochs epochs, single-threaded. With
+ * reciprocal relations (e's flag; o->reciprocal is not read) each triple (h, r, t) is also
+ * fitted as (t, r^-1, h), the form head queries take. Then ranks
  * these triples (filtered by known sets and by `triples`) into out (may be NULL).
  * On error e is unchanged. */
 int kgm_emb_foldin(kgm_emb *e, size_t n_new, const kgm_triple *triples, size_t n,

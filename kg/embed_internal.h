@@ -105,7 +105,8 @@ void     emb_ova_free(emb_ova *t);
 /* One epoch of mini-batches; returns the mean loss per query, or -1 when interrupted. */
 double   emb_ova_epoch(emb_ova *t);
 /* The 1vsAll loss of triples p (both queries of each, summed, no regularizer), adding
- * scale * its gradient into gent (n_ents, ent_width) and grel (n_rels, rel_width). Queries are
+ * scale * its gradient into gent (n_ents, ent_width) and grel (kgm_emb_rel_rows(e), rel_width);
+ * head queries are reciprocal when e->reciprocal. Queries are
  * scored against every entity when cand is NULL, else against the m distinct entities cand[]
  * only (the sampled loss for that candidate set), which must include every head and tail of p.
  * With dropout rates > 0 the masks are drawn from a stream seeded by seed (the same seed, the

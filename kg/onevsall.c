@@ -32,6 +32,12 @@
  * so that s(h, r, x) = <q, x> for tails and s(x, r, t) = <q, x> for heads (Re <a, b> for
  * complex rows being the real dot product of their re/im layouts).
  *
+ * Reciprocal relations (e->reciprocal): the head query of (h, r, t) is the tail query
+ * (t, r^-1, ?), q = t * r^-1 (DistMult) or t r^-1 (ComplEx) with r^-1 the row n_rels + r, and
+ * its gradient goes to that row; r's own row then learns from tail queries only. The
+ * regularizer adds r^-1 once per triple as it adds r, so that each relation row is
+ * regularized once per query that reads it (entities stay once per triple, as without).
+ *
  * Single training thread; the sgemms use OpenBLAS's own threads. */
 #include "embed_internal.h"
 
@@ -190,13 +196,24 @@ static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, 
     return loss;
 }
 
+/* What side `side` of triple p asks: the fixed entity x, the relation row rel and the answer;
+ * form 't' builds q from (x, rel) as a tail query, 'h' from (rel, x) as a head query. */
+typedef struct { int32_t x, rel, answer; int form; } ova_query_ids;
+
+static ova_query_ids query_ids(const kgm_emb *e, const kgm_triple *p, int side)
+{
+    if (side == 't') return (ova_query_ids){ p->h, p->r, p->t, 't' };
+    if (e->reciprocal) return (ova_query_ids){ p->t, (int32_t)e->n_rels + p->r, p->h, 't' };
+    return (ova_query_ids){ p->t, p->r, p->h, 'h' };
+}
+
 /* The fixed rows of query i (X the entity, R the relation), through fresh masks when d */
-static void query_rows(const kgm_emb *e, const kgm_triple *p, size_t i, int side, ova_drop *d,
+static void query_rows(const kgm_emb *e, const ova_query_ids *qi, size_t i, ova_drop *d,
                        const float **X, const float **R)
 {
     const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
-    *R = e->rel + (size_t)p[i].r * rw;
-    *X = e->ent + (size_t)(side == 't' ? p[i].h : p[i].t) * ew;
+    *R = e->rel + (size_t)qi->rel * rw;
+    *X = e->ent + (size_t)qi->x * ew;
     if (!d) return;
     *X = drop_row(d, d->ent, *X, ew, d->mx + i * ew, d->x + i * ew);
     *R = drop_row(d, d->rel, *R, rw, d->mr + i * rw, d->r + i * rw);
@@ -204,18 +221,19 @@ static void query_rows(const kgm_emb *e, const kgm_triple *p, size_t i, int side
 
 /* One side of n triples against candidates c (every entity of p among them when sampled),
  * with dropout when d: adds scale * d(sum of losses)/d(params) into c->grad (the candidates'
- * part into c->cgrad) and grel (n_rels, rel_width); returns the summed loss. */
+ * part into c->cgrad) and grel (kgm_emb_rel_rows(e), rel_width); returns the summed loss. */
 static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side, float scale,
                        const ova_cands *c, float *grel, ova_buf *b, int32_t *answer, ova_drop *d)
 {
     const int ew = e->ent_width, rw = e->rel_width;
     const int m = (int)c->m;
     for (size_t i = 0; i < n; i++) {
+        const ova_query_ids qi = query_ids(e, &p[i], side);
         const float *X, *R;
-        query_rows(e, p, i, side, d, &X, &R);
-        if (side == 't') ova_query(e, side, X, R, b->q + i * ew);
-        else             ova_query(e, side, R, X, b->q + i * ew);
-        answer[i] = (int32_t)cand_col(c, side == 't' ? p[i].t : p[i].h);
+        query_rows(e, &qi, i, d, &X, &R);
+        if (qi.form == 't') ova_query(e, 't', X, R, b->q + i * ew);
+        else                ova_query(e, 'h', R, X, b->q + i * ew);
+        answer[i] = (int32_t)cand_col(c, qi.answer);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, m, ew, 1.0f, b->q, ew, c->rows, ew,
                 0.0f, b->s, m);
@@ -226,20 +244,20 @@ static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, ew, (int)n, 1.0f, b->s, m, b->q, ew,
                 1.0f, c->cgrad, ew);
     for (size_t i = 0; i < n; i++) {
-        int32_t x = side == 't' ? p[i].h : p[i].t;
-        const float *R = d ? d->r + i * rw : e->rel + (size_t)p[i].r * rw;
-        const float *X = d ? d->x + i * ew : e->ent + (size_t)x * ew, *dq = b->dq + i * ew;
-        float *gR = grel + (size_t)p[i].r * rw, *gX = c->grad + cand_col(c, x) * ew;
+        const ova_query_ids qi = query_ids(e, &p[i], side);
+        const float *R = d ? d->r + i * rw : e->rel + (size_t)qi.rel * rw;
+        const float *X = d ? d->x + i * ew : e->ent + (size_t)qi.x * ew, *dq = b->dq + i * ew;
+        float *gR = grel + (size_t)qi.rel * rw, *gX = c->grad + cand_col(c, qi.x) * ew;
         if (d) {   /* the dropped rows' gradient, then back through their masks */
             memset(d->gx, 0, (size_t)ew * sizeof(float));
             memset(d->gr, 0, (size_t)rw * sizeof(float));
             gX = d->gx; gR = d->gr;
         }
-        if (side == 't') ova_query_back(e, side, X, R, dq, gX, gR);
-        else             ova_query_back(e, side, R, X, dq, gR, gX);
+        if (qi.form == 't') ova_query_back(e, 't', X, R, dq, gX, gR);
+        else                ova_query_back(e, 'h', R, X, dq, gR, gX);
         if (d) {
-            add_masked(c->grad + cand_col(c, x) * ew, d->gx, d->mx + i * ew, (size_t)ew);
-            add_masked(grel + (size_t)p[i].r * rw, d->gr, d->mr + i * rw, (size_t)rw);
+            add_masked(c->grad + cand_col(c, qi.x) * ew, d->gx, d->mx + i * ew, (size_t)ew);
+            add_masked(grel + (size_t)qi.rel * rw, d->gr, d->mr + i * rw, (size_t)rw);
         }
     }
     return loss;
@@ -318,8 +336,8 @@ struct emb_ova {
     size_t            max_cands;  /* min(n_ents, 2 batch + candidates) */
     int32_t          *cand, *slot;             /* (max_cands) entity ids; (n_ents) columns, -1 */
     float            *cand_rows;               /* (max_cands or with dropout n_ents, ent_width) */
-    int32_t          *rels;                    /* (min(batch, n_rels)) the batch's relations */
-    unsigned char    *rel_seen;                /* (n_rels) */
+    int32_t          *rels;                    /* (min(2 batch, rel rows)) the batch's relation rows */
+    unsigned char    *rel_seen;                /* (rel rows) */
     /* dropout (o.drop_ent or o.drop_rel > 0), else NULL */
     int               dropping;
     ova_drop          drop;
@@ -344,11 +362,12 @@ static int ova_sampled_alloc(emb_ova *t)
     const kgm_emb *e = t->e;
     size_t want = 2 * (size_t)t->o.batch + (size_t)t->o.candidates;
     t->max_cands = want < e->n_ents ? want : e->n_ents;
-    size_t nr = e->n_rels ? e->n_rels : 1;
+    /* a triple steps its relation's row, and with reciprocal relations its r^-1 row too */
+    size_t nr = kgm_emb_rel_rows(e) ? kgm_emb_rel_rows(e) : 1, per_batch = 2 * (size_t)t->o.batch;
     t->cand = malloc(t->max_cands * sizeof(int32_t));
     t->slot = malloc(e->n_ents * sizeof(int32_t));
     t->cand_rows = malloc(t->max_cands * (size_t)e->ent_width * sizeof(float));
-    t->rels = malloc(((size_t)t->o.batch < nr ? (size_t)t->o.batch : nr) * sizeof(int32_t));
+    t->rels = malloc((per_batch < nr ? per_batch : nr) * sizeof(int32_t));
     t->rel_seen = calloc(nr, 1);
     if (!t->cand || !t->slot || !t->cand_rows || !t->rels || !t->rel_seen) return -1;
     for (size_t x = 0; x < e->n_ents; x++) t->slot[x] = -1;
@@ -373,7 +392,7 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
         if (!t->cand_rows || !t->cmask || !t->cgrad ||
             ova_drop_init(&t->drop, e, o->drop_ent, o->drop_rel, &t->rng, bt)) { emb_ova_free(t); return NULL; }
     }
-    size_t nr = (e->n_rels ? e->n_rels : 1) * (size_t)e->rel_width;
+    const size_t rel_rows = kgm_emb_rel_rows(e), nr = (rel_rows ? rel_rows : 1) * (size_t)e->rel_width;
     t->batch = malloc(bt * sizeof(kgm_triple));
     t->order = malloc((n_pos ? n_pos : 1) * sizeof(int32_t));
     t->answer = malloc(bt * sizeof(int32_t));
@@ -381,7 +400,7 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
     t->grel = malloc(nr * sizeof(float));
     int ok = t->batch && t->order && t->answer && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt, m ? m : 1) &&
              !emb_opt_state_alloc(&t->ent_st, o->opt, e->n_ents, e->ent_width) &&
-             !emb_opt_state_alloc(&t->rel_st, o->opt, e->n_rels, e->rel_width);
+             !emb_opt_state_alloc(&t->rel_st, o->opt, rel_rows, e->rel_width);
     if (!ok) { emb_ova_free(t); return NULL; }
     for (size_t i = 0; i < n_pos; i++) t->order[i] = (int32_t)i;
     emb_rng_seed(&t->rng, o->seed, 0x0a11);
@@ -396,12 +415,16 @@ static void ova_reg(emb_ova *t, size_t n, float scale, const ova_cands *c)
     kgm_emb_opts o = t->o;
     o.reg_weight *= scale;
     const int cpx = e->model == KGM_EMB_COMPLEX;
-    const size_t ew = (size_t)e->ent_width;
+    const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
     for (size_t i = 0; i < n; i++) {
         const kgm_triple *p = &t->batch[i];
         emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->h * ew, c->grad + cand_col(c, p->h) * ew);
-        emb_add_reg(&o, cpx, e->dim, e->rel + (size_t)p->r * e->rel_width, t->grel + (size_t)p->r * e->rel_width);
+        emb_add_reg(&o, cpx, e->dim, e->rel + (size_t)p->r * rw, t->grel + (size_t)p->r * rw);
         emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->t * ew, c->grad + cand_col(c, p->t) * ew);
+        if (e->reciprocal) {
+            size_t inv = e->n_rels + (size_t)p->r;
+            emb_add_reg(&o, cpx, e->dim, e->rel + inv * rw, t->grel + inv * rw);
+        }
     }
 }
 
@@ -436,20 +459,21 @@ static size_t ova_pick(emb_ova *t, size_t n)
 }
 
 /* Sampled batch: scores against the candidates only; only candidate rows (every entity the
- * batch touches is one) and the batch's relations have a gradient, and only they step (lazy
- * Adam's step counts and moments of the other rows stay put). */
+ * batch touches is one) and the batch's relation rows (r, and r^-1 when reciprocal) have a
+ * gradient, and only they step (lazy Adam's step counts and moments of the other rows stay put). */
 static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
 {
     kgm_emb *e = t->e;
     const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
     size_t m = ova_pick(t, n), n_rels = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t r = t->batch[i].r;
-        if (t->rel_seen[r]) continue;
-        t->rel_seen[r] = 1;
-        t->rels[n_rels++] = r;
-        memset(t->grel + (size_t)r * rw, 0, rw * sizeof(float));
-    }
+    for (size_t i = 0; i < n; i++)
+        for (int inv = 0; inv <= e->reciprocal; inv++) {
+            int32_t r = t->batch[i].r + (inv ? (int32_t)e->n_rels : 0);
+            if (t->rel_seen[r]) continue;
+            t->rel_seen[r] = 1;
+            t->rels[n_rels++] = r;
+            memset(t->grel + (size_t)r * rw, 0, rw * sizeof(float));
+        }
     memset(t->gent, 0, m * ew * sizeof(float));
     ova_cands c = { t->cand_rows, t->gent, m, t->slot, t->gent, NULL };
     double loss = ova_sides(t, n, scale, &c);
@@ -466,7 +490,7 @@ static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
 static double ova_batch_full(emb_ova *t, size_t n, float scale)
 {
     kgm_emb *e = t->e;
-    const size_t ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
+    const size_t ne = e->n_ents * (size_t)e->ent_width, nr = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
     memset(t->gent, 0, ne * sizeof(float));
     memset(t->grel, 0, nr * sizeof(float));
     ova_cands c = { e->ent, t->gent, e->n_ents, NULL, t->gent, NULL };
@@ -475,7 +499,7 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
     ova_reg(t, n, scale, &c);
     /* dense: every entity row has a gradient from the softmax's denominator */
     emb_opt_step_rows(&t->o, &t->ent_st, e->n_ents, e->ent_width, e->ent, t->gent);
-    emb_opt_step_rows(&t->o, &t->rel_st, e->n_rels, e->rel_width, e->rel, t->grel);
+    emb_opt_step_rows(&t->o, &t->rel_st, kgm_emb_rel_rows(e), e->rel_width, e->rel, t->grel);
     return loss;
 }
 

@@ -124,10 +124,12 @@ static int copy_emb(const kgm_emb *src, const kgm_emb_opts *o, kgm_emb **out)
     kgm_emb_opts c = *o;
     c.model = src->model;
     c.dim = src->dim;
+    c.reciprocal = src->reciprocal;   /* r^-1 rows exist only for the 1vsall loss */
+    if (c.reciprocal) c.loss = KGM_EMB_LOSS_1VSALL;
     kgm_emb *e = kgm_emb_new(&c, src->n_ents, src->n_rels);
     if (!e) return KGM_ENOMEM;
     memcpy(e->ent, src->ent, src->n_ents * (size_t)src->ent_width * sizeof(float));
-    memcpy(e->rel, src->rel, src->n_rels * (size_t)src->rel_width * sizeof(float));
+    memcpy(e->rel, src->rel, kgm_emb_rel_rows(src) * (size_t)src->rel_width * sizeof(float));
     *out = e;
     return 0;
 }

@@ -1,5 +1,5 @@
 /* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
- * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall edrop= rdrop=] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
+ * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall edrop= rdrop= recip=0|1] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
  *
  * The session keeps one embedding with the graph it was trained on (the integer view that
  * maps names to rows). By default that graph is the store's descriptive graph (no data
@@ -7,7 +7,9 @@
  * file holds vectors only, so `embed load` pairs it with the store's graph extracted now
  * and refuses it when the entity or relation counts differ. With loss=1vsall, neg= is the
  * number of sampled candidates per batch (kg/embed.h); without it every entity is scored;
- * edrop= and rdrop= are its dropout rates of entity and relation rows. */
+ * edrop= and rdrop= are its dropout rates of entity and relation rows, and recip=1 gives it
+ * reciprocal relations (head queries asked as (t, r^-1, ?), in training and in embed eval;
+ * embed score stays the forward score). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,20 +81,23 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     }
     const int ova = o->loss == KGM_EMB_LOSS_1VSALL;
     double dim = 32, epochs = 100, lr = o->lr, neg = ova ? 0 : o->negatives, seed = (double)sh->seed,
-           threads = sh->threads, edrop = 0, rdrop = 0;
+           threads = sh->threads, edrop = 0, rdrop = 0, recip = 0;
     if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
         num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", ova ? 0 : 1, ova ? 1e6 : 4096, 1, &neg) ||
         num_opt(a, "seed", 0, 4294967295.0, 1, &seed) || num_opt(a, "threads", 1, 256, 1, &threads) ||
-        num_opt(a, "edrop", 0, 0.99, 0, &edrop) || num_opt(a, "rdrop", 0, 0.99, 0, &rdrop))
+        num_opt(a, "edrop", 0, 0.99, 0, &edrop) || num_opt(a, "rdrop", 0, 0.99, 0, &rdrop) ||
+        num_opt(a, "recip", 0, 1, 1, &recip))
         return KGM_EINVAL;
     if (!ova && (sh_opt(a, "edrop") || sh_opt(a, "rdrop")))
         return kgm_fail(KGM_EINVAL, "edrop= and rdrop= need loss=1vsall");
+    if (!ova && recip) return kgm_fail(KGM_EINVAL, "recip=1 needs loss=1vsall");
     o->dim = (int)dim; o->epochs = (int)epochs; o->lr = (float)lr;
     o->seed = (uint64_t)seed; o->threads = (int)threads;
     /* with 1vsall, neg= is the sampled candidates per batch (none given: every entity) */
     if (ova) o->candidates = (int)neg;
     else     o->negatives = (int)neg;
     o->drop_ent = (float)edrop; o->drop_rel = (float)rdrop;
+    o->reciprocal = (int)recip;
     return 0;
 }
 
@@ -148,8 +153,9 @@ static int embed_train(kgm_shell *sh, kgm_shell_args *a)
     kgm_emb_report rep;
     int rc = kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep);
     if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); return rc; }
-    fprintf(sh->out, "trained %s (dim %d) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
-            kgm_emb_model_name(o.model), o.dim, kgm_graph_n_triples(g), kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+    fprintf(sh->out, "trained %s (dim %d%s) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
+            kgm_emb_model_name(o.model), o.dim, o.reciprocal ? ", reciprocal relations" : "",
+            kgm_graph_n_triples(g), kgm_graph_n_ents(g), kgm_graph_n_rels(g),
             rep.epochs_run, rep.last_loss);
     if (keep(sh, e, g) != 0) return KGM_ENOMEM;
     if (rc == KGM_EINTR) return kgm_fail(KGM_EINTR, "embed train: interrupted after %d epochs; kept that state", rep.epochs_run);
@@ -298,7 +304,8 @@ static int embed_file(kgm_shell *sh, kgm_shell_args *a, int save)
         return rc;
     }
     if (keep(sh, e, g)) return KGM_ENOMEM;
-    fprintf(sh->out, "loaded %s (dim %d) from %s\n", kgm_emb_model_name(e->model), e->dim, path);
+    fprintf(sh->out, "loaded %s (dim %d%s) from %s\n", kgm_emb_model_name(e->model), e->dim,
+            e->reciprocal ? ", reciprocal relations" : "", path);
     return 0;
 }
 

@@ -356,6 +356,7 @@ static void test_rotate_save_load_scores(void **state)
     assert_int_equal(kgm_modelfile_save(mf, path), 0);
     kgm_modelfile_free(mf);
     assert_int_equal(kgm_emb_load(&back, path), 0);
+    assert_int_equal(back->reciprocal, 0);   /* a file without the key: no reciprocal relations */
     /* s(e0, r, e1) = -|0.25 e^{1.5i} - (-1 + 2i)| */
     double ur = 0.25 * cos(1.5), ui = 0.25 * sin(1.5);
     double want = -sqrt((ur + 1) * (ur + 1) + (ui - 2) * (ui - 2));
@@ -567,11 +568,11 @@ static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32
                          float de, float dr, const float *gent, const float *grel)
 {
     float *junk_e = calloc(e->n_ents * (size_t)e->ent_width, sizeof *junk_e);
-    float *junk_r = calloc(e->n_rels * (size_t)e->rel_width, sizeof *junk_r);
+    float *junk_r = calloc(kgm_emb_rel_rows(e) * (size_t)e->rel_width, sizeof *junk_r);
     assert_true(junk_e && junk_r);
     float *params[2] = { e->ent, e->rel };
     const float *grads[2] = { gent, grel };
-    size_t sizes[2] = { e->n_ents * (size_t)e->ent_width, e->n_rels * (size_t)e->rel_width };
+    size_t sizes[2] = { e->n_ents * (size_t)e->ent_width, kgm_emb_rel_rows(e) * (size_t)e->rel_width };
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < sizes[k]; i++) {
             const float step = 1e-2f;
@@ -665,7 +666,7 @@ static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *
                             int32_t *order, const emb_opt_state *est, const emb_opt_state *rst)
 {
     const kgm_triple *pos = kgm_graph_triples(g);
-    size_t n_pos = kgm_graph_n_triples(g), ne = e->n_ents * (size_t)e->ent_width, nr = e->n_rels * (size_t)e->rel_width;
+    size_t n_pos = kgm_graph_n_triples(g), ne = e->n_ents * (size_t)e->ent_width, nr = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
     kgm_triple batch[64];
     float *gent = malloc(ne * sizeof(float)), *grel = malloc(nr * sizeof(float));
     assert_true(o->batch <= 64 && gent && grel);
@@ -677,29 +678,31 @@ static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *
         memset(grel, 0, nr * sizeof(float));
         assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, 0, 0, 1, 1.0f / (float)(2 * n), gent, grel) > 0);
         emb_opt_step_rows(o, est, e->n_ents, e->ent_width, e->ent, gent);
-        emb_opt_step_rows(o, rst, e->n_rels, e->rel_width, e->rel, grel);
+        emb_opt_step_rows(o, rst, kgm_emb_rel_rows(e), e->rel_width, e->rel, grel);
     }
     free(gent); free(grel);
 }
 
 /* candidates = 0 and candidates >= the entity count are today's full 1vsAll exactly (against the
  * plain loop above), whatever `negatives` says; candidates below the entity count sample and so
- * train something else, as does any dropout. */
-static void test_1vsall_full_unchanged(void **state)
+ * train something else, as does any dropout. The same with reciprocal relations (the plain loop
+ * then steps the doubled relation table). */
+static void full_unchanged(int reciprocal)
 {
-    (void)state;
     kgm_graph *g = chain_graph(0, -1);
     const size_t ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g), n_pos = kgm_graph_n_triples(g);
     kgm_emb_opts o;
     test_opts(&o, KGM_EMB_COMPLEX);
     o.loss = KGM_EMB_LOSS_1VSALL; o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.01f; o.epochs = 3;
-    o.reg = KGM_EMB_REG_NONE; o.batch = 8; o.candidates = 0;
+    o.reg = KGM_EMB_REG_NONE; o.batch = 8; o.candidates = 0; o.reciprocal = reciprocal;
     kgm_emb *ref = kgm_emb_new(&o, ne, nr);
     emb_opt_state est = {0}, rst = {0};
     int32_t *order = malloc(n_pos * sizeof(int32_t));
     assert_true(ref && order);
+    const size_t rel_rows = kgm_emb_rel_rows(ref);
+    assert_int_equal(rel_rows, reciprocal ? 2 * nr : nr);
     assert_int_equal(emb_opt_state_alloc(&est, o.opt, ne, ref->ent_width), 0);
-    assert_int_equal(emb_opt_state_alloc(&rst, o.opt, nr, ref->rel_width), 0);
+    assert_int_equal(emb_opt_state_alloc(&rst, o.opt, rel_rows, ref->rel_width), 0);
     for (size_t i = 0; i < n_pos; i++) order[i] = (int32_t)i;
     emb_rng rng;
     emb_rng_seed(&rng, o.seed, 0x0a11);
@@ -712,16 +715,23 @@ static void test_1vsall_full_unchanged(void **state)
         kgm_emb *e = kgm_emb_new(&o, ne, nr);
         assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
         int same = !memcmp(e->ent, ref->ent, ne * (size_t)e->ent_width * sizeof(float)) &&
-                   !memcmp(e->rel, ref->rel, nr * (size_t)e->rel_width * sizeof(float));
+                   !memcmp(e->rel, ref->rel, rel_rows * (size_t)e->rel_width * sizeof(float));
         if (same != (k < 2))
-            fail_msg("candidates %d dropout %g/%g: %s the plain full 1vsAll", runs[k].cands, runs[k].de, runs[k].dr,
-                     same ? "same as" : "differs from");
+            fail_msg("reciprocal %d candidates %d dropout %g/%g: %s the plain full 1vsAll", reciprocal, runs[k].cands,
+                     runs[k].de, runs[k].dr, same ? "same as" : "differs from");
         kgm_emb_free(e);
     }
     emb_opt_state_free(&est); emb_opt_state_free(&rst);
     free(order);
     kgm_emb_free(ref);
     kgm_graph_free(g);
+}
+
+static void test_1vsall_full_unchanged(void **state)
+{
+    (void)state;
+    full_unchanged(0);
+    full_unchanged(1);
 }
 
 /* emb_opt_step_list steps the listed rows as emb_opt_step_rows would and leaves the others be
@@ -811,6 +821,299 @@ static void test_1vsall_learns_chains(void **state)
     assert_non_null(strstr(kgm_error(), "candidates"));
 }
 
+/* ---- reciprocal relations (1vsAll) ---- */
+/* The 1vsAll loss with reciprocal relations: its gradient against finite differences over the
+ * doubled relation table (every entity scored and a sampled set, without and with dropout);
+ * r's own row gets nothing from head queries (new values in every r^-1 row leave its gradient
+ * bit for bit); and with each r^-1 row set to r read backwards (r itself for DistMult, conj(r)
+ * for ComplEx) the loss is the plain model's and r's plain gradient is r's plus r^-1's. */
+static void test_1vsall_reciprocal_gradient(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    enum { NE = 7, NR = 2, W = 6 };
+    const kgm_triple p[] = { { 0, 0, 1 }, { 1, 1, 3 }, { 4, 0, 4 }, { 2, 1, 0 }, { 5, 0, 2 } };
+    const size_t np = sizeof p / sizeof p[0];
+    const int32_t cand[] = { 3, 0, 2, 4, 1, 5 };   /* every head and tail; entity 6 left out */
+    const size_t nc = sizeof cand / sizeof cand[0];
+    for (size_t mi = 0; mi < 2; mi++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, models[mi]);
+        o.dim = 3; o.init_scale = 0.8f; o.seed = 29 + mi; o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1;
+        kgm_emb *e = kgm_emb_new(&o, NE, NR);
+        assert_non_null(e);
+        assert_int_equal(e->n_rels, NR);
+        assert_int_equal(kgm_emb_rel_rows(e), 2 * NR);
+        const size_t rw = (size_t)e->rel_width, half = NR * rw;
+        for (int sampled = 0; sampled < 2; sampled++)
+            for (int drop = 0; drop < 2; drop++) {
+                float gent[NE * W] = {0}, grel[2 * NR * W] = {0}, rate = drop ? 0.3f : 0.0f;
+                const int32_t *c = sampled ? cand : NULL;
+                assert_true(emb_ova_loss_grad(e, p, np, c, sampled ? nc : 0, rate, rate, 1, 1.0f, gent, grel) > 0);
+                ova_check_fd(e, p, np, c, sampled ? nc : 0, rate, rate, gent, grel);
+            }
+        float g1[2 * NR * W] = {0}, g2[2 * NR * W] = {0}, junk[NE * W] = {0};
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, junk, g1) > 0);
+        for (size_t i = half; i < 2 * half; i++) e->rel[i] += 0.3f * (float)(i % 3) - 0.2f;
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, junk, g2) > 0);
+        assert_memory_equal(g1, g2, half * sizeof(float));          /* r's rows: tail queries only */
+        assert_memory_not_equal(g1 + half, g2 + half, half * sizeof(float));
+
+        /* r^-1 := r read backwards: the plain model's loss, r's gradient split in two */
+        const int cpx = models[mi] == KGM_EMB_COMPLEX;
+        for (size_t r = 0; r < NR; r++)
+            for (size_t i = 0; i < rw; i++)
+                e->rel[half + r * rw + i] = (cpx && i >= (size_t)o.dim ? -1.0f : 1.0f) * e->rel[r * rw + i];
+        o.reciprocal = 0;
+        kgm_emb *plain = kgm_emb_new(&o, NE, NR);
+        assert_non_null(plain);
+        memcpy(plain->ent, e->ent, NE * (size_t)e->ent_width * sizeof(float));
+        memcpy(plain->rel, e->rel, half * sizeof(float));
+        float ge[NE * W] = {0}, gr[2 * NR * W] = {0}, pe[NE * W] = {0}, pr[NR * W] = {0};
+        double lr = emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, ge, gr);
+        double lp = emb_ova_loss_grad(plain, p, np, NULL, 0, 0, 0, 1, 1.0f, pe, pr);
+        assert_true(fabs(lr - lp) < 1e-5 * lp);
+        for (size_t i = 0; i < NE * (size_t)e->ent_width; i++) assert_true(fabsf(ge[i] - pe[i]) < 1e-4f);
+        for (size_t r = 0; r < NR; r++)
+            for (size_t i = 0; i < rw; i++) {
+                float back = gr[half + r * rw + i] * (cpx && i >= (size_t)o.dim ? -1.0f : 1.0f);
+                assert_true(fabsf(pr[r * rw + i] - (gr[r * rw + i] + back)) < 1e-4f);
+            }
+        kgm_emb_free(plain);
+        kgm_emb_free(e);
+    }
+}
+
+/* CH chains a -> b -> c of one relation "next": entity e(3k + j) is position j of chain k, and
+ * its id is 3k + j unless `skip` (if >= 0) is left out with its triples (ids after it shift). */
+enum { CH = 8 };
+static kgm_graph *short_chains(int skip)
+{
+    kgm_graph *g = kgm_graph_new();
+    char name[32];
+    int32_t id[3 * CH];
+    for (int i = 0; i < 3 * CH; i++) {
+        snprintf(name, sizeof name, "e%d", i);
+        id[i] = i == skip ? -1 : kgm_graph_entity(g, name);
+    }
+    int32_t r = kgm_graph_relation(g, "next");
+    for (int k = 0; k < CH; k++)
+        for (int a = 3 * k; a < 3 * k + 2; a++)
+            if (a != skip && a + 1 != skip) assert_int_equal(kgm_graph_add(g, id[a], r, id[a + 1]), 0);
+    assert_int_equal(kgm_graph_finish(g), 0);
+    return g;
+}
+
+/* MRR of the middle entities' two queries: (b, next, ?) answers c, (?, next, b) answers a.
+ * Neither has another known answer, so there is nothing to filter. */
+static double middle_mrr(const kgm_emb *e, int *same_vectors)
+{
+    float tail[3 * CH], head[3 * CH];
+    double rr = 0;
+    *same_vectors = 1;
+    for (int k = 0; k < CH; k++) {
+        int32_t a = 3 * k, b = a + 1, c = a + 2;
+        kgm_emb_score_all(e, 't', b, 0, b, tail);
+        kgm_emb_score_all(e, 'h', b, 0, b, head);
+        *same_vectors &= !memcmp(tail, head, sizeof tail);
+        rr += 1 / kgm_lp_rank(tail, 3 * CH, (size_t)c, NULL) + 1 / kgm_lp_rank(head, 3 * CH, (size_t)a, NULL);
+    }
+    return rr / (2 * CH);
+}
+
+/* DistMult's score is symmetric in h and t, so without reciprocal relations the head query
+ * (?, next, b) scores every candidate as the tail query (b, next, ?) does: a and c tie or one of
+ * the two queries ranks its answer second, and the middle entities' MRR is at most 0.75. With
+ * r^-1 the head query has a vector of its own and the model learns the direction: near-perfect
+ * ranks on the middle entities and overall (full and sampled candidates). */
+static void test_reciprocal_learns_direction(void **state)
+{
+    (void)state;
+    kgm_graph *g = short_chains(-1);
+    const kgm_triple *known[1] = { kgm_graph_triples(g) };
+    size_t nk[1] = { kgm_graph_n_triples(g) };
+    double plain_mrr = 0;
+    for (int variant = 0; variant < 3; variant++) {   /* plain, reciprocal, reciprocal sampled */
+        kgm_emb_opts o;
+        test_opts(&o, KGM_EMB_DISTMULT);
+        o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 150; o.reg_weight = 1e-3f; o.batch = 4;
+        o.reciprocal = variant > 0;
+        if (variant == 2) { o.candidates = 4; o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
+        kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        assert_non_null(e);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        kgm_lp_metrics m;
+        assert_int_equal(kgm_lp_evaluate(e, known[0], nk[0], known, nk, 1, 1, &m), 0);
+        int same;
+        double mid = middle_mrr(e, &same);
+        printf("distmult 1vsall%s%s: MRR %.3f, middle entities' MRR %.3f\n", o.reciprocal ? " reciprocal" : "",
+               o.candidates ? " cands=4" : "", m.mrr, mid);
+        if (!o.reciprocal) {
+            plain_mrr = m.mrr;
+            assert_true(same);
+            assert_true(mid <= 0.75 + 1e-9);
+        } else {
+            assert_false(same);
+            assert_true(mid > 0.9);
+            assert_true(m.mrr > 0.9 && m.mrr > plain_mrr + 0.08);
+        }
+        kgm_emb_free(e);
+    }
+    kgm_graph_free(g);
+}
+
+/* kgm_emb_score stays the forward score, kgm_emb_score_all's head side scores (t, r^-1, x);
+ * a trained reciprocal ComplEx keeps its flag, its r^-1 rows and every score through save and
+ * load; files naming a bad flag or short of r^-1 rows are refused. */
+static void test_reciprocal_scores_save_load(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kgm_embed_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    kgm_graph *g = short_chains(-1);
+    const size_t ne = kgm_graph_n_ents(g);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_COMPLEX);
+    o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1; o.lr = 0.1f; o.epochs = 20; o.dim = 8;
+    kgm_emb *e = kgm_emb_new(&o, ne, 1), *back = NULL;
+    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+    float s1[3 * CH], s2[3 * CH];
+    size_t not_forward = 0;
+    for (int32_t x = 0; x < (int32_t)ne; x++) {
+        kgm_emb_score_all(e, 't', x, 0, x, s1);
+        kgm_emb_score_all(e, 'h', x, 0, x, s2);
+        const float *inv = e->rel + e->n_rels * (size_t)e->rel_width;
+        for (int32_t y = 0; y < (int32_t)ne; y++) {
+            assert_true(fabsf(s1[y] - kgm_emb_score(e, x, 0, y)) < 1e-5f);
+            float want = emb_score_rows(e, e->ent + (size_t)x * e->ent_width, inv, e->ent + (size_t)y * e->ent_width);
+            assert_true(fabsf(s2[y] - want) < 1e-5f);
+            not_forward += fabsf(s2[y] - kgm_emb_score(e, y, 0, x)) > 1e-3f;
+        }
+    }
+    assert_true(not_forward > ne * ne / 2);   /* the head side is not s(y, r, x) */
+    assert_int_equal(kgm_emb_save(e, path), 0);
+    assert_int_equal(kgm_emb_load(&back, path), 0);
+    assert_int_equal(back->reciprocal, 1);
+    assert_int_equal(back->n_rels, 1);
+    assert_memory_equal(back->rel, e->rel, 2 * (size_t)e->rel_width * sizeof(float));
+    for (int32_t x = 0; x < (int32_t)ne; x++)
+        for (int side = 0; side < 2; side++) {   /* x is the fixed entity of either side */
+            kgm_emb_score_all(e, side ? 'h' : 't', x, 0, x, s1);
+            kgm_emb_score_all(back, side ? 'h' : 't', x, 0, x, s2);
+            assert_memory_equal(s1, s2, sizeof s1);
+        }
+    kgm_emb_free(back);
+
+    /* a flag other than 0 or 1, and a reciprocal file with n_rels relation rows only */
+    for (int k = 0; k < 2; k++) {
+        kgm_modelfile *mf = kgm_modelfile_new();
+        assert_int_equal(kgm_modelfile_set(mf, "kind", "embedding"), 0);
+        assert_int_equal(kgm_modelfile_set(mf, "model", "complex"), 0);
+        assert_int_equal(kgm_modelfile_set(mf, "dim", "8"), 0);
+        assert_int_equal(kgm_modelfile_set(mf, "n_ents", "24"), 0);
+        assert_int_equal(kgm_modelfile_set(mf, "n_rels", "1"), 0);
+        assert_int_equal(kgm_modelfile_set(mf, "reciprocal", k ? "1" : "yes"), 0);
+        assert_int_equal(kgm_modelfile_add(mf, "entities", 24, 16, e->ent), 0);
+        assert_int_equal(kgm_modelfile_add(mf, "relations", 1, 16, e->rel), 0);
+        assert_int_equal(kgm_modelfile_save(mf, path), 0);
+        kgm_modelfile_free(mf);
+        back = (kgm_emb *)1;
+        assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
+        assert_null(back);
+        if (!k) assert_non_null(strstr(kgm_error(), "reciprocal"));
+    }
+    remove(path);
+    kgm_emb_free(e);
+    kgm_graph_free(g);
+}
+
+/* Fold-in into reciprocal embeddings. (1) By hand: DistMult with r on dims 0-3 and r^-1 on dims
+ * 4-7 only, so the forward score s(x, r, b) never reads the new row's dims 4-7 and the head
+ * query (b, r^-1, ?) reads nothing else: the new entity ranks first on that side only because
+ * fold-in also fits (b, r^-1, x) (fitted to the forward triple alone it would rank where its
+ * small random start puts it). (2) A trained reciprocal ComplEx places the end of a chain.
+ * Relations (r and r^-1) stay frozen in both; r^-1's row id is no relation id. */
+static void test_reciprocal_foldin(void **state)
+{
+    (void)state;
+    enum { NE = 20, D = 8 };
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_DISTMULT);
+    o.dim = D; o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1; o.epochs = 100;
+    kgm_emb *e = kgm_emb_new(&o, NE, 1);
+    assert_non_null(e);
+    emb_rng g;
+    emb_rng_seed(&g, 17, 0);
+    for (size_t i = 0; i < NE * D; i++) e->ent[i] = 2 * emb_rng_uniform(&g) - 1;
+    for (int i = 0; i < D; i++) { e->rel[i] = i < D / 2 ? 1.0f : 0.0f; e->rel[D + i] = i < D / 2 ? 0.0f : 1.0f; }
+    float rel[2 * D];
+    memcpy(rel, e->rel, sizeof rel);
+    const int32_t b = 3, fresh = NE;
+    kgm_triple mine[1] = { { fresh, 0, b } };
+    kgm_lp_metrics m;
+    assert_int_equal(kgm_emb_foldin(e, 1, mine, 1, &o, NULL, NULL, 0, &m), 0);
+    float sc[NE + 1];
+    kgm_emb_score_all(e, 'h', fresh, 0, b, sc);
+    double head_rank = kgm_lp_rank(sc, NE + 1, (size_t)fresh, NULL);
+    printf("fold-in distmult 1vsall reciprocal (by hand): MRR of its triple %.3f, head query rank %.1f\n", m.mrr, head_rank);
+    assert_true(head_rank == 1.0 && m.mrr > 0.7);
+    assert_memory_equal(rel, e->rel, sizeof rel);
+    kgm_triple r_inv = { b, (int32_t)e->n_rels, fresh + 1 };
+    assert_int_equal(kgm_emb_foldin(e, 1, &r_inv, 1, &o, NULL, NULL, 0, NULL), KGM_EINVAL);
+    assert_int_equal(kgm_lp_evaluate(e, &r_inv, 1, NULL, NULL, 0, 1, &m), KGM_EINVAL);
+    kgm_emb_free(e);
+
+    const int withheld = 2 * CHAIN_LEN - 1;       /* the end of the second chain */
+    kgm_graph *cg = chain_graph(0, withheld);
+    test_opts(&o, KGM_EMB_COMPLEX);
+    o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
+    e = kgm_emb_new(&o, kgm_graph_n_ents(cg), kgm_graph_n_rels(cg));
+    assert_int_equal(kgm_emb_train(e, cg, &o, NULL, 0, NULL, 0, NULL), 0);
+    kgm_triple end[1] = { { kgm_graph_find_entity(cg, "e14"), 0, (int32_t)e->n_ents } };
+    const size_t rel_floats = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
+    float *trained = malloc(rel_floats * sizeof(float));
+    memcpy(trained, e->rel, rel_floats * sizeof(float));
+    const kgm_triple *known[1] = { kgm_graph_triples(cg) };
+    size_t nk[1] = { kgm_graph_n_triples(cg) };
+    o.lr = 0.2f;
+    assert_int_equal(kgm_emb_foldin(e, 1, end, 1, &o, known, nk, 1, &m), 0);
+    printf("fold-in complex 1vsall reciprocal: MRR of its own triple %.3f\n", m.mrr);
+    assert_memory_equal(trained, e->rel, rel_floats * sizeof(float));
+    assert_true(m.mrr > 0.75);
+    free(trained);
+    kgm_emb_free(e);
+    kgm_graph_free(cg);
+}
+
+/* reciprocal needs 1vsall and is 0 or 1; training options must agree with the embedding */
+static void test_reciprocal_refused(void **state)
+{
+    (void)state;
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_DISTMULT);
+    o.reciprocal = 1;   /* softplus loss */
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "reciprocal relations need the 1vsall loss"));
+    o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 2;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "reciprocal"));
+    kgm_graph *g = short_chains(-1);
+    o.reciprocal = 1; o.epochs = 2;
+    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), 1);
+    assert_non_null(e);
+    float *rel = malloc(2 * (size_t)e->rel_width * sizeof(float));
+    memcpy(rel, e->rel, 2 * (size_t)e->rel_width * sizeof(float));
+    o.reciprocal = 0;
+    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), KGM_EINVAL);
+    assert_non_null(strstr(kgm_error(), "reciprocal"));
+    assert_memory_equal(rel, e->rel, 2 * (size_t)e->rel_width * sizeof(float));
+    free(rel);
+    kgm_emb_free(e);
+    kgm_graph_free(g);
+}
+
 static void test_interrupt_keeps_state(void **state)
 {
     (void)state;
@@ -856,6 +1159,11 @@ int main(void)
         cmocka_unit_test(test_1vsall_full_unchanged),
         cmocka_unit_test(test_opt_step_list),
         cmocka_unit_test(test_1vsall_learns_chains),
+        cmocka_unit_test(test_1vsall_reciprocal_gradient),
+        cmocka_unit_test(test_reciprocal_learns_direction),
+        cmocka_unit_test(test_reciprocal_scores_save_load),
+        cmocka_unit_test(test_reciprocal_foldin),
+        cmocka_unit_test(test_reciprocal_refused),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
