@@ -14,12 +14,19 @@
 #include "interrupt.h"
 
 /* ---- scoring all candidates ---- */
+/* The query as it was trained: with reciprocal relations the head query (., r, t) is asked
+ * as the tail query (t, r^-1, .); every other query is left as it is. */
+static void as_trained(const kgm_emb *e, int *side, int32_t *h, int32_t *r, int32_t t)
+{
+    if (*side == 'h' && e->reciprocal) { *side = 't'; *h = t; *r += (int32_t)e->n_rels; }
+}
+
 /* The query vector q such that the score of candidate x is <q, x> (dot models) or -dist(q, x)
  * (distance models). side 't': replace the tail of (h, r, .); side 'h': the head of (., r, t),
- * asked as the tail query (t, r^-1, .) with reciprocal relations, as it was trained. */
+ * as trained (as_trained). */
 static void query_vector(const kgm_emb *e, int side, int32_t h, int32_t r, int32_t t, float *q)
 {
-    if (side == 'h' && e->reciprocal) { side = 't'; h = t; r += (int32_t)e->n_rels; }
+    as_trained(e, &side, &h, &r, t);
     const int d = e->dim;
     const float *H = e->ent + (size_t)h * e->ent_width, *R = e->rel + (size_t)r * e->rel_width,
                 *T = e->ent + (size_t)t * e->ent_width;
@@ -79,12 +86,11 @@ void kgm_emb_score_all(const kgm_emb *e, int side, int32_t h, int32_t r, int32_t
 {
     float *q = malloc((size_t)e->ent_width * sizeof(float));
     if (!q) {   /* no memory for one row: fall back to scoring triple by triple */
-        const int recip = side == 'h' && e->reciprocal;
-        const float *R = e->rel + (size_t)(recip ? r + (int32_t)e->n_rels : r) * e->rel_width;
+        as_trained(e, &side, &h, &r, t);
+        const float *R = e->rel + (size_t)r * e->rel_width;
         for (size_t x = 0; x < e->n_ents; x++) {
             const float *X = e->ent + x * (size_t)e->ent_width;
             scores[x] = side == 't' ? emb_score_rows(e, e->ent + (size_t)h * e->ent_width, R, X)
-                      : recip       ? emb_score_rows(e, e->ent + (size_t)t * e->ent_width, R, X)
                                     : emb_score_rows(e, X, R, e->ent + (size_t)t * e->ent_width);
         }
         return;
