@@ -442,6 +442,32 @@ static void max_step(const float *before, const float *after, size_t from, size_
     for (size_t i = from; i < to; i++) if (fabs(after[i] - before[i]) > *out) *out = fabs(after[i] - before[i]);
 }
 
+/* Trains mt on src (its configured iterations); the largest move of meta-parameters [0, P)
+ * (theta*) into *theta_step and of [P, n) (what follows theta*) into *rest_step. */
+static void steps_of_blocks(kgm_meta *mt, const kgm_tasksrc *src, size_t P, double *theta_step, double *rest_step)
+{
+    size_t n = kgm_meta_n_params(mt);
+    float *before = malloc(n * sizeof *before);
+    assert_non_null(before);
+    memcpy(before, kgm_meta_params(mt), n * sizeof *before);
+    assert_int_equal(kgm_meta_train(mt, src, NULL), 0);
+    max_step(before, kgm_meta_params(mt), 0, P, theta_step);
+    max_step(before, kgm_meta_params(mt), P, n, rest_step);
+    free(before);
+}
+
+/* Fails unless kgm_meta_new refuses config c (FiLM with a 2-wide task vector when film) with
+ * an error naming `what`. */
+static void refused_config(const kgm_meta_config *c, int film, const char *what)
+{
+    kgm_mlp m;
+    const int sizes[] = { 1, 8, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
+    kgm_meta *mt = NULL;
+    assert_int_equal(kgm_meta_new(&mt, &m, c, film ? &kgm_init_film : NULL, film ? 2 : 0), KGM_EINVAL);
+    assert_non_null(strstr(kgm_error(), what));
+}
+
 static void conditioner_has_its_own_learning_rate(void **state)
 {
     (void)state;
@@ -456,26 +482,15 @@ static void conditioner_has_its_own_learning_rate(void **state)
         kgm_linear lc = { 1 };
         kgm_tasksrc src;
         kgm_tasksrc_linear(&src, &lc);
-        size_t n = kgm_meta_n_params(mt), P = m.n_params;
-        float *before = malloc(n * sizeof *before);
-        memcpy(before, kgm_meta_params(mt), n * sizeof *before);
-        assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
         double theta_step, phi_step;
-        max_step(before, kgm_meta_params(mt), 0, P, &theta_step);
-        max_step(before, kgm_meta_params(mt), P, n, &phi_step);
+        steps_of_blocks(mt, &src, m.n_params, &theta_step, &phi_step);
         assert_true(fabs(theta_step - 1e-3) < 1e-5);
         assert_true(fabs(phi_step - (own ? 2e-2 : 1e-3)) < (own ? 2e-4 : 1e-5));
-        free(before);
         kgm_meta_free(mt);
     }
     kgm_meta_config c = kgm_meta_config_default();
     c.cond_lr = -1.0f;
-    kgm_mlp m;
-    const int sizes[] = { 1, 8, 1 };
-    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
-    kgm_meta *mt = NULL;
-    assert_int_equal(kgm_meta_new(&mt, &m, &c, &kgm_init_film, 2), KGM_EINVAL);
-    assert_non_null(strstr(kgm_error(), "conditioning learning rate"));
+    refused_config(&c, 1, "conditioning learning rate");
 }
 
 /* Meta-SGD's inner rates move at rate_lr on Adam's first step (outer_lr when rate_lr is 0),
@@ -495,27 +510,16 @@ static void metasgd_rates_have_their_own_learning_rate(void **state)
         kgm_linear lin = { 0 };
         kgm_tasksrc src;
         kgm_tasksrc_linear(&src, &lin);
-        size_t n = kgm_meta_n_params(mt), P = m.n_params;
-        assert_int_equal(n, 2 * P);
-        float *before = malloc(n * sizeof *before);
-        memcpy(before, kgm_meta_params(mt), n * sizeof *before);
-        assert_int_equal(kgm_meta_train(mt, &src, NULL), 0);
+        assert_int_equal(kgm_meta_n_params(mt), 2 * m.n_params);
         double theta_step, rate_step;
-        max_step(before, kgm_meta_params(mt), 0, P, &theta_step);
-        max_step(before, kgm_meta_params(mt), P, n, &rate_step);
+        steps_of_blocks(mt, &src, m.n_params, &theta_step, &rate_step);
         assert_true(fabs(theta_step - 1e-3) < 1e-5);
         assert_true(fabs(rate_step - (own ? 1e-5 : 1e-3)) < (own ? 1e-7 : 1e-5));
-        free(before);
         kgm_meta_free(mt);
     }
     kgm_meta_config c = kgm_meta_config_default();
     c.rate_lr = -1e-3f;
-    kgm_mlp m;
-    const int sizes[] = { 1, 8, 1 };
-    assert_int_equal(kgm_mlp_init(&m, 2, sizes, KGM_ACT_RELU, KGM_LOSS_MSE), 0);
-    kgm_meta *mt = NULL;
-    assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), KGM_EINVAL);
-    assert_non_null(strstr(kgm_error(), "rate_lr"));
+    refused_config(&c, 0, "rate_lr");
 }
 
 int main(void)
