@@ -13,7 +13,8 @@
  *             distmult, complex; with 1vsall, neg=N scores each batch against its heads and
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
  *             rdrop are 1vsall's dropout rates of entity and relation rows; recip=1 gives 1vsall
- *             reciprocal relations, head queries asked as (t, r^-1, ?))
+ *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
+ *             sampled candidates' softmax by their chances of being drawn)
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -453,6 +454,7 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "edrop")) o->drop_ent = strtof(v, NULL);
     else if (!strcmp(key, "rdrop")) o->drop_rel = strtof(v, NULL);
     else if (!strcmp(key, "recip")) o->reciprocal = atoi(v);
+    else if (!strcmp(key, "logq")) o->logq = atoi(v);
     else return -1;
     return 0;
 }
@@ -493,8 +495,8 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
            o.loss == KGM_EMB_LOSS_1VSALL ? o.candidates : o.negatives, o.batch, (unsigned long long)o.seed);
     if (o.loss == KGM_EMB_LOSS_1VSALL)
-        printf("  1vsall dropout: entities %g, relations %g; reciprocal relations %s\n", o.drop_ent, o.drop_rel,
-               o.reciprocal ? "yes" : "no");
+        printf("  1vsall dropout: entities %g, relations %g; reciprocal relations %s; logq %s\n", o.drop_ent,
+               o.drop_rel, o.reciprocal ? "yes" : "no", o.logq ? "yes" : "no");
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
            rep.seconds, wall, rep.triples_per_s);

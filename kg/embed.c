@@ -155,6 +155,9 @@ static int check_opts(const kgm_emb_opts *o)
     if (o->reciprocal != 0 && o->reciprocal != 1) return kgm_fail(KGM_EINVAL, "reciprocal must be 0 or 1, not %d", o->reciprocal);
     if (o->reciprocal && o->loss != KGM_EMB_LOSS_1VSALL)
         return kgm_fail(KGM_EINVAL, "reciprocal relations need the 1vsall loss");
+    if (o->logq != 0 && o->logq != 1) return kgm_fail(KGM_EINVAL, "logq must be 0 or 1, not %d", o->logq);
+    if (o->logq && (o->loss != KGM_EMB_LOSS_1VSALL || o->candidates < 1))
+        return kgm_fail(KGM_EINVAL, "logq corrects sampled candidates: it needs the 1vsall loss and candidates > 0");
     if ((unsigned)o->loss > KGM_EMB_LOSS_1VSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
         (unsigned)o->reg > KGM_EMB_REG_N3)
         return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");

@@ -42,7 +42,12 @@ typedef enum {
  * every relation r also gets a row r^-1 (row n_rels + r of the relation table), and the head
  * query (?, r, t) is asked as the tail query (t, r^-1, ?), in training and in the filtered
  * evaluation alike, so head and tail directions stop sharing one vector (DistMult's score is
- * symmetric in h and t: without this it cannot tell (a, r, b) from (b, r, a)). */
+ * symmetric in h and t: without this it cannot tell (a, r, b) from (b, r, a)).
+ * Sampled-softmax correction (logq = 1, sampled 1VSALL only): a candidate x other than the
+ * query's answer enters the softmax's denominator as exp(s - log pi_x), pi_x its chance of
+ * being in a batch's set (as a head or tail of the batch, or drawn), so the sampled denominator
+ * is an unbiased (Horvitz-Thompson) estimate of the full one instead of over-weighting the
+ * graph's hubs, which are in almost every batch. */
 typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL } kgm_emb_loss;
 typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
 typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
@@ -65,6 +70,8 @@ typedef struct {
     float        drop_ent, drop_rel;   /* 1vsall: dropout rate of entity / relation rows in
                                   training, [0, 1); each read of a row gets its own mask */
     int          reciprocal;   /* 1vsall: 0 or 1, reciprocal relations (above) */
+    int          logq;         /* sampled 1vsall: 0 or 1, weight each drawn candidate's score by
+                                  1 / its chance of being drawn (below) */
     int          filter_negatives; /* redraw a corrupted triple that is a training triple */
     int          bern;         /* corrupt the head with probability tph / (tph + hpt) per relation
                                   (Wang et al. 2014) instead of 50/50 */

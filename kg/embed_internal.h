@@ -108,13 +108,20 @@ double   emb_ova_epoch(emb_ova *t);
  * scale * its gradient into gent (n_ents, ent_width) and grel (kgm_emb_rel_rows(e), rel_width);
  * head queries are reciprocal when e->reciprocal. Queries are
  * scored against every entity when cand is NULL, else against the m distinct entities cand[]
- * only (the sampled loss for that candidate set), which must include every head and tail of p.
+ * only (the sampled loss for that candidate set), which must include every head and tail of p;
+ * bias (m floats, or NULL) shifts each query's non-answer scores as o.logq's -log pi does.
  * With dropout rates > 0 the masks are drawn from a stream seeded by seed (the same seed, the
  * same masks). For tests. Returns a negative value when out of memory or a head or tail is not
  * in cand. */
 double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
-                           size_t m, float drop_ent, float drop_rel, uint64_t seed, float scale,
-                           float *gent, float *grel);
+                           size_t m, const float *bias, float drop_ent, float drop_rel, uint64_t seed,
+                           float scale, float *gent, float *grel);
+
+/* log_w[x] = -log pi_x for each of n_ents entities: pi_x is the chance that x is in a sampled
+ * 1vsAll batch's candidate set, a head or tail of one of `batch` triples drawn without
+ * replacement from pos or one of `candidates` uniform draws (o.logq's weights). */
+void     emb_ova_log_w(const kgm_triple *pos, size_t n_pos, size_t n_ents, int batch, int candidates,
+                       float *log_w);
 
 int emb_threads(int requested);   /* <= 0: online cores */
 double emb_now(void);             /* monotonic seconds */

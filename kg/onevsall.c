@@ -15,9 +15,15 @@
  * already a candidate is skipped, not redrawn). Their rows are gathered into a contiguous
  * matrix C (m, w) and the same three sgemms run with C for E; dC lands in a gradient laid out
  * like C, and only the candidate rows and the batch's relations take an optimizer step. This
- * is softmax over a subset without any correction for the sampling (no log-q term): the loss is
- * exact for the drawn set, a biased estimate of the full one. o.candidates = 0 (or >= n_ents)
- * is the full 1vsAll above, unchanged.
+ * is softmax over a subset: the loss is exact for the drawn set, a biased estimate of the full
+ * one, which counts the graph's hubs (in almost every batch as someone's head or tail) far more
+ * than the rest. With o.logq each candidate x other than the query's answer has its score
+ * shifted by -log pi_x, pi_x its chance of being in a batch's set (1 - the chance that none of
+ * the batch's triples has x as an end, drawn without replacement, times the chance that no
+ * uniform draw is x; emb_ova_log_w), which makes the
+ * sampled denominator sum exp(s_x) / pi_x a Horvitz-Thompson estimate of the full one; the answer,
+ * always present, keeps its score. o.candidates = 0 (or >= n_ents) is the full 1vsAll above,
+ * unchanged.
  *
  * Dropout (o.drop_ent, o.drop_rel > 0; Ruffinelli et al. 2020 found it part of every tuned
  * 1vsAll model on WN18RR): every read of a row in training is multiplied by its own mask of
@@ -96,6 +102,7 @@ typedef struct {
     float       *cgrad;   /* where the scores' gradient of the rows goes: grad, or with dropout
                            * a separate (m, ent_width) array merged through mask at the end */
     const float *mask;    /* (m, ent_width) the rows' dropout mask, or NULL */
+    const float *bias;    /* (m) -log pi of each candidate (o.logq), or NULL */
 } ova_cands;
 
 static inline size_t cand_col(const ova_cands *c, int32_t x) { return c->slot ? (size_t)c->slot[x] : (size_t)x; }
@@ -177,13 +184,18 @@ static int ova_buf_reserve(ova_buf *b, const kgm_emb *e, size_t n, size_t m)
 }
 static void ova_buf_free(ova_buf *b) { free(b->q); free(b->dq); free(b->s); }
 
-/* Softmax cross-entropy of each row of s (n, m) against column answer[i]; s becomes
- * scale * (softmax - onehot). Returns the summed loss. */
-static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, float scale)
+/* Softmax cross-entropy of each row of s (n, m) against column answer[i], every other column j
+ * shifted by bias[j] when bias; s becomes scale * (softmax - onehot). Returns the summed loss. */
+static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, const float *bias, float scale)
 {
     double loss = 0;
     for (size_t i = 0; i < n; i++) {
-        float *row = s + i * m, mx = row[0];
+        float *row = s + i * m;
+        if (bias) {
+            for (size_t j = 0; j < m; j++) row[j] += bias[j];
+            row[answer[i]] -= bias[answer[i]];
+        }
+        float mx = row[0];
         for (size_t j = 1; j < m; j++) mx = row[j] > mx ? row[j] : mx;
         double z = 0;
         for (size_t j = 0; j < m; j++) z += (row[j] = expf(row[j] - mx));
@@ -237,7 +249,7 @@ static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, m, ew, 1.0f, b->q, ew, c->rows, ew,
                 0.0f, b->s, m);
-    double loss = softmax_xent(b->s, n, (size_t)m, answer, scale);
+    double loss = softmax_xent(b->s, n, (size_t)m, answer, c->bias, scale);
     /* dQ = G C, dC += G^T Q */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ew, m, 1.0f, b->s, m, c->rows, ew,
                 0.0f, b->dq, ew);
@@ -274,12 +286,12 @@ static void ova_gather(const kgm_emb *e, const int32_t *ids, size_t m, float *ro
 }
 
 double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
-                         size_t m, float drop_ent, float drop_rel, uint64_t seed, float scale,
-                         float *gent, float *grel)
+                         size_t m, const float *bias, float drop_ent, float drop_rel, uint64_t seed,
+                         float scale, float *gent, float *grel)
 {
     const size_t ew = (size_t)e->ent_width, mc = cand ? m : e->n_ents;
     const int drop = drop_ent > 0 || drop_rel > 0;
-    ova_cands c = { e->ent, gent, e->n_ents, NULL, gent, NULL };
+    ova_cands c = { e->ent, gent, e->n_ents, NULL, gent, NULL, NULL };
     ova_buf b = {0};
     ova_drop d = {0};
     emb_rng rng;
@@ -298,7 +310,7 @@ double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const 
         ova_gather(e, cand, m, rows, slot);
         for (size_t i = 0; i < n; i++)
             if (slot[p[i].h] < 0 || slot[p[i].t] < 0) goto done;
-        c = (ova_cands){ rows, grad, m, slot, grad, NULL };
+        c = (ova_cands){ rows, grad, m, slot, grad, NULL, bias };
     } else if (drop) {
         memcpy(rows, e->ent, mc * ew * sizeof(float));
     }
@@ -336,6 +348,7 @@ struct emb_ova {
     size_t            max_cands;  /* min(n_ents, 2 batch + candidates) */
     int32_t          *cand, *slot;             /* (max_cands) entity ids; (n_ents) columns, -1 */
     float            *cand_rows;               /* (max_cands or with dropout n_ents, ent_width) */
+    float            *log_w, *cand_bias;       /* o.logq: (n_ents) -log pi_x; (max_cands) gathered */
     int32_t          *rels;                    /* (min(2 batch, rel rows)) the batch's relation rows */
     unsigned char    *rel_seen;                /* (rel rows) */
     /* dropout (o.drop_ent or o.drop_rel > 0), else NULL */
@@ -349,12 +362,47 @@ void emb_ova_free(emb_ova *t)
     if (!t) return;
     free(t->batch); free(t->order); free(t->answer); free(t->gent); free(t->grel);
     free(t->cand); free(t->slot); free(t->cand_rows); free(t->rels); free(t->rel_seen);
+    free(t->log_w); free(t->cand_bias);
     free(t->cmask); free(t->cgrad);
     ova_drop_free(&t->drop);
     emb_opt_state_free(&t->ent_st);
     emb_opt_state_free(&t->rel_st);
     ova_buf_free(&t->buf);
     free(t);
+}
+
+/* log chance that none of a batch's b triples, drawn without replacement from n, is one of
+ * the d that have entity x as an end */
+static double log_missed_by_batch(double n, double d, double b)
+{
+    if (n - d < b) return -INFINITY;
+    return lgamma(n - d + 1) - lgamma(n - d - b + 1) - lgamma(n + 1) + lgamma(n - b + 1);
+}
+
+void emb_ova_log_w(const kgm_triple *pos, size_t n_pos, size_t n_ents, int batch, int candidates,
+                   float *log_w)
+{
+    memset(log_w, 0, n_ents * sizeof(float));
+    for (size_t i = 0; i < n_pos; i++) {   /* degrees as ends of triples, a self-loop once */
+        log_w[pos[i].h] += 1.0f;
+        if (pos[i].t != pos[i].h) log_w[pos[i].t] += 1.0f;
+    }
+    const double b = (double)((size_t)batch < n_pos ? (size_t)batch : n_pos);
+    const double undrawn = (double)candidates * log1p(-1.0 / (double)n_ents);
+    for (size_t x = 0; x < n_ents; x++) {
+        double absent = log_missed_by_batch((double)n_pos, log_w[x], b) + undrawn;
+        log_w[x] = (float)-log(-expm1(absent));
+    }
+}
+
+static int ova_logq_alloc(emb_ova *t)
+{
+    const size_t ne = t->e->n_ents;
+    t->log_w = malloc((ne ? ne : 1) * sizeof(float));
+    t->cand_bias = malloc(t->max_cands * sizeof(float));
+    if (!t->log_w || !t->cand_bias) return -1;
+    emb_ova_log_w(t->pos, t->n_pos, ne, t->o.batch, t->o.candidates, t->log_w);
+    return 0;
 }
 
 static int ova_sampled_alloc(emb_ova *t)
@@ -371,7 +419,7 @@ static int ova_sampled_alloc(emb_ova *t)
     t->rel_seen = calloc(nr, 1);
     if (!t->cand || !t->slot || !t->cand_rows || !t->rels || !t->rel_seen) return -1;
     for (size_t x = 0; x < e->n_ents; x++) t->slot[x] = -1;
-    return 0;
+    return t->o.logq ? ova_logq_alloc(t) : 0;
 }
 
 emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, size_t n_pos)
@@ -455,6 +503,8 @@ static size_t ova_pick(emb_ova *t, size_t n)
         if (t->slot[x] < 0) { t->slot[x] = (int32_t)m; t->cand[m++] = x; }
     }
     ova_gather(t->e, t->cand, m, t->cand_rows, t->slot);
+    if (t->log_w)
+        for (size_t j = 0; j < m; j++) t->cand_bias[j] = t->log_w[t->cand[j]];
     return m;
 }
 
@@ -475,7 +525,7 @@ static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
             memset(t->grel + (size_t)r * rw, 0, rw * sizeof(float));
         }
     memset(t->gent, 0, m * ew * sizeof(float));
-    ova_cands c = { t->cand_rows, t->gent, m, t->slot, t->gent, NULL };
+    ova_cands c = { t->cand_rows, t->gent, m, t->slot, t->gent, NULL, t->cand_bias };
     double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);
     emb_opt_step_list(&t->o, &t->ent_st, t->cand, m, e->ent_width, e->ent, t->gent);
@@ -493,7 +543,7 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
     const size_t ne = e->n_ents * (size_t)e->ent_width, nr = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
     memset(t->gent, 0, ne * sizeof(float));
     memset(t->grel, 0, nr * sizeof(float));
-    ova_cands c = { e->ent, t->gent, e->n_ents, NULL, t->gent, NULL };
+    ova_cands c = { e->ent, t->gent, e->n_ents, NULL, t->gent, NULL, NULL };
     if (t->dropping) memcpy(t->cand_rows, e->ent, ne * sizeof(float));
     double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);

@@ -211,7 +211,7 @@ static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps",
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };
 static const char *const PREDICT_OPTS[] = { "x", NULL };
 static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads", "loss", "edrop", "rdrop",
-                                          "recip", "graph", "k", "with", NULL };
+                                          "recip", "logq", "graph", "k", "with", NULL };
 static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
 
 /* Rows leave options, raw_from and complete out when unused (zero means none). */

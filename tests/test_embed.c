@@ -565,7 +565,7 @@ static void test_filtered_negatives(void **state)
  * (NULL: every entity), with dropout rates de, dr (masks of seed 1), matches central finite
  * differences of the loss for every parameter. */
 static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32_t *cand, size_t nc,
-                         float de, float dr, const float *gent, const float *grel)
+                         const float *bias, float de, float dr, const float *gent, const float *grel)
 {
     float *junk_e = calloc(e->n_ents * (size_t)e->ent_width, sizeof *junk_e);
     float *junk_r = calloc(kgm_emb_rel_rows(e) * (size_t)e->rel_width, sizeof *junk_r);
@@ -577,8 +577,8 @@ static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32
         for (size_t i = 0; i < sizes[k]; i++) {
             const float step = 1e-2f;
             float keep = params[k][i];
-            params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, de, dr, 1, 1.0f, junk_e, junk_r);
-            params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, de, dr, 1, 1.0f, junk_e, junk_r);
+            params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, bias, de, dr, 1, 1.0f, junk_e, junk_r);
+            params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, bias, de, dr, 1, 1.0f, junk_e, junk_r);
             params[k][i] = keep;
             double fd = (up - down) / (2 * step);
             if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
@@ -610,15 +610,15 @@ static void test_1vsall_gradient(void **state)
         double plain = 0;
         for (int k = 0; k < 3; k++) {
             float gent[NE * 6] = {0}, grel[NR * 6] = {0};
-            double loss = emb_ova_loss_grad(e, p, np, NULL, 0, drops[k][0], drops[k][1], 1, 1.0f, gent, grel);
+            double loss = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, drops[k][0], drops[k][1], 1, 1.0f, gent, grel);
             assert_true(loss > 0);
             if (k == 0) plain = loss;
             else {   /* dropout changes the loss, and another seed draws other masks */
                 float junk_e[NE * 6], junk_r[NR * 6];
                 assert_true(loss != plain);
-                assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, drops[k][0], drops[k][1], 2, 1.0f, junk_e, junk_r) != loss);
+                assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, drops[k][0], drops[k][1], 2, 1.0f, junk_e, junk_r) != loss);
             }
-            ova_check_fd(e, p, np, NULL, 0, drops[k][0], drops[k][1], gent, grel);
+            ova_check_fd(e, p, np, NULL, 0, NULL, drops[k][0], drops[k][1], gent, grel);
         }
         kgm_emb_free(e);
     }
@@ -644,18 +644,23 @@ static void test_1vsall_sampled_gradient(void **state)
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
         float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
-        double loss = emb_ova_loss_grad(e, p, np, cand, nc, 0, 0, 1, 1.0f, gent, grel);
+        double loss = emb_ova_loss_grad(e, p, np, cand, nc, NULL, 0, 0, 1, 1.0f, gent, grel);
         assert_true(loss > 0);
-        double full = emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, junk_e, junk_r);
+        double full = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, junk_e, junk_r);
         assert_true(full > loss);   /* entity 5 adds to every denominator */
-        double listed = emb_ova_loss_grad(e, p, np, all, NE, 0, 0, 1, 1.0f, junk_e, junk_r);
+        double listed = emb_ova_loss_grad(e, p, np, all, NE, NULL, 0, 0, 1, 1.0f, junk_e, junk_r);
         assert_true(fabs(listed - full) < 1e-5 * full);
-        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, 0, 0, 1, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
-        ova_check_fd(e, p, np, cand, nc, 0, 0, gent, grel);
+        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, NULL, 0, 0, 1, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
+        ova_check_fd(e, p, np, cand, nc, NULL, 0, 0, gent, grel);
         for (int i = 0; i < e->ent_width; i++) assert_true(gent[5 * e->ent_width + i] == 0.0f);
         float dent[NE * 6] = {0}, drel[NR * 6] = {0};   /* and through dropout's masks */
-        assert_true(emb_ova_loss_grad(e, p, np, cand, nc, 0.3f, 0.3f, 1, 1.0f, dent, drel) > 0);
-        ova_check_fd(e, p, np, cand, nc, 0.3f, 0.3f, dent, drel);
+        assert_true(emb_ova_loss_grad(e, p, np, cand, nc, NULL, 0.3f, 0.3f, 1, 1.0f, dent, drel) > 0);
+        ova_check_fd(e, p, np, cand, nc, NULL, 0.3f, 0.3f, dent, drel);
+        const float bias[] = { 0.5f, 1.7f, 0, 2.3f, 0.9f, 1.1f };   /* and with logq's shifts */
+        float bent[NE * 6] = {0}, brel[NR * 6] = {0};
+        double biased = emb_ova_loss_grad(e, p, np, cand, nc, bias, 0.3f, 0.3f, 1, 1.0f, bent, brel);
+        assert_true(biased > emb_ova_loss_grad(e, p, np, cand, nc, NULL, 0.3f, 0.3f, 1, 1.0f, junk_e, junk_r));
+        ova_check_fd(e, p, np, cand, nc, bias, 0.3f, 0.3f, bent, brel);
         kgm_emb_free(e);
     }
 }
@@ -676,7 +681,7 @@ static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *
         for (size_t i = 0; i < n; i++) batch[i] = pos[order[b + i]];
         memset(gent, 0, ne * sizeof(float));
         memset(grel, 0, nr * sizeof(float));
-        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, 0, 0, 1, 1.0f / (float)(2 * n), gent, grel) > 0);
+        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, NULL, 0, 0, 1, 1.0f / (float)(2 * n), gent, grel) > 0);
         emb_opt_step_rows(o, est, e->n_ents, e->ent_width, e->ent, gent);
         emb_opt_step_rows(o, rst, kgm_emb_rel_rows(e), e->rel_width, e->rel, grel);
     }
@@ -778,14 +783,15 @@ static void test_1vsall_learns_chains(void **state)
         kgm_emb_opts o;
         test_opts(&o, models[mi]);
         o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
-        for (int variant = 0; variant < 3; variant++) {
+        for (int variant = 0; variant < 4; variant++) {
             /* 1: sampled, 4 triples' ends and 4 draws, at most 12 of the 32 entities per batch;
-             * 2: sampled with dropout on entity and relation rows */
+             * 2: sampled with dropout on entity and relation rows; 3: sampled with logq */
             const int sampled = variant > 0;
             o.candidates = sampled ? 4 : 0;
             o.batch = sampled ? 4 : 16;
             if (sampled) { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
             if (variant == 2) { o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
+            if (variant == 3) { o.drop_ent = o.drop_rel = 0; o.logq = 1; }
             kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
             const kgm_triple *known[1] = { kgm_graph_triples(g) };
             size_t nk[1] = { kgm_graph_n_triples(g) };
@@ -794,12 +800,14 @@ static void test_1vsall_learns_chains(void **state)
             assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
             assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
             printf("%-10s 1vsall%s%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
-                   kgm_emb_model_name(models[mi]), sampled ? " cands=4" : "", variant == 2 ? " dropout" : "",
+                   kgm_emb_model_name(models[mi]), sampled ? " cands=4" : "",
+                   variant == 2 ? " dropout" : variant == 3 ? " logq" : "",
                    m.mrr, m.hits1, rep.last_loss,
                    rep.epochs_run, rep.seconds);
             assert_true(m.mrr > 0.9);
             kgm_emb_free(e);
         }
+        o.logq = 0;
         kgm_graph_free(g);
     }
     /* 1vsall needs a dot-product model */
@@ -819,6 +827,92 @@ static void test_1vsall_learns_chains(void **state)
     o.drop_ent = 0; o.candidates = -1;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "candidates"));
+    /* logq corrects sampling: 0 or 1, and only with sampled 1vsall candidates */
+    const struct { int logq, cands; kgm_emb_loss loss; } bad_logq[] = {
+        { 2, 4, KGM_EMB_LOSS_1VSALL }, { 1, 0, KGM_EMB_LOSS_1VSALL }, { 1, 4, KGM_EMB_LOSS_SOFTPLUS } };
+    for (int k = 0; k < 3; k++) {
+        o.logq = bad_logq[k].logq; o.candidates = bad_logq[k].cands; o.loss = bad_logq[k].loss;
+        assert_null(kgm_emb_new(&o, 4, 1));
+        assert_non_null(strstr(kgm_error(), "logq"));
+    }
+}
+
+/* logq's weights: emb_ova_log_w's chance pi_x of being in a batch's candidate set against the
+ * frequency with which the trainer's process puts x there (shuffled epochs cut into batches,
+ * each batch's heads and tails, then uniform draws), on a graph with one hub (an end of every
+ * third triple) and entities that are ends of no triple. */
+static void test_1vsall_logq_inclusion(void **state)
+{
+    (void)state;
+    enum { NE = 30, NP = 64, BATCH = 8, DRAWS = 5, EPOCHS = 3000 };
+    kgm_triple pos[NP];
+    emb_rng rng;
+    emb_rng_seed(&rng, 5, 1);
+    for (int i = 0; i < NP; i++)   /* entities 25..29 are no triple's end */
+        pos[i] = (kgm_triple){ i % 3 ? (int32_t)emb_rng_below(&rng, 25) : 0, 0, (int32_t)emb_rng_below(&rng, 25) };
+    float log_w[NE];
+    emb_ova_log_w(pos, NP, NE, BATCH, DRAWS, log_w);
+    int32_t order[NP];
+    for (int i = 0; i < NP; i++) order[i] = i;
+    static int seen[NE];
+    int batches = 0;
+    for (int ep = 0; ep < EPOCHS; ep++) {
+        emb_shuffle(&rng, order, NP);
+        for (int b = 0; b + BATCH <= NP; b += BATCH, batches++) {
+            int in[NE] = {0};
+            for (int i = b; i < b + BATCH; i++) in[pos[order[i]].h] = in[pos[order[i]].t] = 1;
+            for (int k = 0; k < DRAWS; k++) in[emb_rng_below(&rng, NE)] = 1;
+            for (int x = 0; x < NE; x++) seen[x] += in[x];
+        }
+    }
+    double lo = 1, hi = 0;
+    for (int x = 0; x < NE; x++) {
+        double pi = exp(-(double)log_w[x]), freq = (double)seen[x] / batches;
+        if (fabs(pi - freq) > 0.01)
+            fail_msg("entity %d: pi %.4f from emb_ova_log_w, in %.4f of %d batches", x, pi, freq, batches);
+        lo = pi < lo ? pi : lo; hi = pi > hi ? pi : hi;
+    }
+    assert_true(hi > 0.99 && lo < 0.2);   /* the hub and the entities only drawn */
+}
+
+/* The point of logq: over random candidate sets, the sampled loss with the -log pi shifts is
+ * close to the loss over every entity on average, the plain sampled loss far below it. Sets
+ * are a triple's two ends plus K distinct uniform others (pi = K / (NE - 2) for those). */
+static void test_1vsall_logq_estimates_full_loss(void **state)
+{
+    (void)state;
+    enum { NE = 60, K = 12, SETS = 4000 };
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    const kgm_triple p[] = { { 0, 0, 1 } };
+    for (size_t mi = 0; mi < 2; mi++) {
+        kgm_emb_opts o;
+        kgm_emb_opts_default(&o, models[mi]);
+        o.dim = 4; o.init_scale = 0.7f; o.seed = 3 + mi; o.loss = KGM_EMB_LOSS_1VSALL;
+        kgm_emb *e = kgm_emb_new(&o, NE, 1);
+        assert_non_null(e);
+        float *junk_e = malloc(NE * (size_t)e->ent_width * sizeof(float)), junk_r[8];
+        assert_non_null(junk_e);
+        const double full = emb_ova_loss_grad(e, p, 1, NULL, 0, NULL, 0, 0, 1, 1.0f, junk_e, junk_r);
+        int32_t others[NE - 2], cand[K + 2] = { 0, 1 };
+        float bias[K + 2] = { 0, 0 };
+        for (int j = 0; j < NE - 2; j++) others[j] = j + 2;
+        for (int j = 2; j < K + 2; j++) bias[j] = -logf((float)K / (NE - 2));
+        emb_rng rng;
+        emb_rng_seed(&rng, 11, 2);
+        double mean_plain = 0, mean_logq = 0;
+        for (int s = 0; s < SETS; s++) {
+            emb_shuffle(&rng, others, NE - 2);
+            memcpy(cand + 2, others, K * sizeof(int32_t));
+            mean_plain += emb_ova_loss_grad(e, p, 1, cand, K + 2, NULL, 0, 0, 1, 1.0f, junk_e, junk_r) / SETS;
+            mean_logq += emb_ova_loss_grad(e, p, 1, cand, K + 2, bias, 0, 0, 1, 1.0f, junk_e, junk_r) / SETS;
+        }
+        printf("%-8s full loss %.4f, mean sampled %.4f plain, %.4f with logq\n", kgm_emb_model_name(models[mi]),
+               full, mean_plain, mean_logq);
+        assert_true(full - mean_plain > 1.0);
+        assert_true(fabs(full - mean_logq) < 0.1 * (full - mean_plain));
+        free(junk_e);
+        kgm_emb_free(e);
+    }
 }
 
 /* ---- reciprocal relations (1vsAll) ---- */
@@ -849,13 +943,13 @@ static void test_1vsall_reciprocal_gradient(void **state)
             for (int drop = 0; drop < 2; drop++) {
                 float gent[NE * W] = {0}, grel[2 * NR * W] = {0}, rate = drop ? 0.3f : 0.0f;
                 const int32_t *c = sampled ? cand : NULL;
-                assert_true(emb_ova_loss_grad(e, p, np, c, sampled ? nc : 0, rate, rate, 1, 1.0f, gent, grel) > 0);
-                ova_check_fd(e, p, np, c, sampled ? nc : 0, rate, rate, gent, grel);
+                assert_true(emb_ova_loss_grad(e, p, np, c, sampled ? nc : 0, NULL, rate, rate, 1, 1.0f, gent, grel) > 0);
+                ova_check_fd(e, p, np, c, sampled ? nc : 0, NULL, rate, rate, gent, grel);
             }
         float g1[2 * NR * W] = {0}, g2[2 * NR * W] = {0}, junk[NE * W] = {0};
-        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, junk, g1) > 0);
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, junk, g1) > 0);
         for (size_t i = half; i < 2 * half; i++) e->rel[i] += 0.3f * (float)(i % 3) - 0.2f;
-        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, junk, g2) > 0);
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, junk, g2) > 0);
         assert_memory_equal(g1, g2, half * sizeof(float));          /* r's rows: tail queries only */
         assert_memory_not_equal(g1 + half, g2 + half, half * sizeof(float));
 
@@ -870,8 +964,8 @@ static void test_1vsall_reciprocal_gradient(void **state)
         memcpy(plain->ent, e->ent, NE * (size_t)e->ent_width * sizeof(float));
         memcpy(plain->rel, e->rel, half * sizeof(float));
         float ge[NE * W] = {0}, gr[2 * NR * W] = {0}, pe[NE * W] = {0}, pr[NR * W] = {0};
-        double lr = emb_ova_loss_grad(e, p, np, NULL, 0, 0, 0, 1, 1.0f, ge, gr);
-        double lp = emb_ova_loss_grad(plain, p, np, NULL, 0, 0, 0, 1, 1.0f, pe, pr);
+        double lr = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, ge, gr);
+        double lp = emb_ova_loss_grad(plain, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, pe, pr);
         assert_true(fabs(lr - lp) < 1e-5 * lp);
         for (size_t i = 0; i < NE * (size_t)e->ent_width; i++) assert_true(fabsf(ge[i] - pe[i]) < 1e-4f);
         for (size_t r = 0; r < NR; r++)
@@ -1159,6 +1253,8 @@ int main(void)
         cmocka_unit_test(test_1vsall_full_unchanged),
         cmocka_unit_test(test_opt_step_list),
         cmocka_unit_test(test_1vsall_learns_chains),
+        cmocka_unit_test(test_1vsall_logq_inclusion),
+        cmocka_unit_test(test_1vsall_logq_estimates_full_loss),
         cmocka_unit_test(test_1vsall_reciprocal_gradient),
         cmocka_unit_test(test_reciprocal_learns_direction),
         cmocka_unit_test(test_reciprocal_scores_save_load),
