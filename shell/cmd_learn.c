@@ -91,6 +91,19 @@ static int opt_float(const kgm_shell_args *a, const char *name, float *out)
     return 0;
 }
 
+/* name=F with F a fraction in [0, 1] */
+static int opt_fraction(const kgm_shell_args *a, const char *name, float *out)
+{
+    const char *v = sh_opt(a, name);
+    if (!v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x >= 0 && x <= 1))
+        return kgm_fail(KGM_EINVAL, "%s: expected a number in [0, 1], got '%s'", name, v);
+    *out = (float)x;
+    return 0;
+}
+
 /* hidden=40,40: one to six hidden widths. */
 static int opt_hidden(const kgm_shell_args *a, int *sizes, int *n_hidden)
 {
@@ -182,6 +195,7 @@ typedef struct {
     int graph;                      /* source=graph */
     const kgm_init_stage *init;     /* cond=: none, shift, film */
     int prototypes;                 /* prototypes=: e(t) as prototype codes (models/kgcond.h) */
+    int decay;                      /* lr_floor= given: cosine decay over the whole run */
 } train_opts;
 
 static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
@@ -214,7 +228,7 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_hidden(a, o->sizes, &o->n_hidden) || opt_float(a, "cond_lr", &o->cfg.cond_lr) ||
         opt_int(a, "prototypes", 0, 4096, &o->prototypes) || opt_float(a, "clip", &o->cfg.clip_norm) ||
         opt_float(a, "rate_lr", &o->cfg.rate_lr) || opt_float(a, "weight_decay", &o->cfg.weight_decay) ||
-        opt_float(a, "lr_floor", &o->cfg.lr_floor) ||
+        opt_fraction(a, "lr_floor", &o->cfg.lr_floor) ||
         opt_int(a, "skip_nonfinite", 1, 1000000, &o->cfg.skip_nonfinite))
         return KGM_EINVAL;
     if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
@@ -223,6 +237,8 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         return kgm_fail(KGM_EINVAL, "rate_lr sets Meta-SGD's inner rates: it needs learner=metasgd");
     if (seed >= 0) o->cfg.seed = (uint64_t)seed;
     o->cfg.n_support = o->cfg.n_query = shots;
+    /* lr_floor=F: the Adam rates' cosine decay to F spans the whole run (set in cmd_train) */
+    o->decay = sh_opt(a, "lr_floor") != NULL;
     return 0;
 }
 
@@ -316,6 +332,14 @@ static double sig4(double v)
     return strtod(b, NULL);
 }
 
+/* A run's hyperparameters as recorded: room for every setting train takes */
+typedef struct { kgm_kgcond_value v[16]; size_t n; } hyper_list;
+
+static void hyper_add(hyper_list *h, const char *name, double value)
+{
+    if (h->n < sizeof h->v / sizeof h->v[0]) h->v[h->n++] = (kgm_kgcond_value){ name, value };
+}
+
 /* Records a finished (or interrupted) run as ML Schema triples through models/kgcond.h. */
 static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char *source,
                       double loss, double val, int done)
@@ -325,24 +349,26 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
     char iri[128];
     snprintf(iri, sizeof iri, "http://kgmeta.org/ns#run-%ld", n + 1);
     const kgm_meta_config *c = &o->cfg;
-    kgm_kgcond_value hyper[] = {
-        { "innerSteps", c->inner_steps }, { "alpha", sig4(c->alpha) }, { "outerLr", sig4(c->outer_lr) },
-        { "metaBatch", c->meta_batch }, { "iterations", (double)c->iterations * chunks }, { "shots", c->n_support },
-        { "seed", (double)c->seed },
-        { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 },   /* the settings below, only when set */
-    };
-    size_t n_hyper = 7;
-    if (c->cond_lr > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "condLr", sig4(c->cond_lr) };
-    if (o->prototypes > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "prototypes", o->prototypes };
-    if (c->rate_lr > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "rateLr", sig4(c->rate_lr) };
-    if (c->clip_norm > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "clipNorm", sig4(c->clip_norm) };
-    if (c->skip_nonfinite > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "skipNonfinite", c->skip_nonfinite };
-    if (c->weight_decay > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "weightDecay", sig4(c->weight_decay) };
-    if (c->lr_decay_steps > 0) hyper[n_hyper++] = (kgm_kgcond_value){ "lrFloor", sig4(c->lr_floor) };
+    hyper_list h = { .n = 0 };
+    hyper_add(&h, "innerSteps", c->inner_steps);
+    hyper_add(&h, "alpha", sig4(c->alpha));
+    hyper_add(&h, "outerLr", sig4(c->outer_lr));
+    hyper_add(&h, "metaBatch", c->meta_batch);
+    hyper_add(&h, "iterations", (double)c->iterations * chunks);
+    hyper_add(&h, "shots", c->n_support);
+    hyper_add(&h, "seed", (double)c->seed);
+    /* the optional settings, only when set */
+    if (c->cond_lr > 0) hyper_add(&h, "condLr", sig4(c->cond_lr));
+    if (o->prototypes > 0) hyper_add(&h, "prototypes", o->prototypes);
+    if (c->rate_lr > 0) hyper_add(&h, "rateLr", sig4(c->rate_lr));
+    if (c->clip_norm > 0) hyper_add(&h, "clipNorm", sig4(c->clip_norm));
+    if (c->skip_nonfinite > 0) hyper_add(&h, "skipNonfinite", c->skip_nonfinite);
+    if (c->weight_decay > 0) hyper_add(&h, "weightDecay", sig4(c->weight_decay));
+    if (c->lr_decay_steps > 0) hyper_add(&h, "lrFloor", sig4(c->lr_floor));
     kgm_kgcond_value metrics[] = { { "iterationsDone", done }, { "trainingLoss", sig4(loss) },
                                    { "validationLoss", sig4(val) } };
     kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(c->learner), .init_stage = o->init->name,
-                           .dataset = source, .hyper = hyper, .n_hyper = n_hyper,
+                           .dataset = source, .hyper = h.v, .n_hyper = h.n,
                            .metrics = metrics, .n_metrics = isfinite(val) ? 3 : 2 };
     if (kgm_kgcond_record(sh->store, &run, NULL) != 0) return KGM_EINVAL;
     fprintf(sh->out, "recorded as kgm:run-%ld (runs lists the runs)\n", n + 1);
@@ -397,8 +423,7 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
     if (!L || train_parse(sh, a, &o) != 0) return 1;
     int chunks = o.cfg.iterations < N_CHUNKS ? o.cfg.iterations : N_CHUNKS;
     o.cfg.iterations /= chunks;              /* one chunk's; the run is a multiple of it */
-    /* lr_floor=F: the Adam rates' cosine decay to F spans the whole run, every chunk */
-    if (o.cfg.lr_floor > 0) o.cfg.lr_decay_steps = o.cfg.iterations * chunks;
+    if (o.decay) o.cfg.lr_decay_steps = o.cfg.iterations * chunks;   /* across every chunk */
     pool tr = { 0 }, va = { 0 };
     kgm_sinusoid sine = { 0 };
     kgm_tasksrc src, val;
