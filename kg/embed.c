@@ -174,18 +174,18 @@ static float default_init_scale(const kgm_emb_opts *o)
     return 0.1f;
 }
 
-kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
+kgm_emb *emb_alloc(kgm_emb_model model, int dim, size_t n_ents, size_t n_rels, int reciprocal)
 {
-    if (check_opts(o)) return NULL;
+    if (dim < 1 || dim > 65536) { kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", dim); return NULL; }
     kgm_emb *e = calloc(1, sizeof *e);
     if (!e) { kgm_fail(KGM_ENOMEM, "out of memory for an embedding"); return NULL; }
-    e->model = o->model;
-    e->dim = o->dim;
-    e->ent_width = is_complex(o->model) ? 2 * o->dim : o->dim;
-    e->rel_width = o->model == KGM_EMB_COMPLEX ? 2 * o->dim : o->dim;
+    e->model = model;
+    e->dim = dim;
+    e->ent_width = is_complex(model) ? 2 * dim : dim;
+    e->rel_width = model == KGM_EMB_COMPLEX ? 2 * dim : dim;
     e->n_ents = n_ents;
     e->n_rels = n_rels;
-    e->reciprocal = o->reciprocal;
+    e->reciprocal = reciprocal;
     const size_t rel_rows = kgm_emb_rel_rows(e);
     e->ent = malloc((n_ents ? n_ents : 1) * (size_t)e->ent_width * sizeof(float));
     e->rel = malloc((rel_rows ? rel_rows : 1) * (size_t)e->rel_width * sizeof(float));
@@ -194,6 +194,24 @@ kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
         kgm_emb_free(e);
         return NULL;
     }
+    return e;
+}
+
+kgm_emb *kgm_emb_copy(const kgm_emb *src)
+{
+    kgm_emb *e = emb_alloc(src->model, src->dim, src->n_ents, src->n_rels, src->reciprocal);
+    if (!e) return NULL;
+    memcpy(e->ent, src->ent, src->n_ents * (size_t)src->ent_width * sizeof(float));
+    memcpy(e->rel, src->rel, kgm_emb_rel_rows(src) * (size_t)src->rel_width * sizeof(float));
+    return e;
+}
+
+kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
+{
+    if (check_opts(o)) return NULL;
+    kgm_emb *e = emb_alloc(o->model, o->dim, n_ents, n_rels, o->reciprocal);
+    if (!e) return NULL;
+    const size_t rel_rows = kgm_emb_rel_rows(e);
     emb_rng g;
     emb_rng_seed(&g, o->seed, 0xe11b);
     float a = default_init_scale(o);

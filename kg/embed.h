@@ -132,6 +132,8 @@ void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m);       /* sensible p
  * Parameters are initialized from o->seed. n_rels is the graph's relation count; with
  * o->reciprocal the table gets 2 n_rels rows (the first n_rels drawn as without). */
 kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels);
+/* returns new: kgm_emb_free(); a copy of src's model, shape and vectors; NULL when out of memory */
+kgm_emb *kgm_emb_copy(const kgm_emb *src);
 void     kgm_emb_free(kgm_emb *e);                         /* NULL is a no-op */
 
 /* Train on g's triples (borrowed); o->model, dim and reciprocal must be e's. valid may be

@@ -123,6 +123,10 @@ double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, cons
 void     emb_ova_log_w(const kgm_triple *pos, size_t n_pos, size_t n_ents, int batch, int candidates,
                        float *log_w);
 
+/* An embedding's struct and tables, uninitialized (kgm_emb_new fills them from its options,
+ * kgm_emb_load and kgm_emb_copy from data); NULL after kgm_fail on a bad dim or out of memory. */
+kgm_emb *emb_alloc(kgm_emb_model model, int dim, size_t n_ents, size_t n_rels, int reciprocal);
+
 int emb_threads(int requested);   /* <= 0: online cores */
 double emb_now(void);             /* monotonic seconds */
 

@@ -107,7 +107,6 @@ int kgm_emb_load(kgm_emb **out, const char *path)
     const char *kind = kgm_modelfile_get(mf, "kind"), *model = kgm_modelfile_get(mf, "model"),
                *dim = kgm_modelfile_get(mf, "dim"), *n_e = kgm_modelfile_get(mf, "n_ents"),
                *n_r = kgm_modelfile_get(mf, "n_rels"), *recip = kgm_modelfile_get(mf, "reciprocal");
-    kgm_emb_opts o;
     kgm_emb_model m;
     kgm_emb *e = NULL;
     if (!kind || strcmp(kind, "embedding") != 0 || !model || !dim || !n_e || !n_r) {
@@ -119,11 +118,6 @@ int kgm_emb_load(kgm_emb **out, const char *path)
         goto out;
     }
     if ((rc = kgm_emb_model_parse(model, &m))) goto out;
-    kgm_emb_opts_default(&o, m);
-    o.dim = atoi(dim);
-    /* the shapes come from the tensors; kgm_emb_new checks dim, then the data replaces its init */
-    e = kgm_emb_new(&o, 0, 0);
-    if (!e) { rc = kgm_error_code() ? kgm_error_code() : KGM_ENOMEM; goto out; }
     const float *ent, *rel;
     long n_ents = strtol(n_e, NULL, 10), n_rels = strtol(n_r, NULL, 10);
     const int reciprocal = recip && !strcmp(recip, "1");
@@ -131,17 +125,13 @@ int kgm_emb_load(kgm_emb **out, const char *path)
         rc = kgm_fail(KGM_EFORMAT, "%s: bad entity or relation count", path);
         goto out;
     }
-    const long rel_rows = reciprocal ? 2 * n_rels : n_rels;
+    e = emb_alloc(m, atoi(dim), (size_t)n_ents, (size_t)n_rels, reciprocal);
+    if (!e) { rc = kgm_error_code() ? kgm_error_code() : KGM_ENOMEM; goto out; }
+    const size_t rel_rows = kgm_emb_rel_rows(e);
     if ((rc = kgm_modelfile_tensor(mf, "entities", (int)n_ents, e->ent_width, &ent)) ||
         (rc = kgm_modelfile_tensor(mf, "relations", (int)rel_rows, e->rel_width, &rel))) goto out;
-    float *ne = malloc(((size_t)n_ents ? (size_t)n_ents : 1) * (size_t)e->ent_width * sizeof(float));
-    float *nr = malloc(((size_t)rel_rows ? (size_t)rel_rows : 1) * (size_t)e->rel_width * sizeof(float));
-    if (!ne || !nr) { free(ne); free(nr); rc = kgm_fail(KGM_ENOMEM, "out of memory for %s", path); goto out; }
-    memcpy(ne, ent, (size_t)n_ents * (size_t)e->ent_width * sizeof(float));
-    memcpy(nr, rel, (size_t)rel_rows * (size_t)e->rel_width * sizeof(float));
-    free(e->ent); free(e->rel);
-    e->ent = ne; e->rel = nr;
-    e->n_ents = (size_t)n_ents; e->n_rels = (size_t)n_rels; e->reciprocal = reciprocal;
+    memcpy(e->ent, ent, (size_t)n_ents * (size_t)e->ent_width * sizeof(float));
+    memcpy(e->rel, rel, rel_rows * (size_t)e->rel_width * sizeof(float));
 out:
     kgm_modelfile_free(mf);
     if (rc) kgm_emb_free(e); else *out = e;

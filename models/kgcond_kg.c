@@ -119,21 +119,6 @@ static int split_graph(kgm_kgcond *kc, const kgm_graph *desc, int32_t *emap,
     return 0;
 }
 
-static int copy_emb(const kgm_emb *src, const kgm_emb_opts *o, kgm_emb **out)
-{
-    kgm_emb_opts c = *o;
-    c.model = src->model;
-    c.dim = src->dim;
-    c.reciprocal = src->reciprocal;   /* r^-1 rows exist only for the 1vsall loss */
-    if (c.reciprocal) c.loss = KGM_EMB_LOSS_1VSALL;
-    kgm_emb *e = kgm_emb_new(&c, src->n_ents, src->n_rels);
-    if (!e) return KGM_ENOMEM;
-    memcpy(e->ent, src->ent, src->n_ents * (size_t)src->ent_width * sizeof(float));
-    memcpy(e->rel, src->rel, kgm_emb_rel_rows(src) * (size_t)src->rel_width * sizeof(float));
-    *out = e;
-    return 0;
-}
-
 static int embed(kgm_kgcond *kc, const kgm_graph *desc, const kgm_emb *given, int32_t *emap)
 {
     kgm_triple *fold = NULL;
@@ -144,7 +129,7 @@ static int embed(kgm_kgcond *kc, const kgm_graph *desc, const kgm_emb *given, in
         if (given->n_ents != kgm_graph_n_ents(g) || given->n_rels != kgm_graph_n_rels(g))
             rc = kgm_fail(KGM_EINVAL, "the embedding has %zu entities and %zu relations; the training graph %zu and %zu",
                           given->n_ents, given->n_rels, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-        else rc = copy_emb(given, &kc->opts.emb, &kc->emb);
+        else if (!(kc->emb = kgm_emb_copy(given))) rc = KGM_ENOMEM;
     } else if (!rc) {
         kc->emb = kgm_emb_new(&kc->opts.emb, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
         if (!kc->emb) rc = KGM_ENOMEM;

@@ -1208,6 +1208,34 @@ static void test_reciprocal_refused(void **state)
     kgm_graph_free(g);
 }
 
+/* kgm_emb_copy: the same model, shape, reciprocal flag and vectors, in tables of its own */
+static void test_copy(void **state)
+{
+    (void)state;
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_COMPLEX);
+    o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 1;
+    kgm_emb *e = kgm_emb_new(&o, 5, 2);
+    assert_non_null(e);
+    kgm_emb *c = kgm_emb_copy(e);
+    assert_non_null(c);
+    assert_int_equal(c->model, e->model);
+    assert_int_equal(c->dim, e->dim);
+    assert_int_equal(c->reciprocal, 1);
+    assert_int_equal(c->n_ents, 5);
+    assert_int_equal(c->n_rels, 2);
+    const size_t ne = 5 * (size_t)e->ent_width, nr = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
+    assert_int_equal(kgm_emb_rel_rows(c), 4);
+    assert_memory_equal(c->ent, e->ent, ne * sizeof(float));
+    assert_memory_equal(c->rel, e->rel, nr * sizeof(float));
+    assert_true(c->ent != e->ent && c->rel != e->rel);
+    const float keep = e->ent[0];
+    c->ent[0] += 1.0f;
+    assert_true(e->ent[0] == keep);
+    kgm_emb_free(e);
+    kgm_emb_free(c);
+}
+
 static void test_interrupt_keeps_state(void **state)
 {
     (void)state;
@@ -1260,6 +1288,7 @@ int main(void)
         cmocka_unit_test(test_reciprocal_scores_save_load),
         cmocka_unit_test(test_reciprocal_foldin),
         cmocka_unit_test(test_reciprocal_refused),
+        cmocka_unit_test(test_copy),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
