@@ -223,6 +223,17 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
         double s = 0.0;
         for (size_t i = 0; i < kgm_meta_net(mt)->n_params; i++) s += (double)th[i] * th[i];
         printf("%s: |theta*| = %.2f at the end\n", what, sqrt(s));
+        if (learner_kind == KGM_METASGD) {   /* the inner rates follow theta* */
+            const size_t P = kgm_meta_net(mt)->n_params;
+            const float *r = th + P;
+            double lo = r[0], hi = r[0], mean = 0;
+            size_t neg = 0;
+            for (size_t i = 0; i < P; i++) {
+                lo = r[i] < lo ? r[i] : lo; hi = r[i] > hi ? r[i] : hi;
+                mean += r[i] / (double)P; neg += r[i] < 0;
+            }
+            printf("%s: inner rates min %.4g mean %.4g max %.4g, %zu of %zu negative\n", what, lo, mean, hi, neg, P);
+        }
     }
     return rc;
 }
