@@ -20,10 +20,9 @@
  * than the rest. With o.logq each candidate x other than the query's answer has its score
  * shifted by -log pi_x, pi_x its chance of being in a batch's set (1 - the chance that none of
  * the batch's triples has x as an end, drawn without replacement, times the chance that no
- * uniform draw is x; emb_ova_log_w), which makes the
- * sampled denominator sum exp(s_x) / pi_x a Horvitz-Thompson estimate of the full one; the answer,
- * always present, keeps its score. o.candidates = 0 (or >= n_ents) is the full 1vsAll above,
- * unchanged.
+ * uniform draw is x; emb_ova_log_w), which makes the sampled denominator, sum exp(s_x) / pi_x,
+ * a Horvitz-Thompson estimate of the full one; the answer, always present, keeps its score.
+ * o.candidates = 0 (or >= n_ents) is the full 1vsAll above, unchanged.
  *
  * Dropout (o.drop_ent, o.drop_rel > 0; Ruffinelli et al. 2020 found it part of every tuned
  * 1vsAll model on WN18RR): every read of a row in training is multiplied by its own mask of
