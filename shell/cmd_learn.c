@@ -79,13 +79,20 @@ static int opt_int(const kgm_shell_args *a, const char *name, int lo, int hi, in
     return 0;
 }
 
+/* v as a whole finite number into *x; 0 when it is not one */
+static int finite_number(const char *v, double *x)
+{
+    char *end;
+    *x = strtod(v, &end);
+    return *v && !*end && isfinite(*x);
+}
+
 static int opt_float(const kgm_shell_args *a, const char *name, float *out)
 {
     const char *v = sh_opt(a, name);
+    double x;
     if (!v) return 0;
-    char *end;
-    double x = strtod(v, &end);
-    if (!*v || *end || !isfinite(x) || x <= 0)
+    if (!finite_number(v, &x) || x <= 0)
         return kgm_fail(KGM_EINVAL, "%s: expected a positive number, got '%s'", name, v);
     *out = (float)x;
     return 0;
@@ -95,10 +102,9 @@ static int opt_float(const kgm_shell_args *a, const char *name, float *out)
 static int opt_fraction(const kgm_shell_args *a, const char *name, float *out)
 {
     const char *v = sh_opt(a, name);
+    double x;
     if (!v) return 0;
-    char *end;
-    double x = strtod(v, &end);
-    if (!*v || *end || !(x >= 0 && x <= 1))
+    if (!finite_number(v, &x) || x < 0 || x > 1)
         return kgm_fail(KGM_EINVAL, "%s: expected a number in [0, 1], got '%s'", name, v);
     *out = (float)x;
     return 0;
