@@ -213,6 +213,24 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
     return d;
 }
 
+/* A learner of c trained on src (its statistics into st unless NULL) */
+static kgm_meta *trained_learner(const kgm_tasksrc *src, const kgm_meta_config *c, kgm_meta_stats *st)
+{
+    kgm_meta *mt = small_learner(c);
+    assert_int_equal(kgm_meta_train(mt, src, st), 0);
+    return mt;
+}
+
+/* How far mt's meta-parameters are from c replayed by hand on src from a fresh learner */
+static double replay_gap(kgm_meta *mt, const kgm_tasksrc *src, const kgm_meta_config *c)
+{
+    kgm_meta *replayed = small_learner(c);
+    replay(replayed, src, c);
+    double d = max_abs_diff(kgm_meta_params(mt), kgm_meta_params(replayed), kgm_meta_n_params(mt));
+    kgm_meta_free(replayed);
+    return d;
+}
+
 static void clipping_bounds_the_step_input(void **state)
 {
     (void)state;
@@ -220,23 +238,18 @@ static void clipping_bounds_the_step_input(void **state)
     kgm_tasksrc_linear(&src, NULL);
     kgm_meta_config c = small_config(6);
     c.clip_norm = 0.05f;
-    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
-    c.clip_norm = 0.0f;
-    kgm_meta *unclipped = small_learner(&c);
-    c.clip_norm = 0.05f;
     kgm_meta_stats st;
-    assert_int_equal(kgm_meta_train(trained, &src, &st), 0);
+    kgm_meta *trained = trained_learner(&src, &c, &st);
     assert_int_equal(st.clipped, c.iterations);
     assert_true(st.max_grad_norm > c.clip_norm);
-    assert_int_equal(kgm_meta_train(unclipped, &src, NULL), 0);
-    replay(replayed, &src, &c);
-    size_t n = kgm_meta_n_params(trained);
-    double d_replay = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(replayed), n),
-           d_off = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(unclipped), n);
+    double d_replay = replay_gap(trained, &src, &c);
+    c.clip_norm = 0.0f;
+    kgm_meta *unclipped = trained_learner(&src, &c, NULL);
+    double d_off = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(unclipped), kgm_meta_n_params(trained));
     print_message("clipped run vs hand replay: %.2e, vs unclipped run: %.2e\n", d_replay, d_off);
     assert_true(d_replay < 1e-6);
     assert_true(d_off > 1e-5);   /* the clip changed what Adam saw */
-    kgm_meta_free(trained); kgm_meta_free(replayed); kgm_meta_free(unclipped);
+    kgm_meta_free(trained); kgm_meta_free(unclipped);
 }
 
 /* A guard that never triggers changes nothing: same bits as a run without guards. */
@@ -246,12 +259,10 @@ static void idle_guards_change_nothing(void **state)
     kgm_tasksrc src;
     kgm_tasksrc_linear(&src, NULL);
     kgm_meta_config c = small_config(60);
-    kgm_meta *plain = small_learner(&c);
-    c.clip_norm = 1e30f; c.skip_nonfinite = 5;
-    kgm_meta *guarded = small_learner(&c);
     kgm_meta_stats a, b;
-    assert_int_equal(kgm_meta_train(plain, &src, &a), 0);
-    assert_int_equal(kgm_meta_train(guarded, &src, &b), 0);
+    kgm_meta *plain = trained_learner(&src, &c, &a);
+    c.clip_norm = 1e30f; c.skip_nonfinite = 5;
+    kgm_meta *guarded = trained_learner(&src, &c, &b);
     assert_int_equal(b.clipped, 0);
     assert_int_equal(b.skipped, 0);
     assert_true(a.max_grad_norm > 0.0 && a.max_grad_norm == b.max_grad_norm);
@@ -285,8 +296,7 @@ static void no_decay_is_plain_adam(void **state)
     kgm_tasksrc src;
     kgm_tasksrc_linear(&src, NULL);
     kgm_meta_config c = small_config(8);
-    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
-    assert_int_equal(kgm_meta_train(trained, &src, NULL), 0);
+    kgm_meta *trained = trained_learner(&src, &c, NULL), *replayed = small_learner(&c);
     replay(replayed, &src, &c);
     assert_memory_equal(kgm_meta_params(trained), kgm_meta_params(replayed), kgm_meta_n_params(trained) * sizeof(float));
     kgm_meta_free(trained); kgm_meta_free(replayed);
@@ -308,20 +318,17 @@ static void decay_is_adamw_on_theta_only(void **state)
     kgm_tasksrc_linear(&src, NULL);
     kgm_meta_config c = small_config(8);
     c.learner = KGM_METASGD;
-    kgm_meta *plain = small_learner(&c);
+    kgm_meta *plain = trained_learner(&src, &c, NULL);
     c.weight_decay = 20.0f;   /* outer_lr 3e-3: theta* scaled by 0.94 a step, far above Adam's noise */
-    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
-    assert_int_equal(kgm_meta_train(trained, &src, NULL), 0);
-    assert_int_equal(kgm_meta_train(plain, &src, NULL), 0);
-    replay(replayed, &src, &c);
+    kgm_meta *trained = trained_learner(&src, &c, NULL);
     size_t n = kgm_meta_n_params(trained), n_theta = kgm_meta_net(trained)->n_params;
     assert_true(n == 2 * n_theta);   /* Meta-SGD: theta* then one rate per parameter */
-    double d_replay = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(replayed), n);
+    double d_replay = replay_gap(trained, &src, &c);
     double with = norm_of(kgm_meta_params(trained), n_theta), without = norm_of(kgm_meta_params(plain), n_theta);
     print_message("AdamW run vs hand replay: %.2e; |theta*| %.4f with decay, %.4f without\n", d_replay, with, without);
     assert_true(d_replay < 1e-6);
     assert_true(with < 0.8 * without);
-    kgm_meta_free(trained); kgm_meta_free(replayed); kgm_meta_free(plain);
+    kgm_meta_free(trained); kgm_meta_free(plain);
 }
 
 /* Cosine decay over 5 of 9 steps to a quarter, with decay of theta* too: the hand replay's
@@ -333,19 +340,15 @@ static void cosine_rates_follow_the_formula(void **state)
     kgm_tasksrc_linear(&src, NULL);
     kgm_meta_config c = small_config(9);
     c.weight_decay = 5.0f;
-    kgm_meta *constant = small_learner(&c);
+    kgm_meta *constant = trained_learner(&src, &c, NULL);
     c.lr_decay_steps = 5; c.lr_floor = 0.25f;
-    kgm_meta *trained = small_learner(&c), *replayed = small_learner(&c);
-    assert_int_equal(kgm_meta_train(trained, &src, NULL), 0);
-    assert_int_equal(kgm_meta_train(constant, &src, NULL), 0);
-    replay(replayed, &src, &c);
-    size_t n = kgm_meta_n_params(trained);
-    double d_replay = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(replayed), n),
-           d_const = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(constant), n);
+    kgm_meta *trained = trained_learner(&src, &c, NULL);
+    double d_replay = replay_gap(trained, &src, &c),
+           d_const = max_abs_diff(kgm_meta_params(trained), kgm_meta_params(constant), kgm_meta_n_params(trained));
     print_message("cosine run vs hand replay: %.2e, vs constant rates: %.2e\n", d_replay, d_const);
     assert_true(d_replay < 1e-6);
     assert_true(d_const > 1e-4);
-    kgm_meta_free(trained); kgm_meta_free(replayed); kgm_meta_free(constant);
+    kgm_meta_free(trained); kgm_meta_free(constant);
 }
 
 /* The schedule counts the learner's Adam steps across calls: after lr_decay_steps steps with
