@@ -469,17 +469,26 @@ static void refused_config(const kgm_meta_config *c, int film, const char *what)
     assert_non_null(strstr(kgm_error(), what));
 }
 
+/* The one-step learner of the two tests below: a 1-16-16-1 tanh net (m), config c with one
+ * iteration, meta-batch 4, outer rate 1e-3 (the rest as given), init stage init. */
+static kgm_meta *one_step_learner(kgm_meta_config c, const kgm_init_stage *init, int cond_dim, kgm_mlp *m)
+{
+    const int sizes[] = { 1, 16, 16, 1 };
+    assert_int_equal(kgm_mlp_init(m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
+    c.iterations = 1; c.meta_batch = 4; c.outer_lr = 1e-3f;
+    kgm_meta *mt = NULL;
+    assert_int_equal(kgm_meta_new(&mt, m, &c, init, cond_dim), 0);
+    return mt;
+}
+
 static void conditioner_has_its_own_learning_rate(void **state)
 {
     (void)state;
     for (int own = 0; own < 2; own++) {
         kgm_mlp m;
-        const int sizes[] = { 1, 16, 16, 1 };
-        assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
         kgm_meta_config c = kgm_meta_config_default();
-        c.iterations = 1; c.meta_batch = 4; c.outer_lr = 1e-3f; c.cond_lr = own ? 2e-2f : 0.0f;
-        kgm_meta *mt = NULL;
-        assert_int_equal(kgm_meta_new(&mt, &m, &c, &kgm_init_film, 2), 0);
+        c.cond_lr = own ? 2e-2f : 0.0f;
+        kgm_meta *mt = one_step_learner(c, &kgm_init_film, 2, &m);
         kgm_linear lc = { 1 };
         kgm_tasksrc src;
         kgm_tasksrc_linear(&src, &lc);
@@ -501,13 +510,9 @@ static void metasgd_rates_have_their_own_learning_rate(void **state)
     (void)state;
     for (int own = 0; own < 2; own++) {
         kgm_mlp m;
-        const int sizes[] = { 1, 16, 16, 1 };
-        assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
         kgm_meta_config c = kgm_meta_config_default();
-        c.learner = KGM_METASGD; c.iterations = 1; c.meta_batch = 4; c.outer_lr = 1e-3f;
-        c.rate_lr = own ? 1e-5f : 0.0f;
-        kgm_meta *mt = NULL;
-        assert_int_equal(kgm_meta_new(&mt, &m, &c, NULL, 0), 0);
+        c.learner = KGM_METASGD; c.rate_lr = own ? 1e-5f : 0.0f;
+        kgm_meta *mt = one_step_learner(c, NULL, 0, &m);
         kgm_linear lin = { 0 };
         kgm_tasksrc src;
         kgm_tasksrc_linear(&src, &lin);
