@@ -204,6 +204,26 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
 }
 
+/* The L2 norm of theta* (the first n_params meta-parameters, models/meta.h) and, for Meta-SGD,
+ * the range of the inner rates that follow it. */
+static void print_end_params(kgm_meta *mt, const char *what)
+{
+    const size_t P = kgm_meta_net(mt)->n_params;
+    const float *th = kgm_meta_params(mt);
+    double s = 0.0;
+    for (size_t i = 0; i < P; i++) s += (double)th[i] * th[i];
+    printf("%s: |theta*| = %.2f at the end\n", what, sqrt(s));
+    if (learner_kind != KGM_METASGD) return;
+    const float *r = th + P;
+    double lo = r[0], hi = r[0], mean = 0;
+    size_t neg = 0;
+    for (size_t i = 0; i < P; i++) {
+        lo = r[i] < lo ? r[i] : lo; hi = r[i] > hi ? r[i] : hi;
+        mean += r[i] / (double)P; neg += r[i] < 0;
+    }
+    printf("%s: inner rates min %.4g mean %.4g max %.4g, %zu of %zu negative\n", what, lo, mean, hi, neg, P);
+}
+
 /* Meta-trains mt on src and reports the time per meta-iteration on stderr. */
 static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
 {
@@ -218,23 +238,7 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
     if (!rc && (clip_norm > 0 || skip_nonfinite > 0))
         printf("%s: %d meta-batches skipped as not finite, %d meta-gradients clipped to %g; largest norm %.4g\n",
                what, st.skipped, st.clipped, (double)clip_norm, st.max_grad_norm);
-    if (!rc) {   /* theta* is the first n_params meta-parameters (models/meta.h) */
-        const float *th = kgm_meta_params(mt);
-        double s = 0.0;
-        for (size_t i = 0; i < kgm_meta_net(mt)->n_params; i++) s += (double)th[i] * th[i];
-        printf("%s: |theta*| = %.2f at the end\n", what, sqrt(s));
-        if (learner_kind == KGM_METASGD) {   /* the inner rates follow theta* */
-            const size_t P = kgm_meta_net(mt)->n_params;
-            const float *r = th + P;
-            double lo = r[0], hi = r[0], mean = 0;
-            size_t neg = 0;
-            for (size_t i = 0; i < P; i++) {
-                lo = r[i] < lo ? r[i] : lo; hi = r[i] > hi ? r[i] : hi;
-                mean += r[i] / (double)P; neg += r[i] < 0;
-            }
-            printf("%s: inner rates min %.4g mean %.4g max %.4g, %zu of %zu negative\n", what, lo, mean, hi, neg, P);
-        }
-    }
+    if (!rc) print_end_params(mt, what);
     return rc;
 }
 
