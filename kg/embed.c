@@ -174,15 +174,24 @@ static float default_init_scale(const kgm_emb_opts *o)
     return 0.1f;
 }
 
+int emb_widths(kgm_emb_model model, int dim, int *ent_width, int *rel_width)
+{
+    if (dim < 1 || dim > 65536) return kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", dim);
+    *ent_width = is_complex(model) ? 2 * dim : dim;
+    *rel_width = model == KGM_EMB_COMPLEX ? 2 * dim : dim;
+    return KGM_OK;
+}
+
 kgm_emb *emb_alloc(kgm_emb_model model, int dim, size_t n_ents, size_t n_rels, int reciprocal)
 {
-    if (dim < 1 || dim > 65536) { kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", dim); return NULL; }
+    int ew = 0, rw = 0;
+    if (emb_widths(model, dim, &ew, &rw)) return NULL;
     kgm_emb *e = calloc(1, sizeof *e);
     if (!e) { kgm_fail(KGM_ENOMEM, "out of memory for an embedding"); return NULL; }
     e->model = model;
     e->dim = dim;
-    e->ent_width = is_complex(model) ? 2 * dim : dim;
-    e->rel_width = model == KGM_EMB_COMPLEX ? 2 * dim : dim;
+    e->ent_width = ew;
+    e->rel_width = rw;
     e->n_ents = n_ents;
     e->n_rels = n_rels;
     e->reciprocal = reciprocal;

@@ -123,6 +123,9 @@ double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, cons
 void     emb_ova_log_w(const kgm_triple *pos, size_t n_pos, size_t n_ents, int batch, int candidates,
                        float *log_w);
 
+/* Row widths of model at dim (complex models keep re and im); KGM_EINVAL after kgm_fail when
+ * dim is out of range. */
+int      emb_widths(kgm_emb_model model, int dim, int *ent_width, int *rel_width);
 /* An embedding's struct and tables, uninitialized (kgm_emb_new fills them from its options,
  * kgm_emb_load and kgm_emb_copy from data); NULL after kgm_fail on a bad dim or out of memory. */
 kgm_emb *emb_alloc(kgm_emb_model model, int dim, size_t n_ents, size_t n_rels, int reciprocal);

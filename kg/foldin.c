@@ -125,13 +125,16 @@ int kgm_emb_load(kgm_emb **out, const char *path)
         rc = kgm_fail(KGM_EFORMAT, "%s: bad entity or relation count", path);
         goto out;
     }
+    /* the tensors' shapes are checked before anything is allocated for the counts they claim */
+    int ew = 0, rw = 0;
+    const long rel_rows = reciprocal ? 2 * n_rels : n_rels;
+    if ((rc = emb_widths(m, atoi(dim), &ew, &rw)) ||
+        (rc = kgm_modelfile_tensor(mf, "entities", (int)n_ents, ew, &ent)) ||
+        (rc = kgm_modelfile_tensor(mf, "relations", (int)rel_rows, rw, &rel))) goto out;
     e = emb_alloc(m, atoi(dim), (size_t)n_ents, (size_t)n_rels, reciprocal);
     if (!e) { rc = kgm_error_code() ? kgm_error_code() : KGM_ENOMEM; goto out; }
-    const size_t rel_rows = kgm_emb_rel_rows(e);
-    if ((rc = kgm_modelfile_tensor(mf, "entities", (int)n_ents, e->ent_width, &ent)) ||
-        (rc = kgm_modelfile_tensor(mf, "relations", (int)rel_rows, e->rel_width, &rel))) goto out;
-    memcpy(e->ent, ent, (size_t)n_ents * (size_t)e->ent_width * sizeof(float));
-    memcpy(e->rel, rel, rel_rows * (size_t)e->rel_width * sizeof(float));
+    memcpy(e->ent, ent, (size_t)n_ents * (size_t)ew * sizeof(float));
+    memcpy(e->rel, rel, (size_t)rel_rows * (size_t)rw * sizeof(float));
 out:
     kgm_modelfile_free(mf);
     if (rc) kgm_emb_free(e); else *out = e;

@@ -309,6 +309,18 @@ static void test_save_load_round_trip(void **state)
     assert_int_equal(kgm_modelfile_save(mf, path), 0);
     kgm_modelfile_free(mf);
     assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
+    /* counts claiming far more rows than the tensors hold: a format error, not an attempt to
+     * allocate two billion rows */
+    mf = kgm_modelfile_new();
+    const char *keys[][2] = { { "kind", "embedding" }, { "model", "complex" }, { "dim", "4" },
+                              { "n_ents", "2000000000" }, { "n_rels", "2" } };
+    for (int k = 0; k < 5; k++) assert_int_equal(kgm_modelfile_set(mf, keys[k][0], keys[k][1]), 0);
+    assert_int_equal(kgm_modelfile_add(mf, "entities", 9, 8, e->ent), 0);
+    assert_int_equal(kgm_modelfile_add(mf, "relations", 2, 8, e->rel), 0);
+    assert_int_equal(kgm_modelfile_save(mf, path), 0);
+    kgm_modelfile_free(mf);
+    assert_int_equal(kgm_emb_load(&back, path), KGM_EFORMAT);
+    assert_null(back);
     remove(path);
     assert_int_equal(kgm_emb_load(&back, path), KGM_EIO);
     kgm_emb_free(e);
