@@ -4,7 +4,7 @@
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
- *                [--lr-floor X=1]
+ *                [--lr-floor X=1] [--save-dir DIR] [--load-dir DIR]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -25,6 +25,9 @@
  * every Adam rate decays by a cosine over the run's iterations to F times it (lr_decay_steps,
  * lr_floor; 1: constant, the numbers of earlier runs). Each trained
  * learner prints the L2 norm of theta* at the end (its drift is what the guards and decay fight).
+ * --save-dir writes the learners of the none and graph rows as model files (none.kgm,
+ * film-family.kgm, ...); --load-dir reads them instead of training (the embedding is rebuilt,
+ * seeded, so e(t) is the same), to re-evaluate a trained learner.
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
@@ -56,6 +59,7 @@ static int skip_nonfinite = 0;   /* --skip-nonfinite: non-finite meta-batches sk
 static float rate_lr = 0.0f;     /* --rate-lr: Meta-SGD's inner rates' Adam rate (0: outer rate) */
 static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0: off) */
 static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
+static const char *save_dir, *load_dir;   /* --save-dir / --load-dir: trained learners as model files */
 
 static double now_s(void)
 {
@@ -242,15 +246,27 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
     return rc;
 }
 
-static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond)
+/* A learner for row `name` (a file name): meta-trained on kc's meta-train tasks, or read from
+ * --load-dir; written to --save-dir when given, so later runs can re-evaluate it. */
+static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond, const char *name)
 {
-    kgm_meta *mt = learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0, iterations);
+    char path[4096];
+    kgm_meta *mt = NULL;
+    if (load_dir) {
+        snprintf(path, sizeof path, "%s/%s.kgm", load_dir, name);
+        if (kgm_meta_load(&mt, path, NULL)) return NULL;
+        fprintf(stderr, "%s: loaded from %s\n", name, path);
+        return mt;
+    }
+    mt = learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0, iterations);
     kgm_tasksrc src;
     kgm_kgcond_src ctx;
     if (!mt || kgm_kgcond_tasksrc(kc, 0, cond, &ctx, &src) || timed_train(mt, &src, init->name)) {
         kgm_meta_free(mt);
         return NULL;
     }
+    snprintf(path, sizeof path, "%s/%s.kgm", save_dir ? save_dir : "", name);
+    if (save_dir && kgm_meta_save(mt, path)) { kgm_meta_free(mt); return NULL; }
     return mt;
 }
 
@@ -461,7 +477,7 @@ static int row_none(void)
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("none graph");
-    kgm_meta *mt = train(kc, &kgm_init_none, 0);
+    kgm_meta *mt = train(kc, &kgm_init_none, 0, "none");
     if (!mt) return die("train none");
     evaluate(BASELINE_ROW, &mt, NULL, kc, 0, 20);
     kgm_meta_free(mt);
@@ -531,9 +547,10 @@ static int rows_graph(const char *label, const char *links, const char *new_link
     const kgm_init_stage *stages[] = {&kgm_init_shift, &kgm_init_film};
     for (int s = 0; s < 2; s++) {
         if (!has_row(stage_list, stages[s]->name)) continue;
-        kgm_meta *mt = train(kc, stages[s], 1);
-        if (!mt) return die("train conditioned");
         char row[96];
+        snprintf(row, sizeof row, "%s-%s", stages[s]->name, label);
+        kgm_meta *mt = train(kc, stages[s], 1, row);
+        if (!mt) return die("train conditioned");
         snprintf(row, sizeof row, "%s, %s graph", stages[s]->name, label);
         evaluate(row, &mt, NULL, kc, kgm_kgcond_cond_dim(kc), 20);
         snprintf(row, sizeof row, "%s, %s graph, zero-shot", stages[s]->name, label);
@@ -662,6 +679,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--cond-lr")) cond_lr = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--attributes")) attributes = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mse-out")) mse_out = argv[i + 1];
+        else if (!strcmp(argv[i], "--save-dir")) save_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--load-dir")) load_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--rate-lr")) rate_lr = strtof(argv[i + 1], NULL);
