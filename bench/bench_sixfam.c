@@ -4,7 +4,7 @@
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
- *                [--lr-floor X=1] [--save-dir DIR] [--load-dir DIR]
+ *                [--lr-floor X=1] [--cond-rates 0|1=0] [--save-dir DIR] [--load-dir DIR]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -25,6 +25,8 @@
  * every Adam rate decays by a cosine over the run's iterations to F times it (lr_decay_steps,
  * lr_floor; 1: constant, the numbers of earlier runs). Each trained
  * learner prints the L2 norm of theta* at the end (its drift is what the guards and decay fight).
+ * --cond-rates 1 (with --learner metasgd): the conditioned rows also scale each unit's inner rates
+ * by 1 + tanh(R e(t)) (models/meta.h cond_rates), so each family can take its own steps.
  * --save-dir writes the learners of the none and graph rows as model files (none.kgm,
  * film-family.kgm, ...); --load-dir reads them instead of training (the embedding is rebuilt,
  * seeded, so e(t) is the same), to re-evaluate a trained learner.
@@ -59,6 +61,7 @@ static int skip_nonfinite = 0;   /* --skip-nonfinite: non-finite meta-batches sk
 static float rate_lr = 0.0f;     /* --rate-lr: Meta-SGD's inner rates' Adam rate (0: outer rate) */
 static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0: off) */
 static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
+static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
 static const char *save_dir, *load_dir;   /* --save-dir / --load-dir: trained learners as model files */
 
 static double now_s(void)
@@ -203,6 +206,7 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     c.n_support = K_SHOT; c.n_query = K_SHOT; c.iterations = iters; c.threads = threads; c.seed = seed;
     c.cond_lr = cond_lr; c.clip_norm = clip_norm; c.skip_nonfinite = skip_nonfinite;
     c.rate_lr = rate_lr; c.weight_decay = weight_decay;
+    c.cond_rates = cond_rates && cond_dim > 0;
     if (lr_floor < 1.0f) { c.lr_decay_steps = iters; c.lr_floor = lr_floor; }
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
@@ -680,6 +684,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--attributes")) attributes = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mse-out")) mse_out = argv[i + 1];
         else if (!strcmp(argv[i], "--save-dir")) save_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--cond-rates")) cond_rates = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--load-dir")) load_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
@@ -698,6 +703,7 @@ int main(int argc, char **argv)
            prototypes > 0 ? "as prototype codes" : "as standardized embedding rows", cond_lr > 0 ? (double)cond_lr : 0.001);
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
     if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
+    if (cond_rates) printf("conditioned rows: inner rates scaled per unit by 1 + tanh(R e(t))\n");
     if (clip_norm > 0 || skip_nonfinite > 0)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"
                " in a row skipped (0: off)\n", (double)clip_norm, skip_nonfinite);

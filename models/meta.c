@@ -175,6 +175,14 @@ const kgm_init_stage *kgm_init_find(const char *name)
 }
 
 /* ---- the learner ---- */
+/* Rows of all weight matrices: the units of the rate map (cond_rates). */
+static size_t n_units(const kgm_mlp *m)
+{
+    size_t n = 0;
+    for (int l = 0; l < m->n_layers; l++) n += (size_t)m->sizes[l + 1];
+    return n;
+}
+
 typedef struct worker {
     kgm_mlp_ws **ws;  /* (k+1): ws[j] keeps the support pass at theta_j for the Hessian
                        * products, ws[k] the query pass; ws[0] serves single passes */
@@ -182,6 +190,7 @@ typedef struct worker {
     float *thetas;    /* (k+1, P): theta_0 .. theta_k */
     float *gs;        /* (k, P): support gradients g_s(theta_j) */
     float *v, *u, *hv;
+    float *rt;        /* (P) the task's inner rates when they are conditioned (cond_rates) */
     kgm_episode task;    /* training-sized task buffers */
 } worker;
 
@@ -190,7 +199,7 @@ struct kgm_meta {
     kgm_meta_config cfg;
     const kgm_init_stage *init;
     int cond_dim;
-    size_t P, n_meta, off_lr, off_phi;
+    size_t P, n_meta, off_lr, off_phi, off_rmap;   /* off_rmap == n_meta: no rate map */
     float *meta, *best;
     float *adam_m, *adam_v;
     long adam_t;
@@ -216,7 +225,8 @@ static int worker_init(worker *w, const kgm_meta *mt)
     w->v = malloc(P * sizeof(float));
     w->u = malloc(P * sizeof(float));
     w->hv = malloc(P * sizeof(float));
-    if (!w->ws || !w->thetas || !w->gs || !w->v || !w->u || !w->hv) return KGM_ENOMEM;
+    w->rt = malloc(P * sizeof(float));
+    if (!w->ws || !w->thetas || !w->gs || !w->v || !w->u || !w->hv || !w->rt) return KGM_ENOMEM;
     return KGM_OK;
 }
 
@@ -224,7 +234,7 @@ static void worker_free(worker *w)
 {
     for (int j = 0; w->ws && j < w->n_ws; j++) kgm_mlp_ws_free(w->ws[j]);
     free(w->ws);
-    free(w->thetas); free(w->gs); free(w->v); free(w->u); free(w->hv);
+    free(w->thetas); free(w->gs); free(w->v); free(w->u); free(w->hv); free(w->rt);
     kgm_episode_release(&w->task);
     memset(w, 0, sizeof *w);
 }
@@ -267,6 +277,8 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
         return kgm_fail(KGM_EINVAL, "weight_decay %g times outer learning rate %g must be < 1",
                         (double)c->weight_decay, (double)c->outer_lr);
     if (cond_dim < 0) return kgm_fail(KGM_EINVAL, "cond_dim must be >= 0");
+    if (c->cond_rates && (c->learner != KGM_METASGD || cond_dim == 0))
+        return kgm_fail(KGM_EINVAL, "conditioned inner rates need the metasgd learner and a conditioning vector");
     if (net->n_params == 0) return kgm_fail(KGM_EINVAL, "network has no parameters");
     return KGM_OK;
 }
@@ -286,7 +298,8 @@ int kgm_meta_new(kgm_meta **out, const kgm_mlp *net, const kgm_meta_config *cfg,
     mt->P = net->n_params;
     mt->off_lr = mt->P;
     mt->off_phi = mt->P + (cfg->learner == KGM_METASGD ? mt->P : 0);
-    mt->n_meta = mt->off_phi + mt->init->n_params(net, cond_dim);
+    mt->off_rmap = mt->off_phi + mt->init->n_params(net, cond_dim);
+    mt->n_meta = mt->off_rmap + (cfg->cond_rates ? n_units(net) * (size_t)cond_dim : 0);
     mt->meta = calloc(mt->n_meta, sizeof(float));
     mt->best = calloc(mt->n_meta, sizeof(float));
     mt->adam_m = calloc(mt->n_meta, sizeof(float));
@@ -328,6 +341,49 @@ static const float *inner_rates(const kgm_meta *mt, const float *meta)
     return mt->cfg.learner == KGM_METASGD ? meta + mt->off_lr : mt->fixed_lr;
 }
 
+/* ---- conditioned inner rates (Meta-SGD with cond_rates) ----
+ * Unit i of layer l (row i of W_l and entry i of b_l) scales its learned rates by
+ * s = 1 + tanh(R_li e(t)), R (units, cond_dim) from 0, so training starts at plain Meta-SGD and
+ * each scale stays in (0, 2). The meta-gradient: with q = dL/drt (what plain Meta-SGD gives
+ * its rates), dL/dr = s q and dL/dR_li = (1 - tanh^2) (sum over the unit of q r) e^T. */
+/* The rates of the task with conditioning vector e: r itself, or r scaled unit by unit into rt. */
+static const float *task_rates(const kgm_meta *mt, const float *meta, const float *e, float *rt)
+{
+    const float *r = inner_rates(mt, meta), *R = meta + mt->off_rmap;
+    if (mt->off_rmap == mt->n_meta) return r;
+    const kgm_mlp *m = &mt->net;
+    for (int l = 0; l < m->n_layers; l++) {
+        const size_t in = (size_t)m->sizes[l];
+        for (size_t i = 0; i < (size_t)m->sizes[l + 1]; i++, R += mt->cond_dim) {
+            const float s = 1.0f + tanhf(film_dot(R, e, mt->cond_dim));
+            const size_t w = m->w_off[l] + i * in, b = m->b_off[l] + i;
+            for (size_t j = 0; j < in; j++) rt[w + j] = s * r[w + j];
+            rt[b] = s * r[b];
+        }
+    }
+    return rt;
+}
+
+/* grad holds dL/drt where the rates' gradient goes: make it dL/dr and add dL/dR. */
+static void task_rates_backward(const kgm_meta *mt, const float *meta, const float *e, float *grad)
+{
+    if (mt->off_rmap == mt->n_meta) return;
+    const kgm_mlp *m = &mt->net;
+    const float *r = meta + mt->off_lr, *R = meta + mt->off_rmap;
+    float *q = grad + mt->off_lr, *gR = grad + mt->off_rmap;
+    for (int l = 0; l < m->n_layers; l++) {
+        const size_t in = (size_t)m->sizes[l];
+        for (size_t i = 0; i < (size_t)m->sizes[l + 1]; i++, R += mt->cond_dim, gR += mt->cond_dim) {
+            const float t = tanhf(film_dot(R, e, mt->cond_dim));
+            const size_t w = m->w_off[l] + i * in, b = m->b_off[l] + i;
+            float qr = q[b] * r[b];
+            q[b] *= 1.0f + t;
+            for (size_t j = 0; j < in; j++) { qr += q[w + j] * r[w + j]; q[w + j] *= 1.0f + t; }
+            for (int c = 0; c < mt->cond_dim; c++) gR[c] += qr * (1.0f - t * t) * e[c];
+        }
+    }
+}
+
 static int check_task(const kgm_meta *mt, const kgm_episode *t)
 {
     const kgm_mlp *m = &mt->net;
@@ -361,7 +417,7 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
     const size_t P = mt->P;
     const int k = mt->cfg.inner_steps;
     const kgm_learner L = mt->cfg.learner;
-    const float *r = inner_rates(mt, meta);
+    const float *r = task_rates(mt, meta, t->cond, w->rt);
     int rc = worker_fit(w, &mt->net, t->n_support > t->n_query ? t->n_support : t->n_query);
     if (rc) return rc;
     inner_loop(mt, w, meta, r, t, k);
@@ -381,6 +437,7 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
             kgm_mlp_hvp_cached(&mt->net, w->ws[j], th, t->xs, t->n_support, w->u, w->hv);
             for (size_t i = 0; i < P; i++) v[i] -= w->hv[i];
         }
+        task_rates_backward(mt, meta, t->cond, grad);
     }
     mt->init->backward(&mt->net, mt->cond_dim, meta, meta + mt->off_phi, t->cond, v, grad, grad + mt->off_phi);
     return KGM_OK;
@@ -400,7 +457,7 @@ static int adapt_with(kgm_meta *mt, const kgm_episode *t, int steps, float alpha
     const size_t P = mt->P;
     int rc = worker_fit(w, &mt->net, t->n_support > t->n_query ? t->n_support : t->n_query);
     if (rc) return rc;
-    const float *r = inner_rates(mt, mt->meta);
+    const float *r = task_rates(mt, mt->meta, t->cond, w->rt);
     mt->init->forward(&mt->net, mt->cond_dim, mt->meta, mt->meta + mt->off_phi, t->cond, fast);
     for (int s = 0; s <= steps; s++) {
         if (query_tasks)
@@ -758,8 +815,12 @@ int kgm_meta_save(const kgm_meta *mt, const char *path)
     }
     if (!rc && mt->off_phi > mt->off_lr)
         rc = kgm_modelfile_add(mf, "rates", 1, (int)mt->P, mt->meta + mt->off_lr);
-    if (!rc && mt->n_meta > mt->off_phi)
-        rc = kgm_modelfile_add(mf, "init", 1, (int)(mt->n_meta - mt->off_phi), mt->meta + mt->off_phi);
+    if (!rc && mt->off_rmap > mt->off_phi)
+        rc = kgm_modelfile_add(mf, "init", 1, (int)(mt->off_rmap - mt->off_phi), mt->meta + mt->off_phi);
+    if (!rc && mt->n_meta > mt->off_rmap)   /* the key only in files that have the tensor */
+        rc = set_int(mf, "cond_rates", 1);
+    if (!rc && mt->n_meta > mt->off_rmap)
+        rc = kgm_modelfile_add(mf, "rate_map", (int)n_units(m), mt->cond_dim, mt->meta + mt->off_rmap);
     if (!rc) rc = kgm_modelfile_save(mf, path);
     kgm_modelfile_free(mf);
     return rc;
@@ -802,6 +863,7 @@ static int config_from_file(const kgm_modelfile *mf, const char *path, kgm_mlp *
     *cond_dim = atoi(v);
     if ((rc = need(mf, path, "seed", &v))) return rc;
     c->seed = strtoull(v, NULL, 10);
+    c->cond_rates = (v = kgm_modelfile_get(mf, "cond_rates")) && atoi(v);   /* absent in older files */
     return KGM_OK;
 }
 
@@ -820,7 +882,7 @@ int kgm_meta_load(kgm_meta **out, const char *path, const kgm_meta_config *cfg)
         if (cfg->learner != c.learner || cfg->inner_steps != c.inner_steps)
             rc = kgm_fail(KGM_EINVAL, "%s holds %s with %d inner steps, not %s with %d", path,
                           kgm_learner_name(c.learner), c.inner_steps, kgm_learner_name(cfg->learner), cfg->inner_steps);
-        else c = *cfg;
+        else { int cr = c.cond_rates; c = *cfg; c.cond_rates = cr; }   /* the file's layout decides */
     }
     kgm_meta *mt = NULL;
     if (!rc) rc = kgm_meta_new(&mt, &m, &c, init, cond_dim);
@@ -837,9 +899,12 @@ int kgm_meta_load(kgm_meta **out, const char *path, const kgm_meta_config *cfg)
     const float *d;
     if (!rc && mt->off_phi > mt->off_lr && !(rc = kgm_modelfile_tensor(mf, "rates", 1, (int)mt->P, &d)))
         memcpy(mt->meta + mt->off_lr, d, mt->P * sizeof(float));
-    if (!rc && mt->n_meta > mt->off_phi &&
-        !(rc = kgm_modelfile_tensor(mf, "init", 1, (int)(mt->n_meta - mt->off_phi), &d)))
-        memcpy(mt->meta + mt->off_phi, d, (mt->n_meta - mt->off_phi) * sizeof(float));
+    if (!rc && mt->off_rmap > mt->off_phi &&
+        !(rc = kgm_modelfile_tensor(mf, "init", 1, (int)(mt->off_rmap - mt->off_phi), &d)))
+        memcpy(mt->meta + mt->off_phi, d, (mt->off_rmap - mt->off_phi) * sizeof(float));
+    if (!rc && mt->n_meta > mt->off_rmap &&
+        !(rc = kgm_modelfile_tensor(mf, "rate_map", (int)n_units(&m), cond_dim, &d)))
+        memcpy(mt->meta + mt->off_rmap, d, (mt->n_meta - mt->off_rmap) * sizeof(float));
     kgm_modelfile_free(mf);
     if (rc) { kgm_meta_free(mt); return rc; }
     memcpy(mt->best, mt->meta, mt->n_meta * sizeof(float));

@@ -6,7 +6,7 @@
  * adapts only the last layer; second order), Reptile (outer "gradient" theta0 - theta_k).
  *
  * Meta-parameters, one flat buffer: [theta* (P) | inner rates (P, Meta-SGD only) | init-stage
- * parameters]. The initial fast weights of a task are theta0(t) = init(theta*, phi, e(t)),
+ * parameters | rate map (Meta-SGD with cond_rates only)]. The initial fast weights of a task are theta0(t) = init(theta*, phi, e(t)),
  * where e(t) is the task's conditioning vector and phi the init stage's parameters; the
  * meta-gradient reaches phi through the inner loop by the stage's vector-Jacobian product.
  * Stages: none (theta0 = theta*), shift (theta0 = theta* + U e), FiLM (per-hidden-unit scale
@@ -65,6 +65,10 @@ typedef struct kgm_meta_config {
                              * early steps move a rate by about its learning rate, so with rates
                              * starting at alpha = outer_lr they halve, double or turn negative
                              * within a few iterations (bench_sixfam: divergence) */
+    /* Meta-SGD with conditioning only: each unit's inner rates (a row of W_l and its bias)
+     * scaled by 1 + tanh(R_u e(t)), R learned at cond_lr from 0, so a task's family can pick
+     * its own step sizes (one set of rates must otherwise serve every family). 0: off. */
+    int cond_rates;
     int n_support, n_query; /* examples per task in meta-training */
     int iterations;
     int threads;            /* >= 1 */

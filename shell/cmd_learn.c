@@ -234,13 +234,15 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_hidden(a, o->sizes, &o->n_hidden) || opt_float(a, "cond_lr", &o->cfg.cond_lr) ||
         opt_int(a, "prototypes", 0, 4096, &o->prototypes) || opt_float(a, "clip", &o->cfg.clip_norm) ||
         opt_float(a, "rate_lr", &o->cfg.rate_lr) || opt_float(a, "weight_decay", &o->cfg.weight_decay) ||
-        opt_fraction(a, "lr_floor", &o->cfg.lr_floor) ||
+        opt_fraction(a, "lr_floor", &o->cfg.lr_floor) || opt_int(a, "cond_rates", 0, 1, &o->cfg.cond_rates) ||
         opt_int(a, "skip_nonfinite", 1, 1000000, &o->cfg.skip_nonfinite))
         return KGM_EINVAL;
     if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
         return kgm_fail(KGM_EINVAL, "cond_lr and prototypes set the conditioning: they need cond=shift or cond=film");
     if (sh_opt(a, "rate_lr") && o->cfg.learner != KGM_METASGD)
         return kgm_fail(KGM_EINVAL, "rate_lr sets Meta-SGD's inner rates: it needs learner=metasgd");
+    if (o->cfg.cond_rates && (o->cfg.learner != KGM_METASGD || o->init == &kgm_init_none))
+        return kgm_fail(KGM_EINVAL, "cond_rates scales Meta-SGD's inner rates by e(t): it needs learner=metasgd and cond=shift or cond=film");
     if (seed >= 0) o->cfg.seed = (uint64_t)seed;
     o->cfg.n_support = o->cfg.n_query = shots;
     /* lr_floor=F: the Adam rates' cosine decay to F spans the whole run (set in cmd_train) */
@@ -367,6 +369,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
     if (c->cond_lr > 0) hyper_add(&h, "condLr", sig4(c->cond_lr));
     if (o->prototypes > 0) hyper_add(&h, "prototypes", o->prototypes);
     if (c->rate_lr > 0) hyper_add(&h, "rateLr", sig4(c->rate_lr));
+    if (c->cond_rates) hyper_add(&h, "condRates", 1);
     if (c->clip_norm > 0) hyper_add(&h, "clipNorm", sig4(c->clip_norm));
     if (c->skip_nonfinite > 0) hyper_add(&h, "skipNonfinite", c->skip_nonfinite);
     if (c->weight_decay > 0) hyper_add(&h, "weightDecay", sig4(c->weight_decay));

@@ -81,7 +81,7 @@ static void hvp_matches_finite_differences(void **state)
 
 /* ---- meta-gradients ---- */
 static kgm_meta *small_learner(kgm_learner L, int steps, float alpha, const kgm_init_stage *init,
-                               int cond_dim, int threads)
+                               int cond_dim, int threads, int cond_rates)
 {
     kgm_mlp m;
     const int sizes[] = { 1, 16, 16, 1 };
@@ -89,6 +89,7 @@ static kgm_meta *small_learner(kgm_learner L, int steps, float alpha, const kgm_
     kgm_meta_config c = kgm_meta_config_default();
     c.learner = L; c.inner_steps = steps; c.alpha = alpha; c.meta_batch = 8;
     c.n_support = 6; c.n_query = 6; c.threads = threads; c.seed = 7; c.iterations = 0;
+    c.cond_rates = cond_rates;
     kgm_meta *mt = NULL;
     assert_int_equal(kgm_meta_new(&mt, &m, &c, init, cond_dim), 0);
     return mt;
@@ -144,22 +145,26 @@ static void sample_linear(kgm_episode *t, int cond, uint64_t key)
     assert_int_equal(kgm_episode_sample(&src, &r, t), 0);
 }
 
-static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_dim)
+static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_dim, int cond_rates)
 {
-    kgm_meta *mt = small_learner(L, 3, 0.3f, init, cond_dim, 1);
+    kgm_meta *mt = small_learner(L, 3, 0.3f, init, cond_dim, 1, cond_rates);
     size_t n = kgm_meta_n_params(mt);
     /* Give the conditioning parameters and rates some non-trivial values. */
     float *p = kgm_meta_params(mt);
     float *noise = malloc(n * 4), *grad = malloc(n * 4);
     random_vec(noise, n, 5, 0.2);
     size_t P = kgm_meta_net(mt)->n_params;
-    for (size_t i = P; i < n; i++) p[i] += noise[i];
+    /* The rate map (cond_rates): 33 units x cond_dim entries, the buffer's tail; scaled up so
+     * that its tanh works away from 0, where a missing (1 - tanh^2) would go unnoticed. */
+    const size_t rate_map = cond_rates ? (16 + 16 + 1) * (size_t)cond_dim : 0;
+    for (size_t i = P; i < n; i++) p[i] += (i < n - rate_map ? 1.0f : 5.0f) * noise[i];
     kgm_episode t;
     sample_linear(&t, cond_dim > 0, 1);
-    /* Along all meta-parameters, then along the rates and conditioning parameters alone. */
-    for (uint64_t s = 11; s < 15; s++) {
+    /* Along all meta-parameters, then along the rates and conditioning parameters alone, then
+     * (cond_rates) along the rate map alone. */
+    for (uint64_t s = 11; s < 16; s++) {
         double fd, an;
-        size_t from = s < 14 ? 0 : P;
+        size_t from = s < 14 ? 0 : s == 14 ? P : n - rate_map;
         if (from == n) break;
         directional(mt, &t, s, NULL, from, &fd, &an, grad);
         print_message("%s/%s: fd %.6g an %.6g\n", kgm_learner_name(L), init ? init->name : "none", fd, an);
@@ -174,14 +179,16 @@ static void check_metagrad(kgm_learner L, const kgm_init_stage *init, int cond_d
 static void second_order_metagradients_match_fd(void **state)
 {
     (void)state;
-    check_metagrad(KGM_MAML, NULL, 0);
-    check_metagrad(KGM_METASGD, NULL, 0);
-    check_metagrad(KGM_ANIL, NULL, 0);
-    check_metagrad(KGM_MAML, &kgm_init_shift, 2);
-    check_metagrad(KGM_METASGD, &kgm_init_shift, 2);
-    check_metagrad(KGM_MAML, &kgm_init_film, 2);
-    check_metagrad(KGM_METASGD, &kgm_init_film, 2);   /* the six-family benchmark's best pairing */
-    check_metagrad(KGM_ANIL, &kgm_init_film, 2);
+    check_metagrad(KGM_MAML, NULL, 0, 0);
+    check_metagrad(KGM_METASGD, NULL, 0, 0);
+    check_metagrad(KGM_ANIL, NULL, 0, 0);
+    check_metagrad(KGM_MAML, &kgm_init_shift, 2, 0);
+    check_metagrad(KGM_METASGD, &kgm_init_shift, 2, 0);
+    check_metagrad(KGM_MAML, &kgm_init_film, 2, 0);
+    check_metagrad(KGM_METASGD, &kgm_init_film, 2, 0);   /* the six-family benchmark's best pairing */
+    check_metagrad(KGM_ANIL, &kgm_init_film, 2, 0);
+    check_metagrad(KGM_METASGD, &kgm_init_film, 2, 1);   /* with rates conditioned on e(t) */
+    check_metagrad(KGM_METASGD, NULL, 2, 1);
 }
 
 /* Classification: 2-D points labelled by the side of a random line through the origin. */
@@ -229,8 +236,8 @@ static void classification_metagradient_matches_fd(void **state)
 static void fomaml_differs_from_maml(void **state)
 {
     (void)state;
-    kgm_meta *a = small_learner(KGM_MAML, 3, 0.3f, NULL, 0, 1);
-    kgm_meta *b = small_learner(KGM_FOMAML, 3, 0.3f, NULL, 0, 1);
+    kgm_meta *a = small_learner(KGM_MAML, 3, 0.3f, NULL, 0, 1, 0);
+    kgm_meta *b = small_learner(KGM_FOMAML, 3, 0.3f, NULL, 0, 1, 0);
     size_t n = kgm_meta_n_params(a);
     assert_memory_equal(kgm_meta_params(a), kgm_meta_params(b), n * 4);
     kgm_episode t;
@@ -267,7 +274,7 @@ static void maml_matches_the_tape(void **state)
     (void)state;
     const int k = 3;
     const float alpha = 0.3f;
-    kgm_meta *mt = small_learner(KGM_MAML, k, alpha, NULL, 0, 1);
+    kgm_meta *mt = small_learner(KGM_MAML, k, alpha, NULL, 0, 1, 0);
     const kgm_mlp *m = kgm_meta_net(mt);
     size_t P = m->n_params;
     kgm_episode t;
@@ -528,6 +535,54 @@ static void metasgd_rates_have_their_own_learning_rate(void **state)
     refused_config(&c, 0, "rate_lr");
 }
 
+/* Rates conditioned on e(t): with the map at 0 the meta-gradient is plain Meta-SGD's, bit for
+ * bit, plus a nonzero one for the map; a trained-looking map changes adaptation and survives a
+ * model file; the option needs Meta-SGD and a conditioning vector. */
+static void conditioned_rates_extend_metasgd(void **state)
+{
+    (void)state;
+    kgm_meta *plain = small_learner(KGM_METASGD, 2, 0.3f, &kgm_init_film, 2, 1, 0);
+    kgm_meta *cr = small_learner(KGM_METASGD, 2, 0.3f, &kgm_init_film, 2, 1, 1);
+    const size_t n0 = kgm_meta_n_params(plain), n = kgm_meta_n_params(cr), P = kgm_meta_net(cr)->n_params;
+    assert_int_equal(n, n0 + (16 + 16 + 1) * 2);
+    assert_memory_equal(kgm_meta_params(plain), kgm_meta_params(cr), n0 * 4);
+    kgm_episode t;
+    sample_linear(&t, 1, 3);
+    float *g0 = malloc(n0 * 4), *g = malloc(n * 4), *fast0 = malloc(P * 4), *fast = malloc(P * 4);
+    float l0, l;
+    assert_int_equal(kgm_meta_task_grad(plain, &t, g0, &l0), 0);
+    assert_int_equal(kgm_meta_task_grad(cr, &t, g, &l), 0);
+    assert_true(l == l0);
+    assert_memory_equal(g0, g, n0 * 4);
+    assert_true(dot(g + n0, g + n0, n - n0) > 1e-12);
+
+    assert_int_equal(kgm_meta_adapt(cr, &t, 3, fast0), 0);
+    random_vec(kgm_meta_params(cr) + n0, n - n0, 9, 1.0);
+    assert_int_equal(kgm_meta_adapt(cr, &t, 3, fast), 0);
+    assert_memory_not_equal(fast0, fast, P * 4);
+    char path[] = "/tmp/kgm_test_meta_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(kgm_meta_save(cr, path), 0);
+    kgm_meta *back = NULL;
+    assert_int_equal(kgm_meta_load(&back, path, NULL), 0);
+    assert_int_equal(kgm_meta_n_params(back), n);
+    assert_memory_equal(kgm_meta_params(back), kgm_meta_params(cr), n * 4);
+    assert_int_equal(kgm_meta_adapt(back, &t, 3, fast0), 0);
+    assert_memory_equal(fast0, fast, P * 4);
+    unlink(path);
+
+    kgm_meta_config c = kgm_meta_config_default();
+    c.cond_rates = 1;   /* MAML has no rates to condition */
+    refused_config(&c, 1, "conditioned inner rates");
+    c.learner = KGM_METASGD;   /* nor is there an e(t) without conditioning */
+    refused_config(&c, 0, "conditioned inner rates");
+    kgm_episode_release(&t);
+    free(g0); free(g); free(fast0); free(fast);
+    kgm_meta_free(back); kgm_meta_free(plain); kgm_meta_free(cr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +597,7 @@ int main(void)
         cmocka_unit_test(refuses_bad_input_and_stops_on_interrupt),
         cmocka_unit_test(conditioner_has_its_own_learning_rate),
         cmocka_unit_test(metasgd_rates_have_their_own_learning_rate),
+        cmocka_unit_test(conditioned_rates_extend_metasgd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
