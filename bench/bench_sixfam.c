@@ -4,7 +4,7 @@
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
- *                [--lr-floor X=1] [--cond-rates 0|1=0] [--save-dir DIR] [--load-dir DIR]
+ *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0] [--save-dir DIR] [--load-dir DIR]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -27,8 +27,10 @@
  * learner prints the L2 norm of theta* at the end (its drift is what the guards and decay fight).
  * --cond-rates 1 (with --learner metasgd): the conditioned rows also scale each unit's inner rates
  * by 1 + tanh(R e(t)) (models/meta.h cond_rates), so each family can take its own steps.
- * --save-dir writes the learners of the none and graph rows as model files (none.kgm,
- * film-family.kgm, ...); --load-dir reads them instead of training (the embedding is rebuilt,
+ * --backtrack 1: every row's test adaptation backtracks on the support loss (models/meta.h
+ * kgm_meta_set_backtrack; training is unchanged), so no test task can diverge in its 20 steps.
+ * --save-dir writes the trained learners as model files (none.kgm, film-family.kgm,
+ * perfamily-0.kgm, ...); --load-dir reads them instead of training (the embedding is rebuilt,
  * seeded, so e(t) is the same), to re-evaluate a trained learner.
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
@@ -62,6 +64,7 @@ static float rate_lr = 0.0f;     /* --rate-lr: Meta-SGD's inner rates' Adam rate
 static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0: off) */
 static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
+static int backtrack = 0;           /* --backtrack 1: test adaptation backtracks on the support loss */
 static const char *save_dir, *load_dir;   /* --save-dir / --load-dir: trained learners as model files */
 
 static double now_s(void)
@@ -250,22 +253,19 @@ static int timed_train(kgm_meta *mt, const kgm_tasksrc *src, const char *what)
     return rc;
 }
 
-/* A learner for row `name` (a file name): meta-trained on kc's meta-train tasks, or read from
- * --load-dir; written to --save-dir when given, so later runs can re-evaluate it. */
-static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond, const char *name)
+/* Meta-trains the new learner mt on src, or replaces it by name.kgm from --load-dir; writes it
+ * to --save-dir as name.kgm. NULL on failure (mt freed). */
+static kgm_meta *train_or_load(kgm_meta *mt, const kgm_tasksrc *src, const char *what, const char *name)
 {
     char path[4096];
-    kgm_meta *mt = NULL;
-    if (load_dir) {
+    if (mt && load_dir) {
+        kgm_meta_free(mt);
         snprintf(path, sizeof path, "%s/%s.kgm", load_dir, name);
         if (kgm_meta_load(&mt, path, NULL)) return NULL;
         fprintf(stderr, "%s: loaded from %s\n", name, path);
         return mt;
     }
-    mt = learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0, iterations);
-    kgm_tasksrc src;
-    kgm_kgcond_src ctx;
-    if (!mt || kgm_kgcond_tasksrc(kc, 0, cond, &ctx, &src) || timed_train(mt, &src, init->name)) {
+    if (!mt || timed_train(mt, src, what)) {
         kgm_meta_free(mt);
         return NULL;
     }
@@ -274,12 +274,22 @@ static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int con
     return mt;
 }
 
+/* The learner of row `name` (a file name) on kc's meta-train tasks. */
+static kgm_meta *train(const kgm_kgcond *kc, const kgm_init_stage *init, int cond, const char *name)
+{
+    kgm_tasksrc src;
+    kgm_kgcond_src ctx;
+    if (kgm_kgcond_tasksrc(kc, 0, cond, &ctx, &src)) return NULL;
+    return train_or_load(learner(kc, init, cond ? kgm_kgcond_cond_dim(kc) : 0, iterations), &src, init->name, name);
+}
+
 /* Query MSE of test task i after `steps` steps on its support set (steps 0: zero-shot). */
 static double task_mse(kgm_meta *mt, const kgm_kgcond *kc, size_t task, int steps, kgm_episode *t, float *fast)
 {
     float out[N_QUERY];
     if (kgm_kgcond_task(kc, task, seed + 1000003, t)) return NAN;
     oracle_cond(task, t);
+    kgm_meta_set_backtrack(mt, backtrack);
     if (kgm_meta_adapt(mt, t, steps, fast) || kgm_meta_predict(mt, fast, t->xq, N_QUERY, out)) return NAN;
     double s = 0;
     for (int q = 0; q < N_QUERY; q++) s += (out[q] - t->yq[q]) * (double)(out[q] - t->yq[q]);
@@ -516,8 +526,11 @@ static int row_per_family(int split)
             if (family[i] == f) s.idx[s.n++] = i;
         }
         kgm_tasksrc src = {.name = "family", .x_dim = kgm_kgcond_x_dim(kc), .y_dim = 1, .ctx = &s, .sample = subset_sample};
-        models[f] = learner(kc, &kgm_init_none, 0, split ? (iterations + n_fam - 1) / n_fam : iterations);
-        if (!models[f] || timed_train(models[f], &src, "one family")) return die("train per family");
+        char name[32];
+        snprintf(name, sizeof name, "perfamily%s-%d", split ? "-split" : "", f);
+        models[f] = train_or_load(learner(kc, &kgm_init_none, 0, split ? (iterations + n_fam - 1) / n_fam : iterations),
+                                  &src, "one family", name);
+        if (!models[f]) return die("train per family");
         free(s.idx);
     }
     evaluate(split ? "one MAML per family, split" : "one MAML per family", models, family, kc, 0, 20);
@@ -685,6 +698,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--mse-out")) mse_out = argv[i + 1];
         else if (!strcmp(argv[i], "--save-dir")) save_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--cond-rates")) cond_rates = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--backtrack")) backtrack = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--load-dir")) load_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
@@ -703,6 +717,7 @@ int main(int argc, char **argv)
            prototypes > 0 ? "as prototype codes" : "as standardized embedding rows", cond_lr > 0 ? (double)cond_lr : 0.001);
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
     if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
+    if (backtrack) printf("test adaptation: a step that does not lower the support loss is retried at half the rates\n");
     if (cond_rates) printf("conditioned rows: inner rates scaled per unit by 1 + tanh(R e(t))\n");
     if (clip_norm > 0 || skip_nonfinite > 0)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"

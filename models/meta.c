@@ -204,6 +204,7 @@ struct kgm_meta {
     float *adam_m, *adam_v;
     long adam_t;
     float *fixed_lr;  /* (P) rates of learners whose rates are not learned */
+    int backtrack;    /* adaptation backtracks on the support loss (kgm_meta_set_backtrack) */
     worker w0;        /* scratch for single-threaded calls */
 };
 
@@ -450,25 +451,58 @@ int kgm_meta_task_grad(kgm_meta *mt, const kgm_episode *t, float *grad, float *l
 }
 
 /* ---- adaptation, prediction, evaluation ---- */
+/* fast -= scale * rate * g, the rate alpha (> 0; 0 where the learner adapts nothing) or r. */
+static void adapt_step(const kgm_meta *mt, float alpha, const float *r, float scale, const float *g, float *fast)
+{
+    for (size_t i = 0; i < mt->P; i++)
+        fast[i] -= scale * (alpha > 0.0f ? (mt->fixed_lr[i] > 0.0f ? alpha : 0.0f) : r[i]) * g[i];
+}
+
+/* One backtracking step (kgm_meta_set_backtrack): a step that does not lower the support loss
+ * *ls is undone and retried at half the task's scale *scale, at most 30 times, then skipped.
+ * g: the support gradient at fast, replaced by the one at the new point (scratch g_new). */
+static void backtrack_step(kgm_meta *mt, const kgm_episode *t, float alpha, const float *r, float *scale,
+                           double *ls, float **g, float **g_new, float *fast)
+{
+    worker *w = &mt->w0;
+    memcpy(w->u, fast, mt->P * sizeof(float));
+    for (int tries = 0; tries < 30; tries++, *scale *= 0.5f) {
+        adapt_step(mt, alpha, r, *scale, *g, fast);
+        double l = kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xs, t->ys, t->n_support, *g_new);
+        if (l <= *ls) {   /* false for NaN too */
+            float *tmp = *g; *g = *g_new; *g_new = tmp;
+            *ls = l;
+            return;
+        }
+        memcpy(fast, w->u, mt->P * sizeof(float));
+    }
+}
+
 static int adapt_with(kgm_meta *mt, const kgm_episode *t, int steps, float alpha, float *fast,
                       const kgm_episode *query_tasks, double *query_loss)
 {
     worker *w = &mt->w0;
-    const size_t P = mt->P;
     int rc = worker_fit(w, &mt->net, t->n_support > t->n_query ? t->n_support : t->n_query);
     if (rc) return rc;
     const float *r = task_rates(mt, mt->meta, t->cond, w->rt);
     mt->init->forward(&mt->net, mt->cond_dim, mt->meta, mt->meta + mt->off_phi, t->cond, fast);
+    float *g = w->v, *g_new = w->hv, scale = 1.0f;
+    double ls = mt->backtrack ? kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xs, t->ys, t->n_support, g) : 0.0;
     for (int s = 0; s <= steps; s++) {
         if (query_tasks)
             query_loss[s] = kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xq, t->yq, t->n_query, NULL);
         if (s == steps) break;
-        kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xs, t->ys, t->n_support, w->v);
-        for (size_t i = 0; i < P; i++)
-            fast[i] -= (alpha > 0.0f ? (mt->fixed_lr[i] > 0.0f ? alpha : 0.0f) : r[i]) * w->v[i];
+        if (mt->backtrack) {
+            backtrack_step(mt, t, alpha, r, &scale, &ls, &g, &g_new, fast);
+            continue;
+        }
+        kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xs, t->ys, t->n_support, g);
+        adapt_step(mt, alpha, r, 1.0f, g, fast);
     }
     return KGM_OK;
 }
+
+void kgm_meta_set_backtrack(kgm_meta *mt, int on) { mt->backtrack = on != 0; }
 
 int kgm_meta_adapt(kgm_meta *mt, const kgm_episode *t, int steps, float *fast)
 {

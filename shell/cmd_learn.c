@@ -618,6 +618,7 @@ static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int ste
     if (!rc && ex.n_query == 0) rc = kgm_fail(KGM_EINVAL, "adapt: task %s has no query examples", name);
     if (!rc) rc = as_task(&ex, &t);
     if (!rc) {
+        kgm_meta_set_backtrack(L->meta, sh->backtrack);
         rc = kgm_meta_adapt(L->meta, &t, 0, fast0);
         if (!rc) rc = query_errors(L->meta, fast0, &t, se, ae);
         if (!rc) *before = mean_of(se, t.n_query);
@@ -820,6 +821,7 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
         if (rc && names) free(names[0]);
     }
     kgm_table *t = NULL;
+    if (!rc) kgm_meta_set_backtrack(L->meta, sh->backtrack);
     if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t);
     if (!rc) rc = sh_print_table(sh, t);
     kgm_table_free(t);

@@ -71,12 +71,17 @@ static void get_timer(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "
 static int set_bail(kgm_shell *sh, const char *v) { return parse_on_off("bail", v, &sh->bail); }
 static void get_bail(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%s", sh->bail ? "on" : "off"); }
 
+static int set_backtrack(kgm_shell *sh, const char *v) { return parse_on_off("backtrack", v, &sh->backtrack); }
+static void get_backtrack(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%s", sh->backtrack ? "on" : "off"); }
+
 static const sh_setting SETTINGS[] = {
     { "seed",    "0..4294967295",        "seed for every random choice", set_seed, get_seed },
     { "threads", "1..256",               "worker threads for learning", set_threads, get_threads },
     { "mode",    "table|csv|tsv|json",   "how results print", set_mode, get_mode },
     { "timer",   "on|off",               "print elapsed time after each command", set_timer, get_timer },
     { "bail",    "on|off",               "scripts stop at the first error", set_bail, get_bail },
+    { "backtrack", "on|off",             "adapt and evaluate never raise a task's support loss",
+      set_backtrack, get_backtrack },
 };
 enum { N_SETTINGS = sizeof SETTINGS / sizeof SETTINGS[0] };
 
@@ -117,7 +122,8 @@ static int cmd_help(kgm_shell *sh, kgm_shell_args *a)
     return 0;
 }
 
-static const char *const SETTING_NAMES[] = { "seed", "threads", "mode", "timer", "bail", NULL };
+static const char *const SETTING_NAMES[] = { "seed", "threads", "mode", "timer", "bail", "backtrack", NULL };
+#define SETTINGS_LIST "seed threads mode timer bail backtrack"   /* for messages */
 
 static int cmd_set(kgm_shell *sh, kgm_shell_args *a)
 {
@@ -129,7 +135,7 @@ static int cmd_set(kgm_shell *sh, kgm_shell_args *a)
         return 1;
     }
     if (a->n_opts == 0) {
-        kgm_fail(KGM_EINVAL, "set: expected NAME=VALUE (settings: seed threads mode timer bail)");
+        kgm_fail(KGM_EINVAL, "set: expected NAME=VALUE (settings: " SETTINGS_LIST ")");
         return 1;
     }
     /* Check every value before changing any, so a bad one changes nothing. */
@@ -137,7 +143,7 @@ static int cmd_set(kgm_shell *sh, kgm_shell_args *a)
     for (int i = 0; i < a->n_opts; i++) {
         const sh_setting *s = find_setting(a->opt_name[i]);
         if (!s) {
-            kgm_fail(KGM_EINVAL, "set: no setting '%s' (settings: seed threads mode timer bail)",
+            kgm_fail(KGM_EINVAL, "set: no setting '%s' (settings: " SETTINGS_LIST ")",
                      a->opt_name[i]);
             return 1;
         }
@@ -165,7 +171,7 @@ static int cmd_show(kgm_shell *sh, kgm_shell_args *a)
     }
     int rc = 0;
     if (t->n_rows == 0)
-        rc = kgm_fail(KGM_EINVAL, "show: no setting '%s' (settings: seed threads mode timer bail)",
+        rc = kgm_fail(KGM_EINVAL, "show: no setting '%s' (settings: " SETTINGS_LIST ")",
                       a->argv[0]);
     else
         rc = sh_print_table(sh, t);

@@ -583,6 +583,51 @@ static void conditioned_rates_extend_metasgd(void **state)
     kgm_meta_free(back); kgm_meta_free(plain); kgm_meta_free(cr);
 }
 
+/* Mean squared error of fast weights on t's support set. */
+static double support_mse(kgm_meta *mt, const kgm_episode *t, const float *fast)
+{
+    float out[16];
+    assert_true(t->n_support <= 16);
+    assert_int_equal(kgm_meta_predict(mt, fast, t->xs, t->n_support, out), 0);
+    double s = 0.0;
+    for (int i = 0; i < t->n_support; i++) s += (out[i] - t->ys[i]) * (double)(out[i] - t->ys[i]);
+    return s / t->n_support;
+}
+
+/* At an inner rate where plain steps blow up, backtracking adaptation lowers the support loss
+ * step after step; off again, adaptation is the plain one. */
+static void backtracking_never_raises_the_support_loss(void **state)
+{
+    (void)state;
+    kgm_meta *mt = small_learner(KGM_MAML, 1, 8.0f, NULL, 0, 1, 0);
+    const size_t P = kgm_meta_net(mt)->n_params;
+    float *fast = malloc(P * 4), *plain = malloc(P * 4);
+    kgm_episode t;
+    sample_linear(&t, 0, 2);
+    assert_int_equal(kgm_meta_adapt(mt, &t, 0, fast), 0);
+    const double start = support_mse(mt, &t, fast);
+    assert_int_equal(kgm_meta_adapt(mt, &t, 10, plain), 0);
+    const double diverged = support_mse(mt, &t, plain);
+    print_message("support MSE %.4g at the start, %.4g after 10 plain steps\n", start, diverged);
+    assert_false(diverged < start);   /* too large a rate: no progress (or NaN) */
+    kgm_meta_set_backtrack(mt, 1);
+    double last = start;
+    for (int k = 1; k <= 10; k++) {
+        assert_int_equal(kgm_meta_adapt(mt, &t, k, fast), 0);
+        double l = support_mse(mt, &t, fast);
+        assert_true(l <= last);
+        last = l;
+    }
+    print_message("backtracking: %.4g after 10 steps\n", last);
+    assert_true(last < 0.5 * start);
+    kgm_meta_set_backtrack(mt, 0);
+    assert_int_equal(kgm_meta_adapt(mt, &t, 10, fast), 0);
+    assert_memory_equal(fast, plain, P * 4);
+    kgm_episode_release(&t);
+    free(fast); free(plain);
+    kgm_meta_free(mt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +643,7 @@ int main(void)
         cmocka_unit_test(conditioner_has_its_own_learning_rate),
         cmocka_unit_test(metasgd_rates_have_their_own_learning_rate),
         cmocka_unit_test(conditioned_rates_extend_metasgd),
+        cmocka_unit_test(backtracking_never_raises_the_support_loss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
