@@ -29,9 +29,10 @@
  * by 1 + tanh(R e(t)) (models/meta.h cond_rates), so each family can take its own steps.
  * --backtrack 1: every row's test adaptation backtracks on the support loss (models/meta.h
  * kgm_meta_set_backtrack; training is unchanged), so no test task can diverge in its 20 steps.
- * --save-dir writes the trained learners as model files (none.kgm, film-family.kgm,
- * perfamily-0.kgm, ...); --load-dir reads them instead of training (the embedding is rebuilt,
- * seeded, so e(t) is the same), to re-evaluate a trained learner.
+ * --save-dir writes the learners of the none, per-family and graph rows as model files
+ * (none.kgm, perfamily-0.kgm, ..., film-family.kgm, film-similarTo.kgm); --load-dir reads them
+ * instead of training (the embedding is rebuilt, seeded, so e(t) is the same), to re-evaluate a
+ * trained learner, e.g. with --backtrack. The oracle rows always train.
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
