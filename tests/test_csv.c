@@ -10,6 +10,7 @@
 
 #include "csv.h"
 #include "error.h"
+#include "tmpfile.h"
 
 static kgm_csv *parse_ok(const char *text)
 {
@@ -116,12 +117,8 @@ static void refused_files(void **state)
 static void reads_a_file(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kgm_csv_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    fputs("year,lifeExp\n1952,28.801\n1957,30.332\n", f);
-    fclose(f);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "csv", "year,lifeExp\n1952,28.801\n1957,30.332\n"), 0);
     kgm_csv *c = NULL;
     assert_int_equal(kgm_csv_read(&c, path, ','), 0);
     remove(path);

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "interrupt.h"
 #include "modelfile.h"
+#include "tmpfile.h"
 
 enum { CHAINS = 4, CHAIN_LEN = 8 };
 
@@ -272,10 +273,8 @@ static void test_foldin_rejects_bad_triples(void **state)
 static void test_save_load_round_trip(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kgm_embed_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "embed", NULL), 0);
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, KGM_EMB_COMPLEX);
     o.dim = 4;
@@ -331,10 +330,8 @@ static void test_save_load_round_trip(void **state)
 static void test_rotate_save_load_scores(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kgm_embed_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "embed", NULL), 0);
     kgm_graph *g = chain_graph(0, -1);
     kgm_emb_opts o;
     test_opts(&o, KGM_EMB_ROTATE);
@@ -1074,10 +1071,8 @@ static void test_reciprocal_learns_direction(void **state)
 static void test_reciprocal_scores_save_load(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kgm_embed_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "embed", NULL), 0);
     kgm_graph *g = short_chains(-1);
     const size_t ne = kgm_graph_n_ents(g);
     kgm_emb_opts o;

@@ -18,6 +18,7 @@
 #include "mlp.h"
 #include "tape.h"
 #include "tasksrc.h"
+#include "tmpfile.h"
 
 static void random_vec(float *v, size_t n, uint64_t seed, double scale)
 {
@@ -377,10 +378,8 @@ static void every_learner_learns_linear_tasks(void **state)
 static void checkpoint_round_trips_the_best_state(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kgm_test_meta_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "test_meta", NULL), 0);
     kgm_linear lin = { 1 };
     kgm_tasksrc src;
     kgm_tasksrc_linear(&src, &lin);
@@ -560,10 +559,8 @@ static void conditioned_rates_extend_metasgd(void **state)
     random_vec(kgm_meta_params(cr) + n0, n - n0, 9, 1.0);
     assert_int_equal(kgm_meta_adapt(cr, &t, 3, fast), 0);
     assert_memory_not_equal(fast0, fast, P * 4);
-    char path[] = "/tmp/kgm_test_meta_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "test_meta", NULL), 0);
     assert_int_equal(kgm_meta_save(cr, path), 0);
     kgm_meta *back = NULL;
     assert_int_equal(kgm_meta_load(&back, path, NULL), 0);

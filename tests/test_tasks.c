@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "tasks.h"
+#include "tmpfile.h"
 
 #define RDF_TYPE "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 #define XSD "http://www.w3.org/2001/XMLSchema#"
@@ -317,11 +318,8 @@ static void bad_task_descriptions(void **state)
 static void csv_task_errors(void **state)
 {
     (void)state;
-    char path[] = "/tmp/kgm_tasks_XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fdopen(fd, "w");
-    fputs("x,y\n1,2\n3,oops\n", f);
-    fclose(f);
+    char path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "tasks", "x,y\n1,2\n3,oops\n"), 0);
     kgm_taskset *s = kgm_taskset_new(NULL);
     kgm_cell v;
     assert_int_equal(kgm_taskset_add_task(s, "ex:c"), 0);
