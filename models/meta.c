@@ -851,10 +851,10 @@ int kgm_meta_save(const kgm_meta *mt, const char *path)
         rc = kgm_modelfile_add(mf, "rates", 1, (int)mt->P, mt->meta + mt->off_lr);
     if (!rc && mt->off_rmap > mt->off_phi)
         rc = kgm_modelfile_add(mf, "init", 1, (int)(mt->off_rmap - mt->off_phi), mt->meta + mt->off_phi);
-    if (!rc && mt->n_meta > mt->off_rmap)   /* the key only in files that have the tensor */
+    if (!rc && mt->n_meta > mt->off_rmap) {   /* the key only in files that have the tensor */
         rc = set_int(mf, "cond_rates", 1);
-    if (!rc && mt->n_meta > mt->off_rmap)
-        rc = kgm_modelfile_add(mf, "rate_map", (int)n_units(m), mt->cond_dim, mt->meta + mt->off_rmap);
+        if (!rc) rc = kgm_modelfile_add(mf, "rate_map", (int)n_units(m), mt->cond_dim, mt->meta + mt->off_rmap);
+    }
     if (!rc) rc = kgm_modelfile_save(mf, path);
     kgm_modelfile_free(mf);
     return rc;
