@@ -4,7 +4,8 @@
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
- *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0] [--save-dir DIR] [--load-dir DIR]
+ *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0]
+ *                [--train-backtrack 0|1=0] [--save-dir DIR] [--load-dir DIR]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -29,6 +30,8 @@
  * by 1 + tanh(R e(t)) (models/meta.h cond_rates), so each family can take its own steps.
  * --backtrack 1: every row's test adaptation backtracks on the support loss (models/meta.h
  * kgm_meta_set_backtrack; training is unchanged), so no test task can diverge in its 20 steps.
+ * --train-backtrack 1: meta-training's 5 inner steps backtrack the same way (models/meta.h
+ * inner_backtrack), so a task whose steps diverge no longer swamps its meta-batch's gradient.
  * --save-dir writes the learners of the none, per-family and graph rows as model files
  * (none.kgm, perfamily-0.kgm, ..., film-family.kgm, film-similarTo.kgm); --load-dir reads them
  * instead of training (the embedding is rebuilt, seeded, so e(t) is the same), to re-evaluate a
@@ -66,6 +69,7 @@ static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0:
 static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
 static int backtrack = 0;           /* --backtrack 1: test adaptation backtracks on the support loss */
+static int train_backtrack = 0;     /* --train-backtrack 1: so do meta-training's inner steps */
 static const char *save_dir, *load_dir;   /* --save-dir / --load-dir: trained learners as model files */
 
 static double now_s(void)
@@ -211,6 +215,7 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     c.cond_lr = cond_lr; c.clip_norm = clip_norm; c.skip_nonfinite = skip_nonfinite;
     c.rate_lr = rate_lr; c.weight_decay = weight_decay;
     c.cond_rates = cond_rates && cond_dim > 0;
+    c.inner_backtrack = train_backtrack;
     if (lr_floor < 1.0f) { c.lr_decay_steps = iters; c.lr_floor = lr_floor; }
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
@@ -700,6 +705,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--save-dir")) save_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--cond-rates")) cond_rates = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--backtrack")) backtrack = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--train-backtrack")) train_backtrack = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--load-dir")) load_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
@@ -719,6 +725,7 @@ int main(int argc, char **argv)
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
     if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
     if (backtrack) printf("test adaptation: a step that does not lower the support loss is retried at half the rates\n");
+    if (train_backtrack) printf("meta-training's inner steps backtrack the same way\n");
     if (cond_rates) printf("conditioned rows: inner rates scaled per unit by 1 + tanh(R e(t))\n");
     if (clip_norm > 0 || skip_nonfinite > 0)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"

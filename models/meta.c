@@ -189,6 +189,7 @@ typedef struct worker {
     int n_ws, ws_batch;
     float *thetas;    /* (k+1, P): theta_0 .. theta_k */
     float *gs;        /* (k, P): support gradients g_s(theta_j) */
+    float *scales;    /* (k): step j's factor on the task's rates (inner_backtrack; else 1) */
     float *v, *u, *hv;
     float *rt;        /* (P) the task's inner rates when they are conditioned (cond_rates) */
     kgm_episode task;    /* training-sized task buffers */
@@ -223,11 +224,12 @@ static int worker_init(worker *w, const kgm_meta *mt)
     w->ws = calloc(k + 1, sizeof *w->ws);
     w->thetas = malloc((k + 1) * P * sizeof(float));
     w->gs = malloc(k * P * sizeof(float));
+    w->scales = malloc(k * sizeof(float));
     w->v = malloc(P * sizeof(float));
     w->u = malloc(P * sizeof(float));
     w->hv = malloc(P * sizeof(float));
     w->rt = malloc(P * sizeof(float));
-    if (!w->ws || !w->thetas || !w->gs || !w->v || !w->u || !w->hv || !w->rt) return KGM_ENOMEM;
+    if (!w->ws || !w->thetas || !w->gs || !w->scales || !w->v || !w->u || !w->hv || !w->rt) return KGM_ENOMEM;
     return KGM_OK;
 }
 
@@ -235,7 +237,7 @@ static void worker_free(worker *w)
 {
     for (int j = 0; w->ws && j < w->n_ws; j++) kgm_mlp_ws_free(w->ws[j]);
     free(w->ws);
-    free(w->thetas); free(w->gs); free(w->v); free(w->u); free(w->hv); free(w->rt);
+    free(w->thetas); free(w->gs); free(w->scales); free(w->v); free(w->u); free(w->hv); free(w->rt);
     kgm_episode_release(&w->task);
     memset(w, 0, sizeof *w);
 }
@@ -398,17 +400,49 @@ static int check_task(const kgm_meta *mt, const kgm_episode *t)
     return KGM_OK;
 }
 
-/* theta_0 .. theta_k on the support set, from meta-parameters meta, at rates r. */
+/* The inner loop with the test adaptation's backtracking (backtrack_step): a step that does not
+ * lower the support loss is retried at half the rates, which stay halved for the later steps;
+ * after 30 halvings the step is skipped (scale 0). The support pass at each accepted theta_j
+ * stays in ws[j], where the Hessian products of the backward pass need it. */
+static void inner_loop_backtracked(const kgm_meta *mt, worker *w, const float *r, const kgm_episode *t, int k)
+{
+    const size_t P = mt->P;
+    float scale = 1.0f;
+    double ls = kgm_mlp_loss_grad(&mt->net, w->ws[0], w->thetas, t->xs, t->ys, t->n_support, w->gs);
+    for (int j = 0; j < k; j++) {
+        const float *th = w->thetas + (size_t)j * P, *g = w->gs + (size_t)j * P;
+        float *next = w->thetas + (size_t)(j + 1) * P, *g_next = j + 1 < k ? w->gs + (size_t)(j + 1) * P : NULL;
+        int tries = 0;
+        for (; tries < 30; tries++, scale *= 0.5f) {
+            for (size_t i = 0; i < P; i++) next[i] = th[i] - scale * r[i] * g[i];
+            double l = kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], next, t->xs, t->ys, t->n_support, g_next);
+            if (l <= ls) { ls = l; break; }   /* false for NaN too */
+        }
+        w->scales[j] = tries < 30 ? scale : 0.0f;
+        if (tries == 30) {   /* skipped: theta_{j+1} = theta_j */
+            memcpy(next, th, P * sizeof(float));
+            kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], next, t->xs, t->ys, t->n_support, g_next);
+        }
+    }
+}
+
+/* theta_0 .. theta_k on the support set, from meta-parameters meta, at rates r: step j is
+ * theta_{j+1} = theta_j - scales[j] r g_s(theta_j), scales[j] = 1 unless cfg.inner_backtrack. */
 static void inner_loop(const kgm_meta *mt, worker *w, const float *meta, const float *r,
                        const kgm_episode *t, int k)
 {
     const size_t P = mt->P;
     mt->init->forward(&mt->net, mt->cond_dim, meta, meta + mt->off_phi, t->cond, w->thetas);
+    if (mt->cfg.inner_backtrack) {
+        inner_loop_backtracked(mt, w, r, t, k);
+        return;
+    }
     for (int j = 0; j < k; j++) {
         const float *th = w->thetas + (size_t)j * P;
         float *g = w->gs + (size_t)j * P, *next = w->thetas + (size_t)(j + 1) * P;
         kgm_mlp_loss_grad(&mt->net, w->ws[j], th, t->xs, t->ys, t->n_support, g);
         for (size_t i = 0; i < P; i++) next[i] = th[i] - r[i] * g[i];
+        w->scales[j] = 1.0f;
     }
 }
 
@@ -432,9 +466,10 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
     } else if (L != KGM_FOMAML) {
         for (int j = k - 1; j >= 0; j--) {
             const float *th = w->thetas + (size_t)j * P, *g = w->gs + (size_t)j * P;
+            const float sj = w->scales[j];
             if (L == KGM_METASGD)
-                for (size_t i = 0; i < P; i++) grad[mt->off_lr + i] -= g[i] * v[i];
-            for (size_t i = 0; i < P; i++) w->u[i] = r[i] * v[i];
+                for (size_t i = 0; i < P; i++) grad[mt->off_lr + i] -= sj * g[i] * v[i];
+            for (size_t i = 0; i < P; i++) w->u[i] = sj * r[i] * v[i];
             kgm_mlp_hvp_cached(&mt->net, w->ws[j], th, t->xs, t->n_support, w->u, w->hv);
             for (size_t i = 0; i < P; i++) v[i] -= w->hv[i];
         }

@@ -69,6 +69,11 @@ typedef struct kgm_meta_config {
      * scaled by 1 + tanh(R_u e(t)), R learned at cond_lr from 0, so a task's family can pick
      * its own step sizes (one set of rates must otherwise serve every family). 0: off. */
     int cond_rates;
+    /* Meta-training's inner steps backtrack on the support loss as kgm_meta_set_backtrack's test
+     * steps do: a step that does not lower it is retried at half the task's rates (kept halved
+     * for its later steps; after 30 halvings the step is skipped). The meta-gradient is exact
+     * through the accepted steps (the halvings are constants of the path). 0: off. */
+    int inner_backtrack;
     int n_support, n_query; /* examples per task in meta-training */
     int iterations;
     int threads;            /* >= 1 */

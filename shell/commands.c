@@ -211,7 +211,8 @@ static const char *const TASK_OPTS[] = { "role", "generator", "data", "input", "
 static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "outer_lr", "batch",
                                           "iterations", "shots", "hidden", "seed", "threads", "source",
                                           "cond_lr", "prototypes", "clip", "skip_nonfinite",
-                                          "rate_lr", "weight_decay", "lr_floor", "cond_rates", NULL };
+                                          "rate_lr", "weight_decay", "lr_floor", "cond_rates",
+                                          "inner_backtrack", NULL };
 static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps", "alpha", "outer_lr", "batch",
                                          "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };

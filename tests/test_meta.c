@@ -81,19 +81,31 @@ static void hvp_matches_finite_differences(void **state)
 }
 
 /* ---- meta-gradients ---- */
-static kgm_meta *small_learner(kgm_learner L, int steps, float alpha, const kgm_init_stage *init,
-                               int cond_dim, int threads, int cond_rates)
+static kgm_meta_config small_config(kgm_learner L, int steps, float alpha, int threads, int cond_rates)
 {
-    kgm_mlp m;
-    const int sizes[] = { 1, 16, 16, 1 };
-    assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
     kgm_meta_config c = kgm_meta_config_default();
     c.learner = L; c.inner_steps = steps; c.alpha = alpha; c.meta_batch = 8;
     c.n_support = 6; c.n_query = 6; c.threads = threads; c.seed = 7; c.iterations = 0;
     c.cond_rates = cond_rates;
+    return c;
+}
+
+/* A 1-16-16-1 tanh learner with configuration c. */
+static kgm_meta *small_learner_with(const kgm_meta_config *c, const kgm_init_stage *init, int cond_dim)
+{
+    kgm_mlp m;
+    const int sizes[] = { 1, 16, 16, 1 };
+    assert_int_equal(kgm_mlp_init(&m, 3, sizes, KGM_ACT_TANH, KGM_LOSS_MSE), 0);
     kgm_meta *mt = NULL;
-    assert_int_equal(kgm_meta_new(&mt, &m, &c, init, cond_dim), 0);
+    assert_int_equal(kgm_meta_new(&mt, &m, c, init, cond_dim), 0);
     return mt;
+}
+
+static kgm_meta *small_learner(kgm_learner L, int steps, float alpha, const kgm_init_stage *init,
+                               int cond_dim, int threads, int cond_rates)
+{
+    kgm_meta_config c = small_config(L, steps, alpha, threads, cond_rates);
+    return small_learner_with(&c, init, cond_dim);
 }
 
 /* The query loss after the inner loop, as a function of the meta-parameters. */
@@ -109,10 +121,11 @@ static double meta_loss_at(kgm_meta *mt, const kgm_episode *t, const float *base
     return loss;
 }
 
-/* Directional derivative of the meta-loss along d by a 4-point stencil, and the analytic one;
- * d mixes a random vector with guide (NULL: the analytic gradient itself), zero before `from`. */
-static void directional(kgm_meta *mt, const kgm_episode *t, uint64_t seed, const float *guide,
-                        size_t from, double *fd, double *an, float *grad)
+/* Directional derivative of the meta-loss along d by a 4-point stencil of step h, and the
+ * analytic one; d mixes a random vector with guide (NULL: the analytic gradient itself), zero
+ * before `from`. */
+static void directional_h(kgm_meta *mt, const kgm_episode *t, uint64_t seed, const float *guide,
+                          size_t from, double h, double *fd, double *an, float *grad)
 {
     size_t n = kgm_meta_n_params(mt);
     float *base = malloc(n * 4), *d = malloc(n * 4), *scratch = malloc(n * 4);
@@ -128,11 +141,16 @@ static void directional(kgm_meta *mt, const kgm_episode *t, uint64_t seed, const
     nd = sqrt(dot(d, d, n));
     for (size_t i = 0; i < n; i++) d[i] = (float)(d[i] / nd);
     *an = dot(grad, d, n);
-    const double h = 2e-3;
     *fd = (8.0 * (meta_loss_at(mt, t, base, d, h, scratch) - meta_loss_at(mt, t, base, d, -h, scratch))
            - (meta_loss_at(mt, t, base, d, 2 * h, scratch) - meta_loss_at(mt, t, base, d, -2 * h, scratch)))
           / (12.0 * h);
     free(base); free(d); free(scratch);
+}
+
+static void directional(kgm_meta *mt, const kgm_episode *t, uint64_t seed, const float *guide,
+                        size_t from, double *fd, double *an, float *grad)
+{
+    directional_h(mt, t, seed, guide, from, 2e-3, fd, an, grad);
 }
 
 static void sample_linear(kgm_episode *t, int cond, uint64_t key)
@@ -625,6 +643,59 @@ static void backtracking_never_raises_the_support_loss(void **state)
     kgm_meta_free(mt);
 }
 
+/* Meta-training's inner loop with backtracking (inner_backtrack): at an inner rate where plain
+ * steps blow up, its query loss stays small and its meta-gradient is exact through the accepted,
+ * halved steps (the loss jumps where a halving flips, so the stencil is short and its direction
+ * random: along the gradient at h = 2e-3 it crosses flips); at a rate where every step already
+ * lowers the support loss, it is the plain loop bit for bit. */
+static void backtracked_inner_loop_has_exact_metagradients(void **state)
+{
+    (void)state;
+    const kgm_learner learners[] = { KGM_MAML, KGM_METASGD };
+    for (int li = 0; li < 2; li++) {
+        kgm_meta_config c = small_config(learners[li], 3, 4.0f, 1, 0);
+        kgm_meta *plain = small_learner_with(&c, &kgm_init_film, 2);
+        c.inner_backtrack = 1;
+        kgm_meta *bt = small_learner_with(&c, &kgm_init_film, 2);
+        size_t n = kgm_meta_n_params(bt);
+        float *noise = malloc(n * 4), *grad = malloc(n * 4), *grad2 = malloc(n * 4);
+        random_vec(noise, n, 5, 0.2);
+        const size_t P = kgm_meta_net(bt)->n_params;
+        for (size_t i = P; i < n; i++) kgm_meta_params(bt)[i] += noise[i];
+        memcpy(kgm_meta_params(plain), kgm_meta_params(bt), n * 4);
+        kgm_episode t;
+        sample_linear(&t, 1, 1);
+        float lp, lb;
+        assert_int_equal(kgm_meta_task_grad(plain, &t, grad, &lp), 0);
+        assert_int_equal(kgm_meta_task_grad(bt, &t, grad, &lb), 0);
+        print_message("%s: query loss after 3 steps at rate 4: plain %.4g, backtracked %.4g\n",
+                      kgm_learner_name(learners[li]), lp, lb);
+        assert_false(lp < 10.0f * lb);   /* plain diverged (or NaN); backtracking did not */
+        for (uint64_t s = 11; s < 14; s++) {
+            double fd, an;
+            directional_h(bt, &t, s, noise, 0, 2e-4, &fd, &an, grad);
+            print_message("backtracked %s: fd %.6g an %.6g\n", kgm_learner_name(learners[li]), fd, an);
+            assert_true(fabs(an) > 1e-3);
+            assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
+        }
+        kgm_meta_free(plain); kgm_meta_free(bt);
+        /* At a small rate nothing is halved: the same numbers as the plain loop. */
+        c = small_config(learners[li], 3, 0.01f, 1, 0);
+        plain = small_learner_with(&c, &kgm_init_film, 2);
+        c.inner_backtrack = 1;
+        bt = small_learner_with(&c, &kgm_init_film, 2);
+        for (size_t i = P; i < n; i++) kgm_meta_params(bt)[i] += noise[i];
+        memcpy(kgm_meta_params(plain), kgm_meta_params(bt), n * 4);
+        assert_int_equal(kgm_meta_task_grad(plain, &t, grad, &lp), 0);
+        assert_int_equal(kgm_meta_task_grad(bt, &t, grad2, &lb), 0);
+        assert_true(lp == lb);
+        assert_memory_equal(grad, grad2, n * 4);
+        kgm_episode_release(&t);
+        free(noise); free(grad); free(grad2);
+        kgm_meta_free(plain); kgm_meta_free(bt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +712,7 @@ int main(void)
         cmocka_unit_test(metasgd_rates_have_their_own_learning_rate),
         cmocka_unit_test(conditioned_rates_extend_metasgd),
         cmocka_unit_test(backtracking_never_raises_the_support_loss),
+        cmocka_unit_test(backtracked_inner_loop_has_exact_metagradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
