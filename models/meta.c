@@ -400,6 +400,9 @@ static int check_task(const kgm_meta *mt, const kgm_episode *t)
     return KGM_OK;
 }
 
+/* Backtracking (training's inner loop and test adaptation): halvings of a step before it is skipped. */
+#define MAX_HALVINGS 30
+
 /* The inner loop with the test adaptation's backtracking (backtrack_step): a step that does not
  * lower the support loss is retried at half the rates, which stay halved for the later steps;
  * after 30 halvings the step is skipped (scale 0). The support pass at each accepted theta_j
@@ -413,13 +416,13 @@ static void inner_loop_backtracked(const kgm_meta *mt, worker *w, const float *r
         const float *th = w->thetas + (size_t)j * P, *g = w->gs + (size_t)j * P;
         float *next = w->thetas + (size_t)(j + 1) * P, *g_next = j + 1 < k ? w->gs + (size_t)(j + 1) * P : NULL;
         int tries = 0;
-        for (; tries < 30; tries++, scale *= 0.5f) {
+        for (; tries < MAX_HALVINGS; tries++, scale *= 0.5f) {
             for (size_t i = 0; i < P; i++) next[i] = th[i] - scale * r[i] * g[i];
             double l = kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], next, t->xs, t->ys, t->n_support, g_next);
             if (l <= ls) { ls = l; break; }   /* false for NaN too */
         }
-        w->scales[j] = tries < 30 ? scale : 0.0f;
-        if (tries == 30) {   /* skipped: theta_{j+1} = theta_j */
+        w->scales[j] = tries < MAX_HALVINGS ? scale : 0.0f;
+        if (tries == MAX_HALVINGS) {   /* skipped: theta_{j+1} = theta_j */
             memcpy(next, th, P * sizeof(float));
             kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], next, t->xs, t->ys, t->n_support, g_next);
         }
@@ -501,7 +504,7 @@ static void backtrack_step(kgm_meta *mt, const kgm_episode *t, float alpha, cons
 {
     worker *w = &mt->w0;
     memcpy(w->u, fast, mt->P * sizeof(float));
-    for (int tries = 0; tries < 30; tries++, *scale *= 0.5f) {
+    for (int tries = 0; tries < MAX_HALVINGS; tries++, *scale *= 0.5f) {
         adapt_step(mt, alpha, r, *scale, *g, fast);
         double l = kgm_mlp_loss_grad(&mt->net, w->ws[0], fast, t->xs, t->ys, t->n_support, *g_new);
         if (l <= *ls) {   /* false for NaN too */
