@@ -5,7 +5,8 @@
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
  *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0]
- *                [--train-backtrack 0|1=0] [--save-dir DIR] [--load-dir DIR]
+ *                [--train-backtrack 0|1=0] [--emb MODEL=transe-l2] [--emb-dim N=16] [--emb-epochs N=300]
+ *                [--save-dir DIR] [--load-dir DIR]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -30,6 +31,8 @@
  * by 1 + tanh(R e(t)) (models/meta.h cond_rates), so each family can take its own steps.
  * --backtrack 1: every row's test adaptation backtracks on the support loss (models/meta.h
  * kgm_meta_set_backtrack; training is unchanged), so no test task can diverge in its 20 steps.
+ * --emb, --emb-dim, --emb-epochs: the graph rows' embedding (models/kgcond.h's default: TransE-L2,
+ * dimension 16, 300 epochs); each graph row prints how well e(t) separates the families.
  * --train-backtrack 1: meta-training's 5 inner steps backtrack the same way (models/meta.h
  * inner_backtrack), so a task whose steps diverge no longer swamps its meta-batch's gradient.
  * --save-dir writes the learners of the none, per-family and graph rows as model files
@@ -70,6 +73,8 @@ static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rate
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
 static int backtrack = 0;           /* --backtrack 1: test adaptation backtracks on the support loss */
 static int train_backtrack = 0;     /* --train-backtrack 1: so do meta-training's inner steps */
+static const char *emb_model = NULL;  /* --emb: the graph rows' embedding model (NULL: kgcond's default) */
+static int emb_dim = 0, emb_epochs = 0;   /* 0: kgcond's default */
 static const char *save_dir, *load_dir;   /* --save-dir / --load-dir: trained learners as model files */
 
 static double now_s(void)
@@ -557,6 +562,15 @@ static int rows_graph(const char *label, const char *links, const char *new_link
     kgm_kgcond *kc = NULL;
     kgm_kgcond_opts o = kgm_kgcond_opts_default();
     o.prototypes = prototypes;
+    if (emb_model) {
+        kgm_emb_model m;
+        if (kgm_emb_model_parse(emb_model, &m)) return die("--emb");
+        const int dim = o.emb.dim, epochs = o.emb.epochs, threads = o.emb.threads;
+        kgm_emb_opts_default(&o.emb, m);
+        o.emb.dim = dim; o.emb.epochs = epochs; o.emb.threads = threads;
+    }
+    if (emb_dim > 0) o.emb.dim = emb_dim;
+    if (emb_epochs > 0) o.emb.epochs = emb_epochs;
     double t0 = now_s();
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die(label);
     fprintf(stderr, "%s graph: embedding + fold-in %.1f s, cond_dim %d (%d attribute codes)\n", label, now_s() - t0,
@@ -706,6 +720,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--cond-rates")) cond_rates = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--backtrack")) backtrack = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--train-backtrack")) train_backtrack = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--emb")) emb_model = argv[i + 1];
+        else if (!strcmp(argv[i], "--emb-dim")) emb_dim = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--emb-epochs")) emb_epochs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--load-dir")) load_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--clip")) clip_norm = strtof(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--skip-nonfinite")) skip_nonfinite = atoi(argv[i + 1]);
