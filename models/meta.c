@@ -405,7 +405,7 @@ static int check_task(const kgm_meta *mt, const kgm_episode *t)
 
 /* The inner loop with the test adaptation's backtracking (backtrack_step): a step that does not
  * lower the support loss is retried at half the rates, which stay halved for the later steps;
- * after 30 halvings the step is skipped (scale 0). The support pass at each accepted theta_j
+ * after MAX_HALVINGS halvings the step is skipped (scale 0). The support pass at each accepted theta_j
  * stays in ws[j], where the Hessian products of the backward pass need it. */
 static void inner_loop_backtracked(const kgm_meta *mt, worker *w, const float *r, const kgm_episode *t, int k)
 {
@@ -421,8 +421,9 @@ static void inner_loop_backtracked(const kgm_meta *mt, worker *w, const float *r
             double l = kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], next, t->xs, t->ys, t->n_support, g_next);
             if (l <= ls) { ls = l; break; }   /* false for NaN too */
         }
-        w->scales[j] = tries < MAX_HALVINGS ? scale : 0.0f;
+        w->scales[j] = scale;
         if (tries == MAX_HALVINGS) {   /* skipped: theta_{j+1} = theta_j */
+            w->scales[j] = 0.0f;
             memcpy(next, th, P * sizeof(float));
             kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], next, t->xs, t->ys, t->n_support, g_next);
         }
