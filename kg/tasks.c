@@ -461,6 +461,37 @@ int kgm_task_examples(const kgm_task *t, uint64_t seed, size_t k, size_t q, kgm_
 
 static int in_kgm_ns(const char *name) { return !strncmp(name, KGM_NS_IRI, strlen(KGM_NS_IRI)); }
 
+/* Marks in hidden[] the generator nodes and the records of runs (kgm_kgcond_record, models/tune.h):
+ * nodes typed as one of the classes below, and a run's blank inputs and outputs (its dataset node).
+ * Records are results, not descriptions: were they embedded, e(t) would change with every run
+ * recorded in the store, and a model trained before a run could no longer find its e(t). */
+static int hide_typed(const kgm_graph *g, char *hidden)
+{
+    static const char *const classes[] = { KGM_NS_IRI "Generator", KGM_NS_IRI "TuningSearch",
+        KGM_MLS_IRI "Run", KGM_MLS_IRI "Model", KGM_MLS_IRI "ModelEvaluation", KGM_MLS_IRI "HyperParameterSetting" };
+    const int32_t type = kgm_graph_find_relation(g, KGM_RDF_TYPE_IRI), run = kgm_graph_find_entity(g, KGM_MLS_IRI "Run");
+    const int32_t in = kgm_graph_find_relation(g, KGM_MLS_IRI "hasInput"), out = kgm_graph_find_relation(g, KGM_MLS_IRI "hasOutput");
+    if (type < 0) return KGM_OK;
+    int32_t cls[sizeof classes / sizeof *classes];
+    for (size_t c = 0; c < sizeof classes / sizeof *classes; c++) cls[c] = kgm_graph_find_entity(g, classes[c]);
+    const size_t n = kgm_graph_n_triples(g);
+    char *is_run = calloc(kgm_graph_n_ents(g) + 1, 1);
+    if (!is_run) return kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        kgm_triple tr = kgm_graph_triple(g, i);
+        if (tr.r != type) continue;
+        for (size_t c = 0; c < sizeof classes / sizeof *classes; c++) hidden[tr.h] |= cls[c] >= 0 && tr.t == cls[c];
+        if (run >= 0 && tr.t == run) is_run[tr.h] = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        kgm_triple tr = kgm_graph_triple(g, i);
+        if (is_run[tr.h] && (tr.r == in || tr.r == out) && !strncmp(kgm_graph_ent_name(g, tr.t), "_:", 2))
+            hidden[tr.t] = 1;   /* a named input (a dataset the graph describes) stays */
+    }
+    free(is_run);
+    return KGM_OK;
+}
+
 int kgm_tasks_descriptive(const kgm_graph *full, const char *const *plumbing, size_t n_plumbing,
                           kgm_graph **out)
 {
@@ -477,19 +508,14 @@ int kgm_tasks_descriptive(const kgm_graph *full, const char *const *plumbing, si
         for (size_t i = 0; i < n_builtin; i++) hidden_rel[r] |= !strcmp(name, builtin[i]);
         for (size_t i = 0; i < n_plumbing; i++) hidden_rel[r] |= !strcmp(name, plumbing[i]);
     }
-    /* Vocabulary terms and generator nodes never appear, on either end of a triple. */
-    int32_t type = kgm_graph_find_relation(full, KGM_RDF_TYPE_IRI);
-    int32_t gen_class = kgm_graph_find_entity(full, KGM_NS_IRI "Generator");
+    /* Vocabulary terms, generator nodes and run records never appear, on either end of a triple. */
     for (size_t e = 0; !rc && e < n_ents; e++) {
         const char *name = kgm_graph_ent_name(full, (int32_t)e);
         if (!name) rc = KGM_ENOMEM;
         else hidden_ent[e] = (char)in_kgm_ns(name);
     }
+    if (!rc) rc = hide_typed(full, hidden_ent);
     const size_t n_triples = kgm_graph_n_triples(full);
-    for (size_t i = 0; !rc && i < n_triples; i++) {
-        kgm_triple tr = kgm_graph_triple(full, i);
-        if (type >= 0 && gen_class >= 0 && tr.r == type && tr.t == gen_class) hidden_ent[tr.h] = 1;
-    }
     for (size_t i = 0; !rc && i < n_triples; i++) {
         kgm_triple tr = kgm_graph_triple(full, i);
         if (hidden_rel[tr.r] || hidden_ent[tr.h] || hidden_ent[tr.t]) continue;

@@ -22,7 +22,8 @@
 
 #define KGM_NS_IRI "http://kgmeta.org/ns#"
 #define KGM_RDF_TYPE_IRI "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-#define KGM_MLS_TASK_IRI "http://www.w3.org/ns/mls#Task"
+#define KGM_MLS_IRI "http://www.w3.org/ns/mls#"
+#define KGM_MLS_TASK_IRI KGM_MLS_IRI "Task"
 #define KGM_TASK_MAX_INPUTS 16
 
 typedef enum { KGM_ROLE_NONE = -1, KGM_ROLE_TRAIN, KGM_ROLE_VALIDATION, KGM_ROLE_TEST } kgm_role;
@@ -91,8 +92,10 @@ void kgm_examples_free(kgm_examples *e);              /* frees the arrays, not e
 /* The kgm: properties that are always plumbing (also declared in kgmeta.ttl). */
 const char *const *kgm_tasks_plumbing(size_t *n);
 /* A new graph (kgm_graph_free) with the triples and attributes of full that embeddings may
- * see: none whose property is in plumbing[] or the built-in list, none whose subject is a
- * kgm: vocabulary term or is typed kgm:Generator. */
+ * see: none whose property is in plumbing[] or the built-in list, none touching a kgm:
+ * vocabulary term, a node typed kgm:Generator, or a run record (a node typed mls:Run,
+ * mls:Model, mls:ModelEvaluation, mls:HyperParameterSetting or kgm:TuningSearch, or a blank
+ * node a run has as mls:hasInput / mls:hasOutput). */
 int  kgm_tasks_descriptive(const kgm_graph *full, const char *const *plumbing, size_t n_plumbing,
                            kgm_graph **out);
 
