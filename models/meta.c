@@ -338,6 +338,8 @@ void kgm_meta_free(kgm_meta *mt)
 float *kgm_meta_params(kgm_meta *mt) { return mt->meta; }
 size_t kgm_meta_n_params(const kgm_meta *mt) { return mt->n_meta; }
 const kgm_mlp *kgm_meta_net(const kgm_meta *mt) { return &mt->net; }
+const kgm_meta_config *kgm_meta_cfg(const kgm_meta *mt) { return &mt->cfg; }
+int kgm_meta_cond_dim(const kgm_meta *mt) { return mt->cond_dim; }
 
 static const float *inner_rates(const kgm_meta *mt, const float *meta)
 {

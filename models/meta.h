@@ -127,6 +127,8 @@ void kgm_meta_free(kgm_meta *mt);           /* NULL is a no-op */
 float *kgm_meta_params(kgm_meta *mt);       /* the meta-parameters (borrowed view) */
 size_t kgm_meta_n_params(const kgm_meta *mt);
 const kgm_mlp *kgm_meta_net(const kgm_meta *mt);
+const kgm_meta_config *kgm_meta_cfg(const kgm_meta *mt);   /* its settings (borrowed) */
+int kgm_meta_cond_dim(const kgm_meta *mt);   /* length of e(t) it conditions on (0: none) */
 
 typedef struct kgm_meta_stats {
     int iterations_done;

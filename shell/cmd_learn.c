@@ -4,8 +4,9 @@
  *
  * Task sources: source=sine is the MAML sinusoid family (models/tasksrc.h); source=graph
  * draws the store's meta-train tasks, each a pool of examples read once through
- * kg/tasks.h (shell/cmd_tasks.c), sampled with replacement per meta-task. No conditioning
- * on the graph yet (cond= needs models/kgcond.h, which has not landed on this branch).
+ * kg/tasks.h (shell/cmd_tasks.c), sampled with replacement per meta-task. cond=shift|film
+ * conditions each task's start on e(t) from the graph (models/kgcond.h); `model load` of such
+ * a model rebuilds e(t) from the open store.
  *
  * Training runs in chunks so the session can keep a loss curve and the best state by
  * validation loss; each chunk draws from its own stream (seed, chunk), so a run is
@@ -427,6 +428,18 @@ int cmd_models(kgm_shell *sh, kgm_shell_args *a)
         " OPTIONAL { ?model kgm:modelFile ?file } } ORDER BY ?run");
 }
 
+/* e(t) of the store's tasks: an embedding of the descriptive graph trained without the
+ * meta-test tasks, which are folded in (models/kgcond.h). Seeded, so the same graph, seed and
+ * prototypes give the same vectors: what lets a loaded model find its tasks again. */
+static int build_conditioning(kgm_shell *sh, uint64_t seed, int prototypes, kgm_kgcond **kc)
+{
+    kgm_kgcond_opts ko = kgm_kgcond_opts_default();
+    ko.seed = seed;
+    ko.emb.seed = seed;
+    ko.prototypes = prototypes;
+    return kgm_kgcond_build(kc, sh->store, ".", NULL, &ko);
+}
+
 int cmd_train(kgm_shell *sh, kgm_shell_args *a)
 {
     train_opts o;
@@ -442,12 +455,7 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
     kgm_kgcond_src kc_tr, kc_va;
     int rc = 0, cond_dim = 0;
     if (o.init != &kgm_init_none) {
-        /* e(t) from the graph: an embedding trained without the meta-test tasks (models/kgcond.h) */
-        kgm_kgcond_opts ko = kgm_kgcond_opts_default();
-        ko.seed = o.cfg.seed;
-        ko.emb.seed = o.cfg.seed;
-        ko.prototypes = o.prototypes;
-        rc = kgm_kgcond_build(&kc, sh->store, ".", NULL, &ko);
+        rc = build_conditioning(sh, o.cfg.seed, o.prototypes, &kc);
         if (!rc) rc = kgm_kgcond_tasksrc(kc, 0, 1, &kc_tr, &src);
         if (!rc && (kgm_kgcond_n_tasks(kc, 1) == 0 || kgm_kgcond_tasksrc(kc, 1, 1, &kc_va, &val) != 0)) val = src;
         if (!rc) cond_dim = kgm_kgcond_cond_dim(kc);
@@ -835,6 +843,31 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
 
 /* ---- model save / load ---- */
 
+/* A model file carries no graph: a conditioned model's e(t) is rebuilt from the open store as
+ * train built it (the file's seed, prototypes= as given to train), and must have the length
+ * the model was trained on. */
+static int load_conditioning(kgm_shell *sh, kgm_shell_args *a, const kgm_meta *mt, const char *path,
+                             kgm_kgcond **kc)
+{
+    int prototypes = 0;
+    if (opt_int(a, "prototypes", 0, 4096, &prototypes)) return KGM_EINVAL;
+    int rc = build_conditioning(sh, kgm_meta_cfg(mt)->seed, prototypes, kc);
+    if (rc) {
+        char why[512];   /* kgm_error() is the record kgm_fail rewrites */
+        snprintf(why, sizeof why, "%s", kgm_error());
+        return kgm_fail(rc, "model load: %s is conditioned on the graph, which gives no e(t): %s", path, why);
+    }
+    if (kgm_kgcond_cond_dim(*kc) != kgm_meta_cond_dim(mt)) {
+        int have = kgm_kgcond_cond_dim(*kc);
+        kgm_kgcond_free(*kc);
+        *kc = NULL;
+        return kgm_fail(KGM_EINVAL, "model load: %s conditions on e(t) of length %d, the store's graph gives %d"
+                        " (load the graph it was trained on; prototypes= as in train)",
+                        path, kgm_meta_cond_dim(mt), have);
+    }
+    return KGM_OK;
+}
+
 int cmd_model(kgm_shell *sh, kgm_shell_args *a)
 {
     struct sh_learn *L = state(sh);
@@ -851,12 +884,19 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     }
     kgm_meta *mt;
     if (kgm_meta_load(&mt, path, NULL) != 0) return 1;
+    kgm_kgcond *kc = NULL;
+    if (kgm_meta_cond_dim(mt) > 0 && load_conditioning(sh, a, mt, path, &kc) != 0) {
+        kgm_meta_free(mt);
+        return 1;
+    }
     kgm_meta_free(L->meta);
     L->meta = mt;
-    kgm_kgcond_free(L->kc);     /* a model file carries no graph: conditioned models cannot adapt */
-    L->kc = NULL;
+    kgm_kgcond_free(L->kc);
+    L->kc = kc;
     forget_task(L);
-    fprintf(sh->out, "loaded a model from %s: %zu parameters\n", path, kgm_meta_n_params(mt));
+    fprintf(sh->out, "loaded a model from %s: %zu parameters", path, kgm_meta_n_params(mt));
+    if (kc) fprintf(sh->out, ", conditioned on e(t) of %zu tasks", kgm_kgcond_n_tasks(kc, -1));
+    fputc('\n', sh->out);
     return 0;
 }
 

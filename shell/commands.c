@@ -220,6 +220,7 @@ static const char *const PREDICT_OPTS[] = { "x", NULL };
 static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads", "loss", "edrop", "rdrop",
                                           "recip", "logq", "graph", "k", "with", NULL };
 static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
+static const char *const MODEL_OPTS[] = { "prototypes", NULL };
 
 /* Rows leave options, raw_from and complete out when unused (zero means none). */
 #pragma GCC diagnostic push
@@ -265,8 +266,8 @@ static const sh_cmd CMDS[] = {
     "predict demo:sine-new x=0,1.5,3", .options = PREDICT_OPTS },
   { "evaluate",  0,  1, "evaluate TASK|split=test [steps=5 shots=10]", "query MSE and MAE per inner step, with 95% CIs", cmd_evaluate,
     "evaluate split=test steps=5", .options = EVAL_OPTS },
-  { "model",     2,  2, "model save|load FILE",      "save or load the session's model",     cmd_model,
-    "model save /tmp/sine.kgmm" },
+  { "model",     2,  2, "model save|load FILE [prototypes=K]", "save or load the session's model (a conditioned one finds e(t) in the open store)", cmd_model,
+    "model save /tmp/sine.kgmm", .options = MODEL_OPTS },
   { "tune",      1,  1, "tune \"SPACE\" [trials=10 budget=200 source=graph|sine] | tune adopt",
     "tune training settings by Bayesian optimization, trials recorded in the graph", cmd_tune,
     "tune \"alpha=1e-3..1e-1:log steps=1..5:int\" trials=5 budget=50", .options = TUNE_OPTS },
