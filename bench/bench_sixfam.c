@@ -6,7 +6,7 @@
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
  *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0]
  *                [--train-backtrack 0|1=0] [--emb MODEL=transe-l2] [--emb-dim N=16] [--emb-epochs N=300]
- *                [--save-dir DIR] [--load-dir DIR]
+ *                [--save-dir DIR] [--load-dir DIR] [--normalize 0|1=0]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -39,6 +39,8 @@
  * (none.kgm, perfamily-0.kgm, ..., film-family.kgm, film-similarTo.kgm); --load-dir reads them
  * instead of training (the embedding is rebuilt, seeded, so e(t) is the same), to re-evaluate a
  * trained learner, e.g. with --backtrack. The oracle rows always train.
+ * --normalize 1: the learners see x and y standardized by the meta-train tasks' statistics
+ * (models/kgcond.h opts.normalize); MSEs are reported in the original units all the same.
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +75,7 @@ static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rate
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
 static int backtrack = 0;           /* --backtrack 1: test adaptation backtracks on the support loss */
 static int train_backtrack = 0;     /* --train-backtrack 1: so do meta-training's inner steps */
+static int normalize = 0;           /* --normalize 1: x and y standardized by meta-train statistics */
 static const char *emb_model = NULL;  /* --emb: the graph rows' embedding model (NULL: kgcond's default) */
 static int emb_dim = 0, emb_epochs = 0;   /* 0: kgcond's default */
 static const char *save_dir, *load_dir;   /* --save-dir / --load-dir: trained learners as model files */
@@ -304,7 +307,8 @@ static double task_mse(kgm_meta *mt, const kgm_kgcond *kc, size_t task, int step
     if (kgm_meta_adapt(mt, t, steps, fast) || kgm_meta_predict(mt, fast, t->xq, N_QUERY, out)) return NAN;
     double s = 0;
     for (int q = 0; q < N_QUERY; q++) s += (out[q] - t->yq[q]) * (double)(out[q] - t->yq[q]);
-    return s / N_QUERY;
+    const double y_scale = kgm_kgcond_y_scale(kc);   /* 1 without --normalize */
+    return s / N_QUERY * y_scale * y_scale;
 }
 
 /* Per-task MSEs of a reference row, by task IRI, so that each later row also prints its paired
@@ -313,7 +317,14 @@ static double task_mse(kgm_meta *mt, const kgm_kgcond *kc, size_t task, int step
  * side. Two references: the no-conditioning row of this run, and a row saved by an earlier run
  * (--mse-out DIR writes DIR/ROW.tsv, "IRI<tab>MSE" lines; --pair-with FILE reads one). */
 typedef struct { char label[96]; char **iri; double *mse; size_t n; } reference;
-static const char *const BASELINE_ROW = "MAML, no conditioning";
+/* The learner as the rows name it ("Meta-SGD, no conditioning", "one MAML per family"). */
+static const char *learner_label(void)
+{
+    static const char *const labels[KGM_LEARNER_COUNT] = {
+        [KGM_MAML] = "MAML", [KGM_FOMAML] = "FOMAML", [KGM_METASGD] = "Meta-SGD", [KGM_ANIL] = "ANIL",
+        [KGM_REPTILE] = "Reptile" };
+    return labels[learner_kind];
+}
 static reference baseline, saved;
 static const char *mse_out;   /* --mse-out directory, or NULL */
 
@@ -422,7 +433,7 @@ static void save_row(const char *row, const kgm_kgcond *kc, const double *mse, s
 
 /* models[family of task] or models[0] when family is NULL. cond: length of e(t) (0: none). */
 static void evaluate(const char *row, kgm_meta **models, const int *family, const kgm_kgcond *kc,
-                     int cond, int steps)
+                     int cond, int steps, int is_baseline)
 {
     size_t n = kgm_kgcond_n_tasks(kc, 2);
     if ((size_t)test_tasks < n) n = (size_t)test_tasks;
@@ -441,7 +452,7 @@ static void evaluate(const char *row, kgm_meta **models, const int *family, cons
     printf("%-34s %8.3f +- %.3f   (%zu tasks, %d steps, %d iterations)\n", row, mean, ci, n, steps, iterations);
     print_diverged(kc, mse, n);
     if (mse_out) save_row(row, kc, mse, n);
-    if (!strcmp(row, BASELINE_ROW)) {
+    if (is_baseline) {
         snprintf(baseline.label, sizeof baseline.label, "  minus no conditioning");
         for (size_t i = 0; i < n; i++)
             if (reference_add(&baseline, kgm_kgcond_iri(kc, (size_t)kgm_kgcond_role_task(kc, 2, i)), mse[i])) break;
@@ -499,12 +510,15 @@ static int row_none(void)
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", NULL};
     kgm_store *st = open_graph(files);
     kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.normalize = normalize;
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("none graph");
     kgm_meta *mt = train(kc, &kgm_init_none, 0, "none");
     if (!mt) return die("train none");
-    evaluate(BASELINE_ROW, &mt, NULL, kc, 0, 20);
+    char row[64];
+    snprintf(row, sizeof row, "%s, no conditioning", learner_label());
+    evaluate(row, &mt, NULL, kc, 0, 20, 1);
     kgm_meta_free(mt);
     kgm_kgcond_free(kc);
     kgm_store_free(st);
@@ -521,6 +535,7 @@ static int row_per_family(int split)
                            "sixfam-new-family.ttl", NULL};
     kgm_store *st = open_graph(files);
     kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.normalize = normalize;
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("family graph");
@@ -544,7 +559,9 @@ static int row_per_family(int split)
         if (!models[f]) return die("train per family");
         free(s.idx);
     }
-    evaluate(split ? "one MAML per family, split" : "one MAML per family", models, family, kc, 0, 20);
+    char row[64];
+    snprintf(row, sizeof row, "one %s per family%s", learner_label(), split ? ", split" : "");
+    evaluate(row, models, family, kc, 0, 20, 0);
     for (int f = 0; f < n_fam; f++) kgm_meta_free(models[f]);
     free(family);
     kgm_kgcond_free(kc);
@@ -561,6 +578,7 @@ static int rows_graph(const char *label, const char *links, const char *new_link
     kgm_store *st = open_graph(files);
     kgm_kgcond *kc = NULL;
     kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.normalize = normalize;
     o.prototypes = prototypes;
     if (emb_model) {
         kgm_emb_model m;
@@ -589,9 +607,9 @@ static int rows_graph(const char *label, const char *links, const char *new_link
         kgm_meta *mt = train(kc, stages[s], 1, row);
         if (!mt) return die("train conditioned");
         snprintf(row, sizeof row, "%s, %s graph", stages[s]->name, label);
-        evaluate(row, &mt, NULL, kc, kgm_kgcond_cond_dim(kc), 20);
+        evaluate(row, &mt, NULL, kc, kgm_kgcond_cond_dim(kc), 20, 0);
         snprintf(row, sizeof row, "%s, %s graph, zero-shot", stages[s]->name, label);
-        evaluate(row, &mt, NULL, kc, kgm_kgcond_cond_dim(kc), 0);
+        evaluate(row, &mt, NULL, kc, kgm_kgcond_cond_dim(kc), 0, 0);
         kgm_meta_free(mt);
     }
     kgm_kgcond_free(kc);
@@ -664,6 +682,7 @@ static int rows_oracle(const char *mode)
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", NULL};
     kgm_store *st = open_graph(files);
     kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.normalize = normalize;
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("oracle graph");
@@ -680,9 +699,9 @@ static int rows_oracle(const char *mode)
         if (!mt || timed_train(mt, &src, "oracle")) return die("train oracle");
         char row[96];
         snprintf(row, sizeof row, "%s, oracle %s code", stages[s]->name, mode);
-        evaluate(row, &mt, NULL, kc, oracle_dim, 20);
+        evaluate(row, &mt, NULL, kc, oracle_dim, 20, 0);
         snprintf(row, sizeof row, "%s, oracle %s code, zero-shot", stages[s]->name, mode);
-        evaluate(row, &mt, NULL, kc, oracle_dim, 0);
+        evaluate(row, &mt, NULL, kc, oracle_dim, 0, 0);
         kgm_meta_free(mt);
     }
     oracle_code = NULL;
@@ -720,6 +739,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--cond-rates")) cond_rates = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--backtrack")) backtrack = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--train-backtrack")) train_backtrack = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--normalize")) normalize = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--emb")) emb_model = argv[i + 1];
         else if (!strcmp(argv[i], "--emb-dim")) emb_dim = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--emb-epochs")) emb_epochs = atoi(argv[i + 1]);
@@ -747,6 +767,7 @@ int main(int argc, char **argv)
     if (clip_norm > 0 || skip_nonfinite > 0)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"
                " in a row skipped (0: off)\n", (double)clip_norm, skip_nonfinite);
+    if (normalize) printf("inputs and outputs standardized by meta-train statistics; MSE in the original units\n");
     if (weight_decay > 0) printf("decoupled weight decay of theta*: %g\n", (double)weight_decay);
     if (lr_floor < 1.0f) printf("Adam rates: cosine decay over the iterations to %g times their value\n", (double)lr_floor);
     double t0 = now_s();
