@@ -6,7 +6,7 @@
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
  *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0]
  *                [--train-backtrack 0|1=0] [--emb MODEL=transe-l2] [--emb-dim N=16] [--emb-epochs N=300]
- *                [--save-dir DIR] [--load-dir DIR] [--normalize 0|1=0]
+ *                [--save-dir DIR] [--load-dir DIR] [--normalize 0|1=0] [--msl N=0]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
  * (sixfam-new*.ttl, folded into the embedding) with 95% CI. Rows: no conditioning; one MAML
@@ -41,6 +41,8 @@
  * trained learner, e.g. with --backtrack. The oracle rows always train.
  * --normalize 1: the learners see x and y standardized by the meta-train tasks' statistics
  * (models/kgcond.h opts.normalize); MSEs are reported in the original units all the same.
+ * --msl N: every learner's meta-loss weighs the query loss after each inner step, annealed to
+ * the last step's alone over N outer steps (models/meta.h msl_steps; MAML++).
  * Published (ARML, Yao et al. 2020): MAML 2.292, MuMoMAML 0.523, HSML 0.494, ARML 0.438. */
 #include <math.h>
 #include <stdio.h>
@@ -75,6 +77,7 @@ static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rate
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
 static int backtrack = 0;           /* --backtrack 1: test adaptation backtracks on the support loss */
 static int train_backtrack = 0;     /* --train-backtrack 1: so do meta-training's inner steps */
+static int msl_steps = 0;           /* --msl N: multi-step meta-loss annealed over N outer steps (0: off) */
 static int normalize = 0;           /* --normalize 1: x and y standardized by meta-train statistics */
 static const char *emb_model = NULL;  /* --emb: the graph rows' embedding model (NULL: kgcond's default) */
 static int emb_dim = 0, emb_epochs = 0;   /* 0: kgcond's default */
@@ -224,6 +227,7 @@ static kgm_meta *learner(const kgm_kgcond *kc, const kgm_init_stage *init, int c
     c.rate_lr = rate_lr; c.weight_decay = weight_decay;
     c.cond_rates = cond_rates && cond_dim > 0;
     c.inner_backtrack = train_backtrack;
+    c.msl_steps = msl_steps;
     if (lr_floor < 1.0f) { c.lr_decay_steps = iters; c.lr_floor = lr_floor; }
     kgm_meta *mt = NULL;
     return kgm_meta_new(&mt, &m, &c, init, cond_dim) ? NULL : mt;
@@ -739,6 +743,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--cond-rates")) cond_rates = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--backtrack")) backtrack = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--train-backtrack")) train_backtrack = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--msl")) msl_steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--normalize")) normalize = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--emb")) emb_model = argv[i + 1];
         else if (!strcmp(argv[i], "--emb-dim")) emb_dim = atoi(argv[i + 1]);
@@ -763,6 +768,7 @@ int main(int argc, char **argv)
     if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
     if (backtrack) printf("test adaptation: a step that does not lower the support loss is retried at half the rates\n");
     if (train_backtrack) printf("meta-training's inner steps backtrack the same way\n");
+    if (msl_steps) printf("multi-step meta-loss: every inner step's query loss, annealed to the last's over %d outer steps\n", msl_steps);
     if (cond_rates) printf("conditioned rows: inner rates scaled per unit by 1 + tanh(R e(t))\n");
     if (clip_norm > 0 || skip_nonfinite > 0)
         printf("outer-step guards: meta-gradient norm clipped to %g (0: off), up to %d non-finite meta-batches"

@@ -280,6 +280,10 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
         return kgm_fail(KGM_EINVAL, "weight_decay %g times outer learning rate %g must be < 1",
                         (double)c->weight_decay, (double)c->outer_lr);
     if (cond_dim < 0) return kgm_fail(KGM_EINVAL, "cond_dim must be >= 0");
+    if (c->msl_steps < 0) return kgm_fail(KGM_EINVAL, "msl_steps must be >= 0 (0: the last step's loss only)");
+    if (c->msl_steps > 0 && (c->learner == KGM_FOMAML || c->learner == KGM_REPTILE))
+        return kgm_fail(KGM_EINVAL, "the multi-step loss needs a second-order learner (maml, metasgd or anil), not %s",
+                        kgm_learner_name(c->learner));
     if (c->cond_rates && (c->learner != KGM_METASGD || cond_dim == 0))
         return kgm_fail(KGM_EINVAL, "conditioned inner rates need the metasgd learner and a conditioning vector");
     if (net->n_params == 0) return kgm_fail(KGM_EINVAL, "network has no parameters");
@@ -452,6 +456,16 @@ static void inner_loop(const kgm_meta *mt, worker *w, const float *meta, const f
     }
 }
 
+/* Weight of the query loss after inner step j (1..k) in the meta-loss: msl_steps. */
+static float step_weight(const kgm_meta *mt, int j)
+{
+    const int k = mt->cfg.inner_steps;
+    if (mt->cfg.msl_steps <= 0) return j == k ? 1.0f : 0.0f;
+    const float f = mt->adam_t >= mt->cfg.msl_steps ? 1.0f : (float)mt->adam_t / (float)mt->cfg.msl_steps;
+    const float early = (1.0f - f) / (float)k;
+    return j == k ? 1.0f - (float)(k - 1) * early : early;
+}
+
 static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm_episode *t,
                      float *grad, float *loss)
 {
@@ -464,7 +478,9 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
     inner_loop(mt, w, meta, r, t, k);
     const float *thk = w->thetas + (size_t)k * P;
     float *v = w->v;
-    *loss = kgm_mlp_loss_grad(&mt->net, w->ws[k], thk, t->xq, t->yq, t->n_query, v);
+    const float wk = step_weight(mt, k);
+    *loss = wk * kgm_mlp_loss_grad(&mt->net, w->ws[k], thk, t->xq, t->yq, t->n_query, v);
+    for (size_t i = 0; wk != 1.0f && i < P; i++) v[i] *= wk;
     memset(grad, 0, mt->n_meta * sizeof(float));
 
     if (L == KGM_REPTILE) {
@@ -472,7 +488,12 @@ static int task_grad(const kgm_meta *mt, worker *w, const float *meta, const kgm
     } else if (L != KGM_FOMAML) {
         for (int j = k - 1; j >= 0; j--) {
             const float *th = w->thetas + (size_t)j * P, *g = w->gs + (size_t)j * P;
-            const float sj = w->scales[j];
+            const float sj = w->scales[j], wn = j + 1 < k ? step_weight(mt, j + 1) : 0.0f;
+            if (wn > 0.0f) {   /* v is theta_{j+1}'s adjoint: add its own query loss (ws[j + 1] is free now) */
+                const float *th_next = th + P;
+                *loss += wn * kgm_mlp_loss_grad(&mt->net, w->ws[j + 1], th_next, t->xq, t->yq, t->n_query, w->u);
+                for (size_t i = 0; i < P; i++) v[i] += wn * w->u[i];
+            }
             if (L == KGM_METASGD)
                 for (size_t i = 0; i < P; i++) grad[mt->off_lr + i] -= sj * g[i] * v[i];
             for (size_t i = 0; i < P; i++) w->u[i] = sj * r[i] * v[i];

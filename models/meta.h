@@ -74,6 +74,13 @@ typedef struct kgm_meta_config {
      * for its later steps; after 30 halvings the step is skipped). The meta-gradient is exact
      * through the accepted steps (the halvings are constants of the path). 0: off. */
     int inner_backtrack;
+    /* Multi-step loss (MAML++, Antoniou et al. 2019): the meta-loss is the weighted sum of the
+     * query losses after every inner step, not after the last only. Step j < k weighs
+     * (1 - f) / k and the last 1 - (k - 1)(1 - f) / k, f = min(1, t / msl_steps) at the
+     * learner's Adam step t: uniform at first, the last step's loss alone after msl_steps outer
+     * steps. The reported loss is that weighted sum. Second-order learners only (maml, metasgd,
+     * anil). 0: off. */
+    int msl_steps;
     int n_support, n_query; /* examples per task in meta-training */
     int iterations;
     int threads;            /* >= 1 */

@@ -212,7 +212,7 @@ static const char *const TRAIN_OPTS[] = { "learner", "cond", "steps", "alpha", "
                                           "iterations", "shots", "hidden", "seed", "threads", "source",
                                           "cond_lr", "prototypes", "clip", "skip_nonfinite",
                                           "rate_lr", "weight_decay", "lr_floor", "cond_rates",
-                                          "inner_backtrack", NULL };
+                                          "inner_backtrack", "msl", NULL };
 static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps", "alpha", "outer_lr", "batch",
                                          "shots", "hidden", "seed", "threads", "source", NULL };
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };

@@ -696,6 +696,73 @@ static void backtracked_inner_loop_has_exact_metagradients(void **state)
     }
 }
 
+
+/* The multi-step loss (msl_steps): at the learner's first step every inner step's query loss
+ * weighs 1/k, so loss and meta-gradient are the means of those of learners that stop after
+ * 1, 2, ..., k steps (and finite differences agree); after msl_steps outer steps only the last
+ * step's loss is left, bit for bit the plain learner's. First-order learners are refused. */
+static void multistep_loss_weighs_every_inner_step(void **state)
+{
+    (void)state;
+    const kgm_learner learners[] = { KGM_MAML, KGM_METASGD };
+    for (int li = 0; li < 2; li++) {
+        kgm_meta_config c = small_config(learners[li], 3, 0.3f, 1, 0);
+        c.msl_steps = 2;
+        c.iterations = 2;   /* kgm_meta_train below */
+        kgm_meta *msl = small_learner_with(&c, &kgm_init_film, 2);
+        const size_t n = kgm_meta_n_params(msl), P = kgm_meta_net(msl)->n_params;
+        float *noise = malloc(n * 4), *grad = malloc(n * 4), *gj = malloc(n * 4), *mean = calloc(n, 4);
+        random_vec(noise, n, 5, 0.2);
+        for (size_t i = P; i < n; i++) kgm_meta_params(msl)[i] += noise[i];
+        kgm_episode t;
+        sample_linear(&t, 1, 1);
+        float loss, lj;
+        double mean_loss = 0.0;
+        assert_int_equal(kgm_meta_task_grad(msl, &t, grad, &loss), 0);
+        for (int k = 1; k <= 3; k++) {
+            kgm_meta_config ck = small_config(learners[li], k, 0.3f, 1, 0);
+            kgm_meta *one = small_learner_with(&ck, &kgm_init_film, 2);
+            memcpy(kgm_meta_params(one), kgm_meta_params(msl), n * 4);
+            assert_int_equal(kgm_meta_task_grad(one, &t, gj, &lj), 0);
+            mean_loss += lj / 3.0;
+            for (size_t i = 0; i < n; i++) mean[i] += gj[i] / 3.0f;
+            kgm_meta_free(one);
+        }
+        print_message("%s: multi-step loss %.6g, mean of the three %.6g\n", kgm_learner_name(learners[li]), loss, mean_loss);
+        assert_true(fabs(loss - mean_loss) < 1e-5 * mean_loss);
+        double worst = 0.0, scale = sqrt(dot(mean, mean, n));
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(grad[i] - mean[i]));
+        assert_true(worst < 1e-4 * scale);
+        for (uint64_t s = 11; s < 13; s++) {
+            double fd, an;
+            directional(msl, &t, s, NULL, 0, &fd, &an, gj);
+            assert_true(fabs(an) > 1e-3);
+            assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
+        }
+        /* Two outer steps (msl_steps = 2): the last step's loss alone. */
+        kgm_linear lin = { 1 };
+        kgm_tasksrc src;
+        kgm_tasksrc_linear(&src, &lin);
+        assert_int_equal(kgm_meta_train(msl, &src, NULL), 0);
+        kgm_meta_config cp = small_config(learners[li], 3, 0.3f, 1, 0);
+        kgm_meta *plain = small_learner_with(&cp, &kgm_init_film, 2);
+        memcpy(kgm_meta_params(plain), kgm_meta_params(msl), n * 4);
+        assert_int_equal(kgm_meta_task_grad(msl, &t, grad, &loss), 0);
+        assert_int_equal(kgm_meta_task_grad(plain, &t, gj, &lj), 0);
+        assert_true(loss == lj);
+        assert_memory_equal(grad, gj, n * 4);
+        kgm_episode_release(&t);
+        free(noise); free(grad); free(gj); free(mean);
+        kgm_meta_free(plain); kgm_meta_free(msl);
+    }
+    kgm_meta_config c = small_config(KGM_FOMAML, 3, 0.3f, 1, 0);
+    c.msl_steps = 10;
+    refused_config(&c, 0, "second-order");
+    c.learner = KGM_MAML;
+    c.msl_steps = -1;
+    refused_config(&c, 0, "msl_steps");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +780,7 @@ int main(void)
         cmocka_unit_test(conditioned_rates_extend_metasgd),
         cmocka_unit_test(backtracking_never_raises_the_support_loss),
         cmocka_unit_test(backtracked_inner_loop_has_exact_metagradients),
+        cmocka_unit_test(multistep_loss_weighs_every_inner_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
