@@ -113,9 +113,12 @@ typedef struct kgm_kgcond_run {
     const kgm_kgcond_value *hyper;   size_t n_hyper;    /* mls:HyperParameterSetting */
     const kgm_kgcond_value *metrics; size_t n_metrics;  /* mls:ModelEvaluation */
     const char *model_path;       /* saved model file, may be NULL */
+    const char *const *inputs;    /* full IRIs the run read (the model it adapted, a task): */
+    size_t n_inputs;              /* mls:hasInput each; may be 0 */
+    int no_model;                 /* 1: the run outputs no model (an evaluation) */
 } kgm_kgcond_run;
-/* Adds the run as triples: <run> a mls:Run; mls:executes <impl>; mls:hasInput <setting>...;
- * mls:hasOutput <model>, <eval>...; each setting mls:specifiedBy kgm:hp-<name>,
+/* Adds the run as triples: <run> a mls:Run; mls:executes <impl>; mls:hasInput <setting>...,
+ * <input>...; mls:hasOutput <model> (unless no_model), <eval>...; each setting mls:specifiedBy kgm:hp-<name>,
  * mls:hasValue v; each evaluation mls:specifiedBy kgm:metric-<name>, mls:hasValue v.
  * iri_out (may be NULL) gets the run IRI (new string). */
 int kgm_kgcond_record(struct kgm_store *st, const kgm_kgcond_run *run, char **iri_out);

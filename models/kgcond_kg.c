@@ -536,8 +536,9 @@ int kgm_kgcond_record(struct kgm_store *st, const kgm_kgcond_run *run, char **ir
         return kgm_fail(KGM_EINVAL, "run: learner and init stage must be plain names");
     for (size_t i = 0; i < run->n_hyper; i++) if (!name_ok(run->hyper[i].name)) return kgm_fail(KGM_EINVAL, "run: bad hyperparameter name '%s'", run->hyper[i].name ? run->hyper[i].name : "");
     for (size_t i = 0; i < run->n_metrics; i++) if (!name_ok(run->metrics[i].name)) return kgm_fail(KGM_EINVAL, "run: bad metric name '%s'", run->metrics[i].name ? run->metrics[i].name : "");
-    if (!label_ok(run->run_iri) || !label_ok(run->graph) || !label_ok(run->dataset) || !label_ok(run->model_path))
-        return kgm_fail(KGM_EINVAL, "run: IRIs and labels may not hold quotes, backslashes, angle brackets or newlines");
+    int ok = label_ok(run->run_iri) && label_ok(run->graph) && label_ok(run->dataset) && label_ok(run->model_path);
+    for (size_t i = 0; i < run->n_inputs; i++) ok &= run->inputs[i] && *run->inputs[i] && label_ok(run->inputs[i]);
+    if (!ok) return kgm_fail(KGM_EINVAL, "run: IRIs and labels may not hold quotes, backslashes, angle brackets or newlines");
     char iri[256];
     if (run->run_iri) snprintf(iri, sizeof iri, "%s", run->run_iri);
     else snprintf(iri, sizeof iri, "%srun-%ld-%lu", KGM_NS_IRI, (long)time(NULL), ++counter);
@@ -552,8 +553,9 @@ int kgm_kgcond_record(struct kgm_store *st, const kgm_kgcond_run *run, char **ir
     fprintf(f, "kgm:%s a mls:Implementation .\n", run->learner);
     if (run->graph) fprintf(f, "<%s> kgm:conditioningGraph \"%s\" .\n", iri, run->graph);
     if (run->dataset) fprintf(f, "<%s> mls:hasInput [ a mls:Dataset ; kgm:label \"%s\" ] .\n", iri, run->dataset);
-    fprintf(f, "<%s-model> a mls:Model .\n<%s> mls:hasOutput <%s-model> .\n", iri, iri, iri);
-    if (run->model_path) fprintf(f, "<%s-model> kgm:modelFile \"%s\" .\n", iri, run->model_path);
+    for (size_t i = 0; i < run->n_inputs; i++) fprintf(f, "<%s> mls:hasInput <%s> .\n", iri, run->inputs[i]);
+    if (!run->no_model) fprintf(f, "<%s-model> a mls:Model .\n<%s> mls:hasOutput <%s-model> .\n", iri, iri, iri);
+    if (run->model_path && !run->no_model) fprintf(f, "<%s-model> kgm:modelFile \"%s\" .\n", iri, run->model_path);
     write_values(f, iri, "hp", "mls:HyperParameterSetting", "hp-", run->hyper, run->n_hyper);
     write_values(f, iri, "eval", "mls:ModelEvaluation", "metric-", run->metrics, run->n_metrics);
     fclose(f);

@@ -344,6 +344,7 @@ size_t kgm_meta_n_params(const kgm_meta *mt) { return mt->n_meta; }
 const kgm_mlp *kgm_meta_net(const kgm_meta *mt) { return &mt->net; }
 const kgm_meta_config *kgm_meta_cfg(const kgm_meta *mt) { return &mt->cfg; }
 int kgm_meta_cond_dim(const kgm_meta *mt) { return mt->cond_dim; }
+const kgm_init_stage *kgm_meta_init_stage(const kgm_meta *mt) { return mt->init; }
 
 static const float *inner_rates(const kgm_meta *mt, const float *meta)
 {

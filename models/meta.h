@@ -136,6 +136,7 @@ size_t kgm_meta_n_params(const kgm_meta *mt);
 const kgm_mlp *kgm_meta_net(const kgm_meta *mt);
 const kgm_meta_config *kgm_meta_cfg(const kgm_meta *mt);   /* its settings (borrowed) */
 int kgm_meta_cond_dim(const kgm_meta *mt);   /* length of e(t) it conditions on (0: none) */
+const kgm_init_stage *kgm_meta_init_stage(const kgm_meta *mt);   /* kgm_init_none when unconditioned */
 
 typedef struct kgm_meta_stats {
     int iterations_done;

@@ -34,6 +34,7 @@ struct sh_learn {
     float *fast;                /* its fast weights */
     sh_examples ex;             /* its examples */
     kgm_kgcond *kc;             /* the graph conditioning of the model, NULL when none */
+    char *model_iri;            /* the model's mls:Model in the graph (trained here), or NULL */
     char *search;               /* IRI of the session's last tuning search, or NULL */
     kgm_meta_config tuned;      /* adopted settings: train starts from them when has_tuned */
     int has_tuned;
@@ -62,6 +63,7 @@ void sh_learn_free(kgm_shell *sh)
     free(L->curve);
     forget_task(L);
     free(L->search);
+    free(L->model_iri);
     free(L);
     sh->learn = NULL;
 }
@@ -353,7 +355,7 @@ static void hyper_add(hyper_list *h, const char *name, double value)
 
 /* Records a finished (or interrupted) run as ML Schema triples through models/kgcond.h. */
 static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char *source,
-                      double loss, double val, int done)
+                      double loss, double val, int done, char **model_iri)
 {
     long n;
     if (count_runs(sh, &n) != 0) return KGM_EINVAL;
@@ -386,7 +388,42 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
                            .metrics = metrics, .n_metrics = isfinite(val) ? 3 : 2 };
     if (kgm_kgcond_record(sh->store, &run, NULL) != 0) return KGM_EINVAL;
     fprintf(sh->out, "recorded as kgm:run-%ld (runs lists the runs)\n", n + 1);
+    size_t len = strlen(iri) + sizeof "-model";
+    if ((*model_iri = malloc(len))) snprintf(*model_iri, len, "%s-model", iri);
     return 0;
+}
+
+/* Records an adaptation or evaluation of the session's model (kind "adaptation" or
+ * "evaluation", numbered kgm:KIND-N in its own series) as an mls:Run whose inputs are the
+ * model, when it was trained in this session, and the task, when there is one. */
+static int record_use(kgm_shell *sh, struct sh_learn *L, const char *kind, const char *task, const char *dataset,
+                      const kgm_kgcond_value *hyper, size_t n_hyper, const kgm_kgcond_value *metrics, size_t n_metrics)
+{
+    char q[256], iri[128];
+    snprintf(q, sizeof q, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run"
+             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#%s-\")) }", kind);
+    kgm_table *t = NULL;
+    if (kgm_store_select(sh->store, q, &t) != 0) return KGM_EINVAL;
+    long n = t->n_rows == 1 && kgm_table_cell(t, 0, 0)->value ? atol(kgm_table_cell(t, 0, 0)->value) : 0;
+    kgm_table_free(t);
+    snprintf(iri, sizeof iri, "http://kgmeta.org/ns#%s-%ld", kind, n + 1);
+    char *task_iri = task ? kgm_store_expand(sh->store, task) : NULL;
+    if (task && !task_iri) return KGM_EINVAL;
+    const char *inputs[2];
+    size_t n_inputs = 0;
+    if (L->model_iri) inputs[n_inputs++] = L->model_iri;
+    if (task_iri) inputs[n_inputs++] = task_iri;
+    kgm_kgcond_value finite[8];   /* a diverged task's NaN is left out, as train leaves out a missing validation */
+    size_t n_finite = 0;
+    for (size_t i = 0; i < n_metrics && n_finite < 8; i++) if (isfinite(metrics[i].value)) finite[n_finite++] = metrics[i];
+    kgm_kgcond_run run = { .run_iri = iri, .learner = kgm_learner_name(kgm_meta_cfg(L->meta)->learner),
+                           .init_stage = kgm_meta_init_stage(L->meta)->name,
+                           .dataset = dataset, .hyper = hyper, .n_hyper = n_hyper, .metrics = finite,
+                           .n_metrics = n_finite, .inputs = inputs, .n_inputs = n_inputs,
+                           .no_model = !strcmp(kind, "evaluation") };
+    int rc = kgm_kgcond_record(sh->store, &run, NULL);
+    free(task_iri);
+    return rc;
 }
 
 /* Runs q and prints it with numeric literals shown to 4 significant digits (the recorders
@@ -418,7 +455,8 @@ int cmd_runs(kgm_shell *sh, kgm_shell_args *a)
     return run_query(sh, RUN_PREFIXES
         "SELECT ?run ?learner ?stage ?metric ?value WHERE {"
         " ?run a mls:Run ; mls:executes ?learner ;"
-        " kgm:initStage ?stage . OPTIONAL { ?run mls:hasOutput ?e . ?e a mls:ModelEvaluation ;"
+        " kgm:initStage ?stage . FILTER(!STRSTARTS(STR(?run), \"http://kgmeta.org/ns#adaptation-\") &&"
+        " !STRSTARTS(STR(?run), \"http://kgmeta.org/ns#evaluation-\")) OPTIONAL { ?run mls:hasOutput ?e . ?e a mls:ModelEvaluation ;"
         " mls:specifiedBy ?metric ; mls:hasValue ?value } } ORDER BY ?run ?metric");
 }
 
@@ -503,7 +541,9 @@ int cmd_train(kgm_shell *sh, kgm_shell_args *a)
             fprintf(sh->out, "skipped %d meta-batches with a loss or meta-gradient that was not finite\n", skipped);
         int interrupted = rc == KGM_EINTR;
         if (interrupted) kgm_interrupt_clear();   /* the stop is honoured; recording must not stop too */
-        rc = record_run(sh, &o, chunks, src.name, last ? last[1] : NAN, best_val, done);
+        free(L->model_iri);
+        L->model_iri = NULL;
+        rc = record_run(sh, &o, chunks, src.name, last ? last[1] : NAN, best_val, done, &L->model_iri);
         if (!rc && interrupted) rc = kgm_fail(KGM_EINTR, "train: interrupted after %d iterations; kept the best state", done);
     } else if (L->curve != old_curve) {     /* the run failed: the last curve stays */
         free(L->curve);
@@ -660,7 +700,9 @@ int cmd_adapt(kgm_shell *sh, kgm_shell_args *a)
     if (adapt_to(sh, L, a->argv[0], steps, shots, &before, &after) != 0) return 1;
     fprintf(sh->out, "adapted to %s: %zu support examples, %d steps, query MSE %.3g -> %.3g\n",
             a->argv[0], L->ex.n_support, steps, before, after);
-    return 0;
+    const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", (double)L->ex.n_support } };
+    const kgm_kgcond_value metrics[] = { { "queryMseBefore", sig4(before) }, { "queryMse", sig4(after) } };
+    return record_use(sh, L, "adaptation", a->argv[0], NULL, hyper, 2, metrics, 2) ? 1 : 0;
 }
 
 /* x=1.5,2.0,...: the inputs of a one-input model. */
@@ -725,8 +767,9 @@ static int add_num(kgm_table *t, size_t r, size_t c, double v)
 
 /* Per inner-step count 0..steps: query MSE and MAE with 95% CIs. Units are tasks when
  * there are several, else the task's query examples. */
+/* The table of query errors per step; last (3): MSE, its CI and MAE after the last step. */
 static int eval_tasks(struct sh_learn *L, const sh_examples *exs, char **names, size_t n, int steps,
-                      kgm_table **out)
+                      kgm_table **out, double *last)
 {
     size_t np = kgm_meta_net(L->meta)->n_params;
     size_t cap = n > 1 ? n : QUERY;
@@ -764,6 +807,7 @@ static int eval_tasks(struct sh_learn *L, const sh_examples *exs, char **names, 
         double m1, c1, m2, c2;
         kgm_stats_mean_ci(mse + (size_t)s * cap, units, &m1, &c1);
         kgm_stats_mean_ci(mae + (size_t)s * cap, units, &m2, &c2);
+        last[0] = m1; last[1] = c1; last[2] = m2;
         long r = kgm_table_add_row(tb);
         if (r < 0 || kgm_table_set_number(tb, (size_t)r, 0, s) || add_num(tb, (size_t)r, 1, m1) ||
             add_num(tb, (size_t)r, 2, c1) || add_num(tb, (size_t)r, 3, m2) || add_num(tb, (size_t)r, 4, c2))
@@ -834,8 +878,15 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
     }
     kgm_table *t = NULL;
     if (!rc) kgm_meta_set_backtrack(L->meta, sh->backtrack);
-    if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t);
+    double last[3];
+    if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t, last);
     if (!rc) rc = sh_print_table(sh, t);
+    if (!rc) {
+        const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", shots } };
+        const kgm_kgcond_value metrics[] = { { "tasks", (double)n }, { "queryMse", sig4(last[0]) },
+                                             { "queryMseCi95", sig4(last[1]) }, { "queryMae", sig4(last[2]) } };
+        rc = record_use(sh, L, "evaluation", split ? NULL : a->argv[0], split, hyper, 2, metrics, 4);
+    }
     kgm_table_free(t);
     for (size_t i = 0; i < n; i++) { free(names[i]); free(exs[i].x); free(exs[i].y); free(exs[i].cond); }
     free(names);
@@ -895,6 +946,8 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     L->meta = mt;
     kgm_kgcond_free(L->kc);
     L->kc = kc;
+    free(L->model_iri);   /* a model file does not say which recorded model it holds */
+    L->model_iri = NULL;
     forget_task(L);
     fprintf(sh->out, "loaded a model from %s: %zu parameters", path, kgm_meta_n_params(mt));
     if (kc) fprintf(sh->out, ", conditioned on e(t) of %zu tasks", kgm_kgcond_n_tasks(kc, -1));
