@@ -896,6 +896,46 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
 
 /* ---- model save / load ---- */
 
+#define MODEL_FILE_IRI "<http://kgmeta.org/ns#modelFile>"
+
+/* The models recorded with file path (kgm:modelFile "path"); NULL when the path cannot be a
+ * plain literal (quotes, backslashes, newlines: such files are not linked). */
+static kgm_table *models_with_file(kgm_shell *sh, const char *path)
+{
+    if (strpbrk(path, "\"\\\n\r")) return NULL;
+    char q[4352];
+    if (snprintf(q, sizeof q, RUN_PREFIXES "SELECT ?m WHERE { ?m kgm:modelFile \"%s\" }", path) >= (int)sizeof q) return NULL;
+    kgm_table *t = NULL;
+    return kgm_store_select(sh->store, q, &t) == 0 ? t : NULL;
+}
+
+/* After model save: the session's recorded model (if any) gets kgm:modelFile "path", and no
+ * other model keeps that path (the file now holds this one). */
+static int link_model_file(kgm_shell *sh, const struct sh_learn *L, const char *path)
+{
+    kgm_table *t = L->model_iri ? models_with_file(sh, path) : NULL;
+    if (!t) return KGM_OK;
+    char lit[4112], term[512];
+    snprintf(lit, sizeof lit, "\"%s\"", path);
+    int rc = KGM_OK;
+    for (size_t r = 0; !rc && r < t->n_rows; r++) {
+        snprintf(term, sizeof term, "<%s>", kgm_table_cell(t, r, 0)->value);
+        rc = kgm_store_remove(sh->store, term, MODEL_FILE_IRI, lit);
+    }
+    kgm_table_free(t);
+    snprintf(term, sizeof term, "<%s>", L->model_iri);
+    return rc ? rc : kgm_store_add(sh->store, term, MODEL_FILE_IRI, lit);
+}
+
+/* The recorded model a file was saved from (model save in this store), or NULL. */
+static char *model_of_file(kgm_shell *sh, const char *path)
+{
+    kgm_table *t = models_with_file(sh, path);
+    char *iri = t && t->n_rows == 1 && kgm_table_cell(t, 0, 0)->value ? strdup(kgm_table_cell(t, 0, 0)->value) : NULL;
+    kgm_table_free(t);
+    return iri;
+}
+
 /* A model file carries no graph: a conditioned model's e(t) is rebuilt from the open store as
  * train built it (the file's seed, prototypes= as given to train), and must have the length
  * the model was trained on. */
@@ -927,7 +967,8 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     if (!L) return 1;
     const char *path = kgm_shell_unquote(a->argv[1]);
     if (!strcmp(a->argv[0], "save")) {
-        if (need_model(L, "model save") || kgm_meta_save(L->meta, path) != 0) return 1;
+        if (need_model(L, "model save") || kgm_meta_save(L->meta, path) != 0 || link_model_file(sh, L, path) != 0)
+            return 1;
         fprintf(sh->out, "saved the model to %s\n", path);
         return 0;
     }
@@ -946,8 +987,8 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     L->meta = mt;
     kgm_kgcond_free(L->kc);
     L->kc = kc;
-    free(L->model_iri);   /* a model file does not say which recorded model it holds */
-    L->model_iri = NULL;
+    free(L->model_iri);   /* the graph says which recorded model the file holds, if it was saved here */
+    L->model_iri = model_of_file(sh, path);
     forget_task(L);
     fprintf(sh->out, "loaded a model from %s: %zu parameters", path, kgm_meta_n_params(mt));
     if (kc) fprintf(sh->out, ", conditioned on e(t) of %zu tasks", kgm_kgcond_n_tasks(kc, -1));
