@@ -878,7 +878,7 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
     }
     kgm_table *t = NULL;
     if (!rc) kgm_meta_set_backtrack(L->meta, sh->backtrack);
-    double last[3];
+    double last[3] = { NAN, NAN, NAN };
     if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t, last);
     if (!rc) rc = sh_print_table(sh, t);
     if (!rc) {
