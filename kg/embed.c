@@ -83,11 +83,21 @@ float emb_l2(const float *a, const float *b, int n)
 }
 float emb_cmod(const float *a, const float *b, int dim)
 {
+    /* Eight partial sums, as emb_l2: independent chains the compiler can keep in one vector
+     * register (RotatE's ranking spends its time here). */
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= dim; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float dr = a[i + j] - b[i + j], di = a[dim + i + j] - b[dim + i + j];
+            acc[j] += sqrtf(dr * dr + di * di);
+        }
     float s = 0;
-    for (int i = 0; i < dim; i++) {
+    for (; i < dim; i++) {
         float dr = a[i] - b[i], di = a[dim + i] - b[dim + i];
         s += sqrtf(dr * dr + di * di);
     }
+    for (int j = 0; j < 8; j++) s += acc[j];
     return s;
 }
 
