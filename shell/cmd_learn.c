@@ -323,14 +323,16 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
 
 #define RUN_PREFIXES "PREFIX mls: <http://www.w3.org/ns/mls#> PREFIX kgm: <http://kgmeta.org/ns#> "
 
-/* The number of runs named kgm:run-N in the store (tuning trials have IRIs of their own), so run IRIs are kgm:run-1, -2, ... in order (stable
- * in scripts, unlike kgcond's time-stamped default). */
-static int count_runs(kgm_shell *sh, long *n)
+/* The number of runs of a series in the store (kgm:SERIES-N: "run" for training, "adaptation",
+ * "evaluation"; tuning trials have IRIs of their own), so each series is numbered 1, 2, ... in
+ * order (stable in scripts, unlike kgcond's time-stamped default). */
+static int count_runs(kgm_shell *sh, const char *series, long *n)
 {
+    char q[256];
+    snprintf(q, sizeof q, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run"
+             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#%s-\")) }", series);
     kgm_table *t = NULL;
-    kgm_query_kind kind;
-    int rc = kgm_store_query(sh->store, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run"
-                             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#run-\")) }", &kind, &t);
+    int rc = kgm_store_select(sh->store, q, &t);
     *n = 0;
     if (!rc && t->n_rows == 1 && kgm_table_cell(t, 0, 0)->value) *n = atol(kgm_table_cell(t, 0, 0)->value);
     kgm_table_free(t);
@@ -358,7 +360,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
                       double loss, double val, int done, char **model_iri)
 {
     long n;
-    if (count_runs(sh, &n) != 0) return KGM_EINVAL;
+    if (count_runs(sh, "run", &n) != 0) return KGM_EINVAL;
     char iri[128];
     snprintf(iri, sizeof iri, "http://kgmeta.org/ns#run-%ld", n + 1);
     const kgm_meta_config *c = &o->cfg;
@@ -399,13 +401,9 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
 static int record_use(kgm_shell *sh, struct sh_learn *L, const char *kind, const char *task, const char *dataset,
                       const kgm_kgcond_value *hyper, size_t n_hyper, const kgm_kgcond_value *metrics, size_t n_metrics)
 {
-    char q[256], iri[128];
-    snprintf(q, sizeof q, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run"
-             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#%s-\")) }", kind);
-    kgm_table *t = NULL;
-    if (kgm_store_select(sh->store, q, &t) != 0) return KGM_EINVAL;
-    long n = t->n_rows == 1 && kgm_table_cell(t, 0, 0)->value ? atol(kgm_table_cell(t, 0, 0)->value) : 0;
-    kgm_table_free(t);
+    long n;
+    if (count_runs(sh, kind, &n) != 0) return KGM_EINVAL;
+    char iri[128];
     snprintf(iri, sizeof iri, "http://kgmeta.org/ns#%s-%ld", kind, n + 1);
     char *task_iri = task ? kgm_store_expand(sh->store, task) : NULL;
     if (task && !task_iri) return KGM_EINVAL;
