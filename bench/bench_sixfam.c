@@ -470,6 +470,15 @@ static void evaluate(const char *row, kgm_meta **models, const int *family, cons
 
 static int die(const char *what);
 
+/* kgcond's defaults as every learner's row builds them (--normalize); the zero row predicts 0
+ * in the original units and keeps the plain defaults. */
+static kgm_kgcond_opts learner_cond_opts(void)
+{
+    kgm_kgcond_opts o = kgm_kgcond_opts_default();
+    o.normalize = normalize;
+    return o;
+}
+
 /* Reference for the zero-shot rows: query MSE of predicting 0 everywhere. The families'
  * parameter ranges are symmetric, so E[y | x, family] is about 0 and this is close to the best
  * any start can do without examples; an init trained as a starting point for inner steps is
@@ -513,8 +522,7 @@ static int row_none(void)
 {
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", NULL};
     kgm_store *st = open_graph(files);
-    kgm_kgcond_opts o = kgm_kgcond_opts_default();
-    o.normalize = normalize;
+    kgm_kgcond_opts o = learner_cond_opts();
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("none graph");
@@ -538,8 +546,7 @@ static int row_per_family(int split)
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", "sixfam-family.ttl",
                            "sixfam-new-family.ttl", NULL};
     kgm_store *st = open_graph(files);
-    kgm_kgcond_opts o = kgm_kgcond_opts_default();
-    o.normalize = normalize;
+    kgm_kgcond_opts o = learner_cond_opts();
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("family graph");
@@ -581,8 +588,7 @@ static int rows_graph(const char *label, const char *links, const char *new_link
                            attributes ? "sixfam-features.ttl" : NULL, NULL};
     kgm_store *st = open_graph(files);
     kgm_kgcond *kc = NULL;
-    kgm_kgcond_opts o = kgm_kgcond_opts_default();
-    o.normalize = normalize;
+    kgm_kgcond_opts o = learner_cond_opts();
     o.prototypes = prototypes;
     if (emb_model) {
         kgm_emb_model m;
@@ -685,8 +691,7 @@ static int rows_oracle(const char *mode)
 {
     const char *files[] = {"kgmeta.ttl", "sixfam-tasks.ttl", "sixfam-new.ttl", NULL};
     kgm_store *st = open_graph(files);
-    kgm_kgcond_opts o = kgm_kgcond_opts_default();
-    o.normalize = normalize;
+    kgm_kgcond_opts o = learner_cond_opts();
     o.use_embedding = 0;
     kgm_kgcond *kc = NULL;
     if (!st || kgm_kgcond_build(&kc, st, NULL, NULL, &o)) return die("oracle graph");
