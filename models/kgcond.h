@@ -118,7 +118,7 @@ typedef struct kgm_kgcond_run {
     int no_model;                 /* 1: the run outputs no model (an evaluation) */
 } kgm_kgcond_run;
 /* Adds the run as triples: <run> a mls:Run; mls:executes <impl>; mls:hasInput <setting>...,
- * <input>...; mls:hasOutput <model> (unless no_model), <eval>...; each setting mls:specifiedBy kgm:hp-<name>,
+ * <input>...; mls:hasOutput <run>-model (an mls:Model, unless no_model), <eval>...; each setting mls:specifiedBy kgm:hp-<name>,
  * mls:hasValue v; each evaluation mls:specifiedBy kgm:metric-<name>, mls:hasValue v.
  * iri_out (may be NULL) gets the run IRI (new string). */
 int kgm_kgcond_record(struct kgm_store *st, const kgm_kgcond_run *run, char **iri_out);

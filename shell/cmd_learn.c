@@ -390,7 +390,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
                            .metrics = metrics, .n_metrics = isfinite(val) ? 3 : 2 };
     if (kgm_kgcond_record(sh->store, &run, NULL) != 0) return KGM_EINVAL;
     fprintf(sh->out, "recorded as kgm:run-%ld (runs lists the runs)\n", n + 1);
-    size_t len = strlen(iri) + sizeof "-model";
+    size_t len = strlen(iri) + sizeof "-model";   /* the recorder names the run's model <run>-model */
     if ((*model_iri = malloc(len))) snprintf(*model_iri, len, "%s-model", iri);
     return 0;
 }
