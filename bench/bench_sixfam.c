@@ -4,7 +4,7 @@
  *                [--stages shift,film] [--prototypes K=32] [--cond-lr X=0.001] [--attributes 0|1=1]
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
- *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1=0]
+ *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1|2=0]
  *                [--train-backtrack 0|1=0] [--emb MODEL=transe-l2] [--emb-dim N=16] [--emb-epochs N=300]
  *                [--save-dir DIR] [--load-dir DIR] [--normalize 0|1=0] [--msl N=0]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
@@ -31,6 +31,8 @@
  * by 1 + tanh(R e(t)) (models/meta.h cond_rates), so each family can take its own steps.
  * --backtrack 1: every row's test adaptation backtracks on the support loss (models/meta.h
  * kgm_meta_set_backtrack; training is unchanged), so no test task can diverge in its 20 steps.
+ * --backtrack 2: the same, and a step that lowers the support loss at once doubles the task's
+ * rates for its next step (up to 4 times the learned ones: KGM_BACKTRACK_GROW).
  * --emb, --emb-dim, --emb-epochs: the graph rows' embedding (models/kgcond.h's default: TransE-L2,
  * dimension 16, 300 epochs); each graph row prints how well e(t) separates the families.
  * --train-backtrack 1: meta-training's 5 inner steps backtrack the same way (models/meta.h
@@ -75,7 +77,7 @@ static float rate_lr = 0.0f;     /* --rate-lr: Meta-SGD's inner rates' Adam rate
 static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0: off) */
 static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
-static int backtrack = 0;           /* --backtrack 1: test adaptation backtracks on the support loss */
+static int backtrack = 0;           /* --backtrack 1|2: test adaptation's kgm_backtrack rule */
 static int train_backtrack = 0;     /* --train-backtrack 1: so do meta-training's inner steps */
 static int msl_steps = 0;           /* --msl N: multi-step meta-loss annealed over N outer steps (0: off) */
 static int normalize = 0;           /* --normalize 1: x and y standardized by meta-train statistics */
@@ -765,6 +767,10 @@ int main(int argc, char **argv)
         }
         else { fprintf(stderr, "bench_sixfam: unknown option %s\n", argv[i]); return 2; }
     }
+    if (backtrack < KGM_BACKTRACK_OFF || backtrack > KGM_BACKTRACK_GROW) {
+        fprintf(stderr, "bench_sixfam: --backtrack: expected 0, 1 or 2, got %d\n", backtrack);
+        return 2;
+    }
     printf("six-family, %s, %d-shot, %d meta-iterations, published MAML 2.292 MuMoMAML 0.523 HSML 0.494 ARML 0.438\n",
            kgm_learner_name(learner_kind), K_SHOT, iterations);
     printf("conditioned rows: e(t) %s, init stage Adam rate %g (theta*: 0.001)\n",
@@ -772,6 +778,7 @@ int main(int argc, char **argv)
     if (prototypes > 0) printf("prototypes: %d\n", prototypes);
     if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
     if (backtrack) printf("test adaptation: a step that does not lower the support loss is retried at half the rates\n");
+    if (backtrack == KGM_BACKTRACK_GROW) printf("test adaptation: a step that lowers it at its first try doubles the rates (to 4x at most)\n");
     if (train_backtrack) printf("meta-training's inner steps backtrack the same way\n");
     if (msl_steps) printf("multi-step meta-loss: every inner step's query loss, annealed to the last's over %d outer steps\n", msl_steps);
     if (cond_rates) printf("conditioned rows: inner rates scaled per unit by 1 + tanh(R e(t))\n");

@@ -205,7 +205,7 @@ struct kgm_meta {
     float *adam_m, *adam_v;
     long adam_t;
     float *fixed_lr;  /* (P) rates of learners whose rates are not learned */
-    int backtrack;    /* adaptation backtracks on the support loss (kgm_meta_set_backtrack) */
+    kgm_backtrack backtrack;   /* adaptation's step rule on the support loss (kgm_meta_set_backtrack) */
     worker w0;        /* scratch for single-threaded calls */
 };
 
@@ -522,8 +522,10 @@ static void adapt_step(const kgm_meta *mt, float alpha, const float *r, float sc
 }
 
 /* One backtracking step (kgm_meta_set_backtrack): a step that does not lower the support loss
- * *ls is undone and retried at half the task's scale *scale, at most 30 times, then skipped.
- * g: the support gradient at fast, replaced by the one at the new point (scratch g_new). */
+ * *ls is undone and retried at half the task's scale *scale, at most 30 times, then skipped;
+ * with KGM_BACKTRACK_GROW a step accepted at its first try doubles *scale for the next one
+ * (up to KGM_BACKTRACK_MAX_SCALE). g: the support gradient at fast, replaced by the one at the
+ * new point (scratch g_new). */
 static void backtrack_step(kgm_meta *mt, const kgm_episode *t, float alpha, const float *r, float *scale,
                            double *ls, float **g, float **g_new, float *fast)
 {
@@ -535,6 +537,8 @@ static void backtrack_step(kgm_meta *mt, const kgm_episode *t, float alpha, cons
         if (l <= *ls) {   /* false for NaN too */
             float *tmp = *g; *g = *g_new; *g_new = tmp;
             *ls = l;
+            if (mt->backtrack == KGM_BACKTRACK_GROW && tries == 0 && *scale * 2.0f <= KGM_BACKTRACK_MAX_SCALE)
+                *scale *= 2.0f;
             return;
         }
         memcpy(fast, w->u, mt->P * sizeof(float));
@@ -565,7 +569,7 @@ static int adapt_with(kgm_meta *mt, const kgm_episode *t, int steps, float alpha
     return KGM_OK;
 }
 
-void kgm_meta_set_backtrack(kgm_meta *mt, int on) { mt->backtrack = on != 0; }
+void kgm_meta_set_backtrack(kgm_meta *mt, kgm_backtrack mode) { mt->backtrack = mode; }
 
 int kgm_meta_adapt(kgm_meta *mt, const kgm_episode *t, int steps, float *fast)
 {

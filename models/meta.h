@@ -172,8 +172,13 @@ int kgm_meta_adapt(kgm_meta *mt, const kgm_episode *t, int steps, float *fast);
  * does not lower the task's support loss is undone and retried at half the rates, which stay
  * halved for the task's later steps; 30 halvings, then the step is skipped. Uses the support set
  * only. Meta-training's inner loop is unchanged. With learned rates (Meta-SGD) a few test tasks
- * can diverge in 20 steps though none did in training's 5 (bench_sixfam: MSE ~1e18). */
-void kgm_meta_set_backtrack(kgm_meta *mt, int on);
+ * can diverge in 20 steps though none did in training's 5 (bench_sixfam: MSE ~1e18).
+ * KGM_BACKTRACK_GROW also doubles the task's rates after a step accepted at its first try, up to
+ * KGM_BACKTRACK_MAX_SCALE times the learner's own, so a task whose rates are too small for it
+ * (20 test steps of rates learned for 5) goes further in the same steps. */
+typedef enum { KGM_BACKTRACK_OFF, KGM_BACKTRACK_HALVE, KGM_BACKTRACK_GROW } kgm_backtrack;
+#define KGM_BACKTRACK_MAX_SCALE 4.0f
+void kgm_meta_set_backtrack(kgm_meta *mt, kgm_backtrack mode);
 /* Network outputs at fast weights for x (n rows). */
 int kgm_meta_predict(kgm_meta *mt, const float *fast, const float *x, int n, float *out);
 

@@ -698,9 +698,10 @@ int cmd_adapt(kgm_shell *sh, kgm_shell_args *a)
     if (adapt_to(sh, L, a->argv[0], steps, shots, &before, &after) != 0) return 1;
     fprintf(sh->out, "adapted to %s: %zu support examples, %d steps, query MSE %.3g -> %.3g\n",
             a->argv[0], L->ex.n_support, steps, before, after);
-    const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", (double)L->ex.n_support } };
+    const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", (double)L->ex.n_support },
+                                       { "backtrack", sh->backtrack } };
     const kgm_kgcond_value metrics[] = { { "queryMseBefore", sig4(before) }, { "queryMse", sig4(after) } };
-    return record_use(sh, L, "adaptation", a->argv[0], NULL, hyper, 2, metrics, 2) ? 1 : 0;
+    return record_use(sh, L, "adaptation", a->argv[0], NULL, hyper, sh->backtrack ? 3 : 2, metrics, 2) ? 1 : 0;
 }
 
 /* x=1.5,2.0,...: the inputs of a one-input model. */
@@ -880,10 +881,11 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
     if (!rc) rc = eval_tasks(L, exs, names, n, steps, &t, last);
     if (!rc) rc = sh_print_table(sh, t);
     if (!rc) {
-        const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", shots } };
+        const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", shots }, { "backtrack", sh->backtrack } };
         const kgm_kgcond_value metrics[] = { { "tasks", (double)n }, { "queryMse", sig4(last[0]) },
                                              { "queryMseCi95", sig4(last[1]) }, { "queryMae", sig4(last[2]) } };
-        rc = record_use(sh, L, "evaluation", split ? NULL : a->argv[0], split, hyper, 2, metrics, 4);
+        rc = record_use(sh, L, "evaluation", split ? NULL : a->argv[0], split, hyper, sh->backtrack ? 3 : 2,
+                        metrics, 4);
     }
     kgm_table_free(t);
     for (size_t i = 0; i < n; i++) { free(names[i]); free(exs[i].x); free(exs[i].y); free(exs[i].cond); }

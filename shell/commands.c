@@ -71,8 +71,16 @@ static void get_timer(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "
 static int set_bail(kgm_shell *sh, const char *v) { return parse_on_off("bail", v, &sh->bail); }
 static void get_bail(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%s", sh->bail ? "on" : "off"); }
 
-static int set_backtrack(kgm_shell *sh, const char *v) { return parse_on_off("backtrack", v, &sh->backtrack); }
-static void get_backtrack(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%s", sh->backtrack ? "on" : "off"); }
+/* off, on (a step that raises the support loss is retried at half the rates) or grow (also
+ * doubles them after a step that lowers it at once); models/meta.h kgm_meta_set_backtrack */
+static const char *const BACKTRACK_NAMES[] = { "off", "on", "grow" };
+static int set_backtrack(kgm_shell *sh, const char *v)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(v, BACKTRACK_NAMES[i])) { sh->backtrack = i; return 0; }
+    return kgm_fail(KGM_EINVAL, "backtrack: expected on, off or grow, got '%s'", v);
+}
+static void get_backtrack(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%s", BACKTRACK_NAMES[sh->backtrack]); }
 
 static const sh_setting SETTINGS[] = {
     { "seed",    "0..4294967295",        "seed for every random choice", set_seed, get_seed },
@@ -80,7 +88,7 @@ static const sh_setting SETTINGS[] = {
     { "mode",    "table|csv|tsv|json",   "how results print", set_mode, get_mode },
     { "timer",   "on|off",               "print elapsed time after each command", set_timer, get_timer },
     { "bail",    "on|off",               "scripts stop at the first error", set_bail, get_bail },
-    { "backtrack", "on|off",             "adapt and evaluate never raise a task's support loss",
+    { "backtrack", "on|off|grow",        "adapt and evaluate never raise a task's support loss",
       set_backtrack, get_backtrack },
 };
 enum { N_SETTINGS = sizeof SETTINGS / sizeof SETTINGS[0] };

@@ -43,7 +43,8 @@ typedef struct kgm_shell {
     kgm_mode mode;              /* how tables print */
     int timer;                  /* print elapsed time after each command */
     int bail;                   /* scripts stop at the first error */
-    int backtrack;              /* adapt and evaluate backtrack on the support loss (models/meta.h) */
+    int backtrack;              /* adapt's and evaluate's step rule: 0 off, 1 on, 2 grow
+                                 * (kgm_backtrack, models/meta.h) */
     int interactive;            /* prompt, colour, progress */
     int n_errors;               /* errors so far (the exit status is 1 when > 0) */
     const char *src;            /* current input name ("-c", "stdin", a path) or NULL */

@@ -625,21 +625,63 @@ static void backtracking_never_raises_the_support_loss(void **state)
     const double diverged = support_mse(mt, &t, plain);
     print_message("support MSE %.4g at the start, %.4g after 10 plain steps\n", start, diverged);
     assert_false(diverged < start);   /* too large a rate: no progress (or NaN) */
-    kgm_meta_set_backtrack(mt, 1);
-    double last = start;
-    for (int k = 1; k <= 10; k++) {
-        assert_int_equal(kgm_meta_adapt(mt, &t, k, fast), 0);
-        double l = support_mse(mt, &t, fast);
-        assert_true(l <= last);
-        last = l;
+    for (kgm_backtrack mode = KGM_BACKTRACK_HALVE; mode <= KGM_BACKTRACK_GROW; mode++) {
+        kgm_meta_set_backtrack(mt, mode);
+        double last = start;
+        for (int k = 1; k <= 10; k++) {
+            assert_int_equal(kgm_meta_adapt(mt, &t, k, fast), 0);
+            double l = support_mse(mt, &t, fast);
+            assert_true(l <= last);
+            last = l;
+        }
+        print_message("backtracking (mode %d): %.4g after 10 steps\n", (int)mode, last);
+        assert_true(last < 0.5 * start);
     }
-    print_message("backtracking: %.4g after 10 steps\n", last);
-    assert_true(last < 0.5 * start);
-    kgm_meta_set_backtrack(mt, 0);
+    kgm_meta_set_backtrack(mt, KGM_BACKTRACK_OFF);
     assert_int_equal(kgm_meta_adapt(mt, &t, 10, fast), 0);
     assert_memory_equal(fast, plain, P * 4);
     kgm_episode_release(&t);
     free(fast); free(plain);
+    kgm_meta_free(mt);
+}
+
+/* KGM_BACKTRACK_GROW at a rate where every step lowers the support loss: step j is a plain
+ * step at min(2^j, KGM_BACKTRACK_MAX_SCALE) times the rate, bit for bit (the scales are powers
+ * of two), and 10 such steps end lower than 10 at the rate itself. */
+static void growing_steps_double_the_rates_up_to_the_cap(void **state)
+{
+    (void)state;
+    const float alpha = 0.002f;
+    kgm_meta *mt = small_learner(KGM_MAML, 1, alpha, NULL, 0, 1, 0);
+    const size_t P = kgm_meta_net(mt)->n_params;
+    kgm_episode t;
+    sample_linear(&t, 0, 2);
+    float *grown = malloc(P * 4), *halved = malloc(P * 4), *fast = malloc(P * 4);
+    kgm_meta_set_backtrack(mt, KGM_BACKTRACK_GROW);
+    assert_int_equal(kgm_meta_adapt(mt, &t, 10, grown), 0);
+    kgm_meta_set_backtrack(mt, KGM_BACKTRACK_HALVE);
+    assert_int_equal(kgm_meta_adapt(mt, &t, 10, halved), 0);
+
+    /* the same path by hand: one plain step of a learner at rate alpha * scale from fast */
+    memcpy(fast, kgm_meta_params(mt), P * 4);
+    double last = support_mse(mt, &t, fast);
+    float scale = 1.0f;
+    for (int j = 0; j < 10; j++, scale = fminf(2.0f * scale, KGM_BACKTRACK_MAX_SCALE)) {
+        kgm_meta *step = small_learner(KGM_MAML, 1, alpha * scale, NULL, 0, 1, 0);
+        memcpy(kgm_meta_params(step), fast, P * 4);
+        assert_int_equal(kgm_meta_adapt(step, &t, 1, fast), 0);
+        double l = support_mse(step, &t, fast);
+        assert_true(l < last);   /* the premise: no step is rejected */
+        last = l;
+        kgm_meta_free(step);
+    }
+    assert_true(scale == KGM_BACKTRACK_MAX_SCALE);
+    assert_memory_equal(grown, fast, P * 4);
+    const double lh = support_mse(mt, &t, halved), lg = support_mse(mt, &t, grown);
+    print_message("support MSE after 10 steps at rate %g: %.4g halving only, %.4g growing\n", alpha, lh, lg);
+    assert_true(lg < 0.9 * lh);
+    kgm_episode_release(&t);
+    free(grown); free(halved); free(fast);
     kgm_meta_free(mt);
 }
 
@@ -779,6 +821,7 @@ int main(void)
         cmocka_unit_test(metasgd_rates_have_their_own_learning_rate),
         cmocka_unit_test(conditioned_rates_extend_metasgd),
         cmocka_unit_test(backtracking_never_raises_the_support_loss),
+        cmocka_unit_test(growing_steps_double_the_rates_up_to_the_cap),
         cmocka_unit_test(backtracked_inner_loop_has_exact_metagradients),
         cmocka_unit_test(multistep_loss_weighs_every_inner_step),
     };
