@@ -14,7 +14,9 @@
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
  *             rdrop are 1vsall's dropout rates of entity and relation rows; recip=1 gives 1vsall
  *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
- *             sampled candidates' softmax by their chances of being drawn)
+ *             sampled candidates' softmax by their chances of being drawn; patience=N
+ *             validation checks without improvement stop training (default 5), or with drop=F
+ *             multiply the learning rate by F and go on, drops=N times (default 1))
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -455,6 +457,9 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "rdrop")) o->drop_rel = strtof(v, NULL);
     else if (!strcmp(key, "recip")) o->reciprocal = atoi(v);
     else if (!strcmp(key, "logq")) o->logq = atoi(v);
+    else if (!strcmp(key, "patience")) o->patience = atoi(v);
+    else if (!strcmp(key, "drop")) { o->lr_drop = strtof(v, NULL); if (!o->lr_drops) o->lr_drops = 1; }
+    else if (!strcmp(key, "drops")) o->lr_drops = atoi(v);
     else return -1;
     return 0;
 }
@@ -500,6 +505,7 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
            rep.seconds, wall, rep.triples_per_s);
+    if (o.lr_drops) printf("  learning rate dropped %d times (x%g each), ending at %g\n", rep.lr_drops, o.lr_drop, rep.last_lr);
     printf("  test filtered MRR %.4f  MR %.0f  Hits@1 %.4f  Hits@3 %.4f  Hits@10 %.4f  [eval %.1f s]\n",
            m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10, eval_s);
     kgm_emb_free(e);

@@ -168,6 +168,10 @@ static int check_opts(const kgm_emb_opts *o)
     if (o->logq != 0 && o->logq != 1) return kgm_fail(KGM_EINVAL, "logq must be 0 or 1, not %d", o->logq);
     if (o->logq && (o->loss != KGM_EMB_LOSS_1VSALL || o->candidates < 1))
         return kgm_fail(KGM_EINVAL, "logq corrects sampled candidates: it needs the 1vsall loss and candidates > 0");
+    if (!(o->lr_drop >= 0 && o->lr_drop < 1) || o->lr_drops < 0)
+        return kgm_fail(KGM_EINVAL, "lr_drop must be in [0, 1) and lr_drops >= 0");
+    if (o->lr_drops > 0 && !(o->lr_drop > 0 && o->patience > 0))
+        return kgm_fail(KGM_EINVAL, "lr_drops needs lr_drop > 0 and patience > 0");
     if ((unsigned)o->loss > KGM_EMB_LOSS_1VSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
         (unsigned)o->reg > KGM_EMB_REG_N3)
         return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");
@@ -986,6 +990,8 @@ static void *fit_thread_run(void *arg)
     return NULL;
 }
 
+void emb_fit_set_lr(emb_fit *f, float lr) { f->o.lr = lr; }
+
 double emb_fit_epoch(emb_fit *f)
 {
     int nt = f->spec.threads, started = 0, stop = 0;
@@ -1033,7 +1039,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                   const kgm_triple *valid, size_t n_valid,
                   const kgm_triple *extra_known, size_t n_extra, kgm_emb_report *report)
 {
-    kgm_emb_report rep = { .best_valid_mrr = -1 };
+    kgm_emb_report rep = { .best_valid_mrr = -1, .last_lr = o->lr };
     if (report) *report = rep;
     int rc = check_opts(o);
     if (rc) return rc;
@@ -1058,6 +1064,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     const kgm_triple *known[3] = { kgm_graph_triples(g), valid, extra_known };
     size_t n_known[3] = { kgm_graph_n_triples(g), n_valid, n_extra };
     int checking = valid && n_valid && o->eval_every > 0, since_best = 0;
+    float lr = o->lr;
     double t_train = 0;
     for (int ep = 1; ep <= o->epochs; ep++) {
         double t0 = emb_now();
@@ -1078,7 +1085,10 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                 rep.best_valid_mrr = m.mrr; rep.best_epoch = ep; since_best = 0;
                 if (copy_params(&best, e)) { rc = kgm_fail(KGM_ENOMEM, "out of memory keeping the best parameters"); break; }
             } else if (o->patience > 0 && ++since_best >= o->patience) {
-                break;
+                if (rep.lr_drops == o->lr_drops) break;
+                lr *= o->lr_drop;
+                if (ova) emb_ova_set_lr(fa, lr); else emb_fit_set_lr(f, lr);
+                rep.lr_drops++; since_best = 0;
             }
         }
         if (kgm_interrupted()) { rep.interrupted = 1; break; }
@@ -1092,6 +1102,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     emb_fit_free(f);
     emb_ova_free(fa);
     rep.seconds = t_train;
+    rep.last_lr = lr;
     rep.triples_per_s = t_train > 0 ? (double)rep.epochs_run * (double)kgm_graph_n_triples(g) / t_train : 0;
     if (report) *report = rep;
     if (rc) return rc;

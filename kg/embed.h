@@ -87,6 +87,11 @@ typedef struct {
     float        init_scale;   /* initial values uniform in +-init_scale (0: model default) */
     int          eval_every;   /* epochs between validation MRR checks (0: never) */
     int          patience;     /* stop after this many checks without improvement (0: never) */
+    float        lr_drop;      /* in [0, 1): when patience runs out, the learning rate is
+                                  multiplied by this and training goes on from where it is (the
+                                  optimizer's state kept), lr_drops times before patience stops
+                                  it (as the RotatE paper divides Adam's rate by 10 halfway) */
+    int          lr_drops;     /* >= 0; > 0 needs lr_drop > 0 and patience > 0 */
 } kgm_emb_opts;
 
 typedef struct kgm_emb {
@@ -121,6 +126,8 @@ typedef struct {
     double seconds;                 /* training time, evaluation excluded */
     double triples_per_s;           /* positives per second */
     double last_loss;               /* mean loss per positive in the last epoch */
+    int    lr_drops;                /* learning-rate drops taken (kgm_emb_opts.lr_drop) */
+    float  last_lr;                 /* the learning rate at the end */
     int    interrupted;
 } kgm_emb_report;
 

@@ -82,6 +82,7 @@ void     emb_fit_free(emb_fit *f);
 /* One epoch over spec->pos (each thread shuffles its slice). Returns the mean loss per
  * positive, or a negative value when interrupted between mini-batches. */
 double   emb_fit_epoch(emb_fit *f);
+void     emb_fit_set_lr(emb_fit *f, float lr);   /* for the epochs to come */
 
 float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const float *t);
 /* Adds g * ds/dx into gh, gr, gt (rows of the entity, relation, entity widths). */
@@ -104,6 +105,7 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
 void     emb_ova_free(emb_ova *t);
 /* One epoch of mini-batches; returns the mean loss per query, or -1 when interrupted. */
 double   emb_ova_epoch(emb_ova *t);
+void     emb_ova_set_lr(emb_ova *t, float lr);   /* for the epochs to come */
 /* The 1vsAll loss of triples p (both queries of each, summed, no regularizer), adding
  * scale * its gradient into gent (n_ents, ent_width) and grel (kgm_emb_rel_rows(e), rel_width);
  * head queries are reciprocal when e->reciprocal. Queries are

@@ -552,6 +552,8 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
     return loss;
 }
 
+void emb_ova_set_lr(emb_ova *t, float lr) { t->o.lr = lr; }
+
 double emb_ova_epoch(emb_ova *t)
 {
     const int32_t *ord = t->order;

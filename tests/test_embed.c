@@ -1243,6 +1243,83 @@ static void test_copy(void **state)
     kgm_emb_free(c);
 }
 
+/* lr_drop: each patience window without a better validation MRR (here of the training triples)
+ * ends in a drop of the rate until lr_drops are spent, then in the stop; an improvement after a
+ * drop opens a new window. Bad settings are refused. */
+static void test_lr_drop_schedule(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_TRANSE_L1);
+    o.eval_every = 1; o.patience = 3; o.lr_drop = 0.5f; o.lr_drops = 2;
+    kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+    kgm_emb_report rep;
+    assert_int_equal(kgm_emb_train(e, g, &o, kgm_graph_triples(g), kgm_graph_n_triples(g), NULL, 0, &rep), 0);
+    printf("lr drops %d, last lr %g, best valid MRR %.3f at epoch %d of %d\n", rep.lr_drops, (double)rep.last_lr,
+           rep.best_valid_mrr, rep.best_epoch, rep.epochs_run);
+    assert_int_equal(rep.lr_drops, 2);
+    assert_true(rep.last_lr == 0.25f * o.lr);
+    assert_true(rep.epochs_run < o.epochs);
+    /* the last window is patience checks long; the drops after the best took one each */
+    const int after_best = rep.epochs_run - rep.best_epoch;
+    assert_true(after_best == 3 || after_best == 6 || after_best == 9);
+
+    o.lr_drops = 0;   /* patience alone: the first window without improvement stops training */
+    kgm_emb *e0 = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+    kgm_emb_report rep0;
+    assert_int_equal(kgm_emb_train(e0, g, &o, kgm_graph_triples(g), kgm_graph_n_triples(g), NULL, 0, &rep0), 0);
+    assert_int_equal(rep0.lr_drops, 0);
+    assert_true(rep0.last_lr == o.lr);
+    assert_int_equal(rep0.epochs_run - rep0.best_epoch, 3);
+    assert_true(rep0.epochs_run <= rep.epochs_run);
+
+    o.lr_drops = 1; o.patience = 0;
+    assert_int_equal(kgm_emb_train(e0, g, &o, NULL, 0, NULL, 0, &rep0), KGM_EINVAL);
+    o.patience = 3; o.lr_drop = 1.0f;
+    assert_int_equal(kgm_emb_train(e0, g, &o, NULL, 0, NULL, 0, &rep0), KGM_EINVAL);
+    o.lr_drop = 0.0f;
+    assert_int_equal(kgm_emb_train(e0, g, &o, NULL, 0, NULL, 0, &rep0), KGM_EINVAL);
+    kgm_emb_free(e); kgm_emb_free(e0);
+    kgm_graph_free(g);
+}
+
+/* A drop reaches the optimizer: an epoch after emb_fit_set_lr / emb_ova_set_lr(lr) is the
+ * epoch of a trainer built with lr, bit for bit (and not that of the rate it was built with). */
+static void test_set_lr_applies(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    for (int ova = 0; ova < 2; ova++) {
+        kgm_emb_opts o;
+        test_opts(&o, ova ? KGM_EMB_COMPLEX : KGM_EMB_TRANSE_L1);
+        if (ova) o.loss = KGM_EMB_LOSS_1VSALL;
+        kgm_emb *a = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        kgm_emb *b = kgm_emb_copy(a), *c = kgm_emb_copy(a);
+        kgm_emb_opts fast = o;
+        fast.lr = 2 * o.lr;
+        const kgm_triple *pos = kgm_graph_triples(g);
+        const size_t n = kgm_graph_n_triples(g);
+        emb_fit_spec spec = { pos, n, 0, 1, 1 };
+        if (ova) {
+            emb_ova *ta = emb_ova_new(a, &o, pos, n), *tb = emb_ova_new(b, &fast, pos, n), *tc = emb_ova_new(c, &fast, pos, n);
+            emb_ova_set_lr(tb, o.lr);
+            assert_true(emb_ova_epoch(ta) >= 0 && emb_ova_epoch(tb) >= 0 && emb_ova_epoch(tc) >= 0);
+            emb_ova_free(ta); emb_ova_free(tb); emb_ova_free(tc);
+        } else {
+            emb_fit *fa = emb_fit_new(a, &o, &spec), *fb = emb_fit_new(b, &fast, &spec), *fc = emb_fit_new(c, &fast, &spec);
+            emb_fit_set_lr(fb, o.lr);
+            assert_true(emb_fit_epoch(fa) >= 0 && emb_fit_epoch(fb) >= 0 && emb_fit_epoch(fc) >= 0);
+            emb_fit_free(fa); emb_fit_free(fb); emb_fit_free(fc);
+        }
+        const size_t bytes = a->n_ents * (size_t)a->ent_width * sizeof(float);
+        assert_memory_equal(a->ent, b->ent, bytes);
+        assert_memory_not_equal(a->ent, c->ent, bytes);
+        kgm_emb_free(a); kgm_emb_free(b); kgm_emb_free(c);
+    }
+    kgm_graph_free(g);
+}
+
 static void test_interrupt_keeps_state(void **state)
 {
     (void)state;
@@ -1296,6 +1373,8 @@ int main(void)
         cmocka_unit_test(test_reciprocal_foldin),
         cmocka_unit_test(test_reciprocal_refused),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_lr_drop_schedule),
+        cmocka_unit_test(test_set_lr_applies),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
