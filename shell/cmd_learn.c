@@ -652,8 +652,24 @@ static double mean_of(const double *x, int n)
 }
 
 /* Adapts the model to task name and keeps it as the session's adapted task. */
-static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int steps, int shots,
-                    double *before, double *after)
+/* An adaptation computed but not yet the session's (adapt records it first). */
+typedef struct { char *task; float *fast; sh_examples ex; } sh_adapted;
+
+static void adapted_keep(struct sh_learn *L, sh_adapted *p)
+{
+    forget_task(L);
+    L->task = p->task;
+    L->fast = p->fast;
+    L->ex = p->ex;
+}
+
+static void adapted_free(sh_adapted *p)
+{
+    free(p->task); free(p->fast); free(p->ex.x); free(p->ex.y); free(p->ex.cond);
+}
+
+static int adapt_compute(kgm_shell *sh, struct sh_learn *L, const char *name, int steps, int shots,
+                         double *before, double *after, sh_adapted *out)
 {
     sh_examples ex;
     if (model_examples(sh, L, name, shots, &ex) != 0) return KGM_EINVAL;
@@ -681,11 +697,18 @@ static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int ste
     char *copy = rc ? NULL : strdup(name);
     if (!rc && !copy) rc = kgm_fail(KGM_ENOMEM, "out of memory");
     if (rc) { free(fast); free(ex.x); free(ex.y); free(ex.cond); return rc; }
-    forget_task(L);
-    L->task = copy;
-    L->fast = fast;
-    L->ex = ex;
+    *out = (sh_adapted){ copy, fast, ex };
     return 0;
+}
+
+/* Adapts the model to task `name`, which becomes the session's adapted task. */
+static int adapt_to(kgm_shell *sh, struct sh_learn *L, const char *name, int steps, int shots,
+                    double *before, double *after)
+{
+    sh_adapted p;
+    int rc = adapt_compute(sh, L, name, steps, shots, before, after, &p);
+    if (!rc) adapted_keep(L, &p);
+    return rc;
 }
 
 int cmd_adapt(kgm_shell *sh, kgm_shell_args *a)
@@ -695,13 +718,20 @@ int cmd_adapt(kgm_shell *sh, kgm_shell_args *a)
     if (need_model(L, "adapt") || opt_int(a, "steps", 0, 10000, &steps) || opt_int(a, "shots", 1, 100000, &shots))
         return 1;
     double before, after;
-    if (adapt_to(sh, L, a->argv[0], steps, shots, &before, &after) != 0) return 1;
-    fprintf(sh->out, "adapted to %s: %zu support examples, %d steps, query MSE %.3g -> %.3g\n",
-            a->argv[0], L->ex.n_support, steps, before, after);
-    const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", (double)L->ex.n_support },
+    sh_adapted p;
+    if (adapt_compute(sh, L, a->argv[0], steps, shots, &before, &after, &p) != 0) return 1;
+    /* recorded before it becomes the session's: a failed record leaves the session as it was */
+    const kgm_kgcond_value hyper[] = { { "steps", steps }, { "shots", (double)p.ex.n_support },
                                        { "backtrack", sh->backtrack } };
     const kgm_kgcond_value metrics[] = { { "queryMseBefore", sig4(before) }, { "queryMse", sig4(after) } };
-    return record_use(sh, L, "adaptation", a->argv[0], NULL, hyper, sh->backtrack ? 3 : 2, metrics, 2) ? 1 : 0;
+    if (record_use(sh, L, "adaptation", a->argv[0], NULL, hyper, sh->backtrack ? 3 : 2, metrics, 2) != 0) {
+        adapted_free(&p);
+        return 1;
+    }
+    adapted_keep(L, &p);
+    fprintf(sh->out, "adapted to %s: %zu support examples, %d steps, query MSE %.3g -> %.3g\n",
+            a->argv[0], L->ex.n_support, steps, before, after);
+    return 0;
 }
 
 /* x=1.5,2.0,...: the inputs of a one-input model. */
