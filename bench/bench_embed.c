@@ -16,7 +16,10 @@
  *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
  *             sampled candidates' softmax by their chances of being drawn; patience=N
  *             validation checks without improvement stop training (default 5), or with drop=F
- *             multiply the learning rate by F and go on, drops=N times (default 1))
+ *             multiply the learning rate by F and go on, drops=N times (default 1); ckpt=FILE
+ *             rewrites FILE with the whole training state at each validation check, and
+ *             resume=1 goes on from it, its epochs and seconds counting toward the run's: a
+ *             time-boxed run can be continued by the same command with resume=1 and a new box)
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -460,6 +463,8 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "patience")) o->patience = atoi(v);
     else if (!strcmp(key, "drop")) { o->lr_drop = strtof(v, NULL); if (!o->lr_drops) o->lr_drops = 1; }
     else if (!strcmp(key, "drops")) o->lr_drops = atoi(v);
+    else if (!strcmp(key, "ckpt")) o->checkpoint = v;
+    else if (!strcmp(key, "resume")) o->resume = atoi(v);
     else return -1;
     return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "interrupt.h"
+#include "modelfile.h"
 #include "progress.h"
 
 /* ---- small helpers ---- */
@@ -172,6 +173,8 @@ static int check_opts(const kgm_emb_opts *o)
         return kgm_fail(KGM_EINVAL, "lr_drop must be in [0, 1) and lr_drops >= 0");
     if (o->lr_drops > 0 && !(o->lr_drop > 0 && o->patience > 0))
         return kgm_fail(KGM_EINVAL, "lr_drops needs lr_drop > 0 and patience > 0");
+    if (o->resume != 0 && o->resume != 1) return kgm_fail(KGM_EINVAL, "resume must be 0 or 1, not %d", o->resume);
+    if (o->resume && !o->checkpoint) return kgm_fail(KGM_EINVAL, "resume needs a checkpoint file");
     if ((unsigned)o->loss > KGM_EMB_LOSS_1VSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
         (unsigned)o->reg > KGM_EMB_REG_N3)
         return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");
@@ -992,6 +995,35 @@ static void *fit_thread_run(void *arg)
 
 void emb_fit_set_lr(emb_fit *f, float lr) { f->o.lr = lr; }
 
+/* Checkpoint state: optimizer, permutation, each thread's RNG (kg/checkpoint.c). */
+int emb_fit_put_state(const emb_fit *f, kgm_modelfile *mf)
+{
+    const kgm_emb *e = f->e;
+    int rc = emb_ckpt_put_opt(mf, "opt.ent", &f->ent_st, f->o.opt, e->n_ents, e->ent_width);
+    if (!rc) rc = emb_ckpt_put_opt(mf, "opt.rel", &f->rel_st, f->o.opt, kgm_emb_rel_rows(e), e->rel_width);
+    if (!rc) rc = emb_ckpt_put_order(mf, f->order, f->spec.n_pos);
+    char key[32];
+    for (int i = 0; !rc && i < f->spec.threads; i++) {
+        snprintf(key, sizeof key, "rng.%d", i);
+        rc = emb_ckpt_put_rng(mf, key, &f->th[i].rng);
+    }
+    return rc;
+}
+
+int emb_fit_get_state(emb_fit *f, const kgm_modelfile *mf)
+{
+    const kgm_emb *e = f->e;
+    int rc = emb_ckpt_get_opt(mf, "opt.ent", &f->ent_st, f->o.opt, e->n_ents, e->ent_width);
+    if (!rc) rc = emb_ckpt_get_opt(mf, "opt.rel", &f->rel_st, f->o.opt, kgm_emb_rel_rows(e), e->rel_width);
+    if (!rc) rc = emb_ckpt_get_order(mf, f->order, f->spec.n_pos);
+    char key[32];
+    for (int i = 0; !rc && i < f->spec.threads; i++) {
+        snprintf(key, sizeof key, "rng.%d", i);
+        rc = emb_ckpt_get_rng(mf, key, &f->th[i].rng);
+    }
+    return rc;
+}
+
 double emb_fit_epoch(emb_fit *f)
 {
     int nt = f->spec.threads, started = 0, stop = 0;
@@ -1035,6 +1067,24 @@ static int copy_params(param_copy *c, const kgm_emb *e)
     return 0;
 }
 
+/* Restores the checkpoint's state into e, the trainer (f or fa) and the loop's variables. On
+ * error e is as it was. */
+static int resume_from(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec, emb_fit *f, emb_ova *fa,
+                       param_copy *best, kgm_emb_report *rep, int *since_best, float *lr, double *t_train)
+{
+    if (copy_params(best, e)) return kgm_fail(KGM_ENOMEM, "out of memory reading a checkpoint");
+    emb_ckpt_loop L = { 0 };
+    int has_best = 0;
+    int rc = emb_ckpt_load(o->checkpoint, e, o, spec->n_pos, spec->threads, &L, best->ent, best->rel, &has_best, f, fa);
+    if (rc || !has_best) { free(best->ent); free(best->rel); best->ent = best->rel = NULL; }
+    if (rc) return rc;
+    rep->epochs_run = L.epoch; rep->best_epoch = L.best_epoch; rep->best_valid_mrr = L.best_mrr;
+    rep->lr_drops = L.lr_drops;
+    *since_best = L.since_best; *lr = L.lr; *t_train = L.seconds;
+    if (fa) emb_ova_set_lr(fa, L.lr); else emb_fit_set_lr(f, L.lr);
+    return 0;
+}
+
 int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                   const kgm_triple *valid, size_t n_valid,
                   const kgm_triple *extra_known, size_t n_extra, kgm_emb_report *report)
@@ -1066,7 +1116,8 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     int checking = valid && n_valid && o->eval_every > 0, since_best = 0;
     float lr = o->lr;
     double t_train = 0;
-    for (int ep = 1; ep <= o->epochs; ep++) {
+    if (o->resume) rc = resume_from(e, o, &spec, f, fa, &best, &rep, &since_best, &lr, &t_train);
+    for (int ep = rep.epochs_run + 1; !rc && ep <= o->epochs; ep++) {
         double t0 = emb_now();
         double loss = ova ? emb_ova_epoch(fa) : emb_fit_epoch(f);
         t_train += emb_now() - t0;
@@ -1090,6 +1141,11 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
                 if (ova) emb_ova_set_lr(fa, lr); else emb_fit_set_lr(f, lr);
                 rep.lr_drops++; since_best = 0;
             }
+        }
+        if (o->checkpoint && (!checking || ep % o->eval_every == 0 || ep == o->epochs)) {
+            const emb_ckpt_loop L = { ep, rep.best_epoch, since_best, rep.lr_drops, rep.best_valid_mrr, t_train, lr,
+                                      best.ent, best.rel };
+            if ((rc = emb_ckpt_save(o->checkpoint, e, o, spec.n_pos, spec.threads, &L, f, fa))) break;
         }
         if (kgm_interrupted()) { rep.interrupted = 1; break; }
     }

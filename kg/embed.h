@@ -92,6 +92,11 @@ typedef struct {
                                   optimizer's state kept), lr_drops times before patience stops
                                   it (as the RotatE paper divides Adam's rate by 10 halfway) */
     int          lr_drops;     /* >= 0; > 0 needs lr_drop > 0 and patience > 0 */
+    const char  *checkpoint;   /* NULL, or a file (kg/checkpoint.c) rewritten with the whole
+                                  training state after each validation check (each epoch
+                                  without validation); borrowed */
+    int          resume;       /* 1: start from checkpoint's state instead of e's (its epochs
+                                  count toward epochs); one thread resumes bit for bit */
 } kgm_emb_opts;
 
 typedef struct kgm_emb {

@@ -135,4 +135,35 @@ kgm_emb *emb_alloc(kgm_emb_model model, int dim, size_t n_ents, size_t n_rels, i
 int emb_threads(int requested);   /* <= 0: online cores */
 double emb_now(void);             /* monotonic seconds */
 
+/* ---- checkpoints (kg/checkpoint.c) ---- */
+struct kgm_modelfile;
+/* The training loop's state besides the parameters and the trainer's. */
+typedef struct {
+    int    epoch, best_epoch, since_best, lr_drops;
+    double best_mrr, seconds;
+    float  lr;
+    const float *best_ent, *best_rel;   /* the best parameters so far, or NULL (save only) */
+} emb_ckpt_loop;
+/* Writes e, the loop's state and the trainer's (f, else fa) to path atomically. */
+int emb_ckpt_save(const char *path, const kgm_emb *e, const kgm_emb_opts *o, size_t n_pos, int threads,
+                  const emb_ckpt_loop *L, const emb_fit *f, const emb_ova *fa);
+/* Reads them back into e, L, the trainer and best_ent/best_rel (*has_best: whether the file had
+ * best parameters). Options that shape the state must match (KGM_EINVAL naming the first that
+ * does not). On error e is unchanged; the trainer may be half restored (discard it). */
+int emb_ckpt_load(const char *path, kgm_emb *e, const kgm_emb_opts *o, size_t n_pos, int threads,
+                  emb_ckpt_loop *L, float *best_ent, float *best_rel, int *has_best, emb_fit *f, emb_ova *fa);
+/* Pieces the trainers' put/get_state use: optimizer state under prefix, the permutation, an RNG. */
+int emb_ckpt_put_opt(struct kgm_modelfile *mf, const char *prefix, const emb_opt_state *st, kgm_emb_opt opt,
+                     size_t rows, int width);
+int emb_ckpt_get_opt(const struct kgm_modelfile *mf, const char *prefix, const emb_opt_state *st,
+                     kgm_emb_opt opt, size_t rows, int width);
+int emb_ckpt_put_order(struct kgm_modelfile *mf, const int32_t *order, size_t n);
+int emb_ckpt_get_order(const struct kgm_modelfile *mf, int32_t *order, size_t n);
+int emb_ckpt_put_rng(struct kgm_modelfile *mf, const char *key, const emb_rng *g);
+int emb_ckpt_get_rng(const struct kgm_modelfile *mf, const char *key, emb_rng *g);
+int emb_fit_put_state(const emb_fit *f, struct kgm_modelfile *mf);
+int emb_fit_get_state(emb_fit *f, const struct kgm_modelfile *mf);
+int emb_ova_put_state(const emb_ova *t, struct kgm_modelfile *mf);
+int emb_ova_get_state(emb_ova *t, const struct kgm_modelfile *mf);
+
 #endif

@@ -53,6 +53,7 @@
 
 #include "error.h"
 #include "interrupt.h"
+#include "modelfile.h"
 
 /* q from the fixed rows of one query: a = h, b = r for tails; a = r, b = t for heads */
 static void ova_query(const kgm_emb *e, int side, const float *a, const float *b, float *q)
@@ -553,6 +554,27 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
 }
 
 void emb_ova_set_lr(emb_ova *t, float lr) { t->o.lr = lr; }
+
+/* Checkpoint state: optimizer, permutation, the RNG (candidates and dropout draw from it). */
+int emb_ova_put_state(const emb_ova *t, kgm_modelfile *mf)
+{
+    const kgm_emb *e = t->e;
+    int rc = emb_ckpt_put_opt(mf, "opt.ent", &t->ent_st, t->o.opt, e->n_ents, e->ent_width);
+    if (!rc) rc = emb_ckpt_put_opt(mf, "opt.rel", &t->rel_st, t->o.opt, kgm_emb_rel_rows(e), e->rel_width);
+    if (!rc) rc = emb_ckpt_put_order(mf, t->order, t->n_pos);
+    if (!rc) rc = emb_ckpt_put_rng(mf, "rng.0", &t->rng);
+    return rc;
+}
+
+int emb_ova_get_state(emb_ova *t, const kgm_modelfile *mf)
+{
+    const kgm_emb *e = t->e;
+    int rc = emb_ckpt_get_opt(mf, "opt.ent", &t->ent_st, t->o.opt, e->n_ents, e->ent_width);
+    if (!rc) rc = emb_ckpt_get_opt(mf, "opt.rel", &t->rel_st, t->o.opt, kgm_emb_rel_rows(e), e->rel_width);
+    if (!rc) rc = emb_ckpt_get_order(mf, t->order, t->n_pos);
+    if (!rc) rc = emb_ckpt_get_rng(mf, "rng.0", &t->rng);
+    return rc;
+}
 
 double emb_ova_epoch(emb_ova *t)
 {

@@ -1320,6 +1320,108 @@ static void test_set_lr_applies(void **state)
     kgm_graph_free(g);
 }
 
+/* The tensor `name` of two checkpoint files is the same, bit for bit. */
+static void same_tensor(const char *a, const char *b, const char *name, int rows, int cols)
+{
+    kgm_modelfile *ma, *mb;
+    const float *da, *db;
+    assert_int_equal(kgm_modelfile_load(&ma, a), 0);
+    assert_int_equal(kgm_modelfile_load(&mb, b), 0);
+    assert_int_equal(kgm_modelfile_tensor(ma, name, rows, cols, &da), 0);
+    assert_int_equal(kgm_modelfile_tensor(mb, name, rows, cols, &db), 0);
+    assert_memory_equal(da, db, (size_t)rows * (size_t)cols * sizeof(float));
+    kgm_modelfile_free(ma); kgm_modelfile_free(mb);
+}
+
+/* Checkpoint and resume: 4 epochs with a checkpoint, then a run resumed from it to 6, ends as
+ * 6 epochs in one run, bit for bit (the last epoch's parameters and optimizer state in the
+ * final checkpoints, the kept best parameters, the figures): the sampled trainer (RotatE, Adam,
+ * self-adversarial negatives) and the 1vsAll one (ComplEx, Adagrad, sampled candidates,
+ * dropout), both with validation, patience and rate drops. A resume whose options do not match
+ * the checkpoint, or from a file that is not one, is refused and leaves the embedding as it was. */
+static void test_checkpoint_resume(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    const kgm_triple *valid = kgm_graph_triples(g);
+    const size_t n_valid = kgm_graph_n_triples(g);
+    char path[64], other[64], whole_path[64];
+    assert_int_equal(tmpfile_make(path, sizeof path, "embed", NULL), 0);
+    assert_int_equal(tmpfile_make(other, sizeof other, "embed", NULL), 0);
+    assert_int_equal(tmpfile_make(whole_path, sizeof whole_path, "embed", NULL), 0);
+    for (int ova = 0; ova < 2; ova++) {
+        kgm_emb_opts o;
+        test_opts(&o, ova ? KGM_EMB_COMPLEX : KGM_EMB_ROTATE);
+        if (ova) { o.loss = KGM_EMB_LOSS_1VSALL; o.candidates = 6; o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
+        else { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.01f; o.adv_temp = 0.5f; }
+        o.eval_every = 2; o.patience = 1; o.lr_drop = 0.5f; o.lr_drops = 5; o.epochs = 6;
+        kgm_emb *whole = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+        kgm_emb *split = kgm_emb_copy(whole), *fresh = kgm_emb_copy(whole);
+        kgm_emb_report r_whole, r_split, r_fresh;
+        kgm_emb_opts once = o;
+        once.checkpoint = whole_path;
+        assert_int_equal(kgm_emb_train(whole, g, &once, valid, n_valid, NULL, 0, &r_whole), 0);
+
+        kgm_emb_opts first = o;
+        first.epochs = 4; first.checkpoint = path;
+        assert_int_equal(kgm_emb_train(split, g, &first, valid, n_valid, NULL, 0, &r_split), 0);
+        kgm_emb_opts rest = o;
+        rest.checkpoint = path; rest.resume = 1;
+        assert_int_equal(kgm_emb_train(split, g, &rest, valid, n_valid, NULL, 0, &r_split), 0);
+        printf("%s: whole run best valid %.4f at %d, lr %g; resumed %.4f at %d, lr %g\n",
+               kgm_emb_model_name(o.model), r_whole.best_valid_mrr, r_whole.best_epoch, (double)r_whole.last_lr,
+               r_split.best_valid_mrr, r_split.best_epoch, (double)r_split.last_lr);
+        const size_t ent_bytes = whole->n_ents * (size_t)whole->ent_width * sizeof(float),
+                     rel_bytes = kgm_emb_rel_rows(whole) * (size_t)whole->rel_width * sizeof(float);
+        assert_memory_equal(whole->ent, split->ent, ent_bytes);   /* the best, kept */
+        assert_memory_equal(whole->rel, split->rel, rel_bytes);
+        const int ne = (int)whole->n_ents, nr = (int)kgm_emb_rel_rows(whole);
+        same_tensor(whole_path, path, "entities", ne, whole->ent_width);   /* epoch 6's */
+        same_tensor(whole_path, path, "relations", nr, whole->rel_width);
+        same_tensor(whole_path, path, "opt.ent.s1", ne, whole->ent_width);
+        same_tensor(whole_path, path, "order", (int)n_valid, 1);
+        assert_int_equal(r_split.epochs_run, 6);
+        assert_int_equal(r_split.best_epoch, r_whole.best_epoch);
+        assert_true(r_split.best_valid_mrr == r_whole.best_valid_mrr);
+        assert_true(r_split.last_lr == r_whole.last_lr);
+        assert_int_equal(r_split.lr_drops, r_whole.lr_drops);
+
+        /* without resume, the second call trains 6 epochs from the first's result: not the same */
+        assert_int_equal(kgm_emb_train(fresh, g, &first, valid, n_valid, NULL, 0, &r_fresh), 0);
+        kgm_emb_opts again = o;
+        again.checkpoint = other;
+        assert_int_equal(kgm_emb_train(fresh, g, &again, valid, n_valid, NULL, 0, &r_fresh), 0);
+        kgm_modelfile *ma, *mb;
+        const float *da, *db;
+        assert_int_equal(kgm_modelfile_load(&ma, whole_path), 0);
+        assert_int_equal(kgm_modelfile_load(&mb, other), 0);
+        assert_int_equal(kgm_modelfile_tensor(ma, "entities", ne, whole->ent_width, &da), 0);
+        assert_int_equal(kgm_modelfile_tensor(mb, "entities", ne, whole->ent_width, &db), 0);
+        assert_memory_not_equal(da, db, ent_bytes);
+        kgm_modelfile_free(ma); kgm_modelfile_free(mb);
+
+        /* refusals: another seed, another batch, a file that is not a checkpoint; split unchanged */
+        kgm_emb *before = kgm_emb_copy(split);
+        kgm_emb_opts bad = rest;
+        bad.seed = 8;
+        assert_int_equal(kgm_emb_train(split, g, &bad, valid, n_valid, NULL, 0, &r_fresh), KGM_EINVAL);
+        assert_non_null(strstr(kgm_error(), "seed"));
+        bad = rest; bad.batch = 5;
+        assert_int_equal(kgm_emb_train(split, g, &bad, valid, n_valid, NULL, 0, &r_fresh), KGM_EINVAL);
+        assert_int_equal(kgm_emb_save(split, other), 0);
+        bad = rest; bad.checkpoint = other;
+        assert_int_equal(kgm_emb_train(split, g, &bad, valid, n_valid, NULL, 0, &r_fresh), KGM_EFORMAT);
+        bad = rest; bad.checkpoint = NULL;
+        assert_int_equal(kgm_emb_train(split, g, &bad, valid, n_valid, NULL, 0, &r_fresh), KGM_EINVAL);
+        assert_memory_equal(before->ent, split->ent, ent_bytes);
+        assert_memory_equal(before->rel, split->rel, rel_bytes);
+        kgm_emb_free(before);
+        kgm_emb_free(whole); kgm_emb_free(split); kgm_emb_free(fresh);
+    }
+    unlink(path); unlink(other); unlink(whole_path);
+    kgm_graph_free(g);
+}
+
 static void test_interrupt_keeps_state(void **state)
 {
     (void)state;
@@ -1375,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_lr_drop_schedule),
         cmocka_unit_test(test_set_lr_applies),
+        cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
