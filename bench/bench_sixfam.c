@@ -5,7 +5,7 @@
  *                [--learner maml|fomaml|metasgd|anil|reptile=maml] [--mse-out DIR] [--pair-with FILE]
  *                [--clip X=0] [--skip-nonfinite N=0] [--rate-lr X=0] [--weight-decay X=0]
  *                [--lr-floor X=1] [--cond-rates 0|1=0] [--backtrack 0|1|2=0]
- *                [--train-backtrack 0|1=0] [--emb MODEL=transe-l2] [--emb-dim N=16] [--emb-epochs N=300]
+ *                [--train-backtrack 0|1|2=0] [--emb MODEL=transe-l2] [--emb-dim N=16] [--emb-epochs N=300]
  *                [--save-dir DIR] [--load-dir DIR] [--normalize 0|1=0] [--msl N=0]
  * 10-shot tasks, MLP 2-40-40-1 ReLU, 5 inner SGD steps in training and 20 at test, inner and
  * outer (Adam) learning rate 0.001, meta-batch 25; query MSE on the new test tasks
@@ -36,7 +36,8 @@
  * --emb, --emb-dim, --emb-epochs: the graph rows' embedding (models/kgcond.h's default: TransE-L2,
  * dimension 16, 300 epochs); each graph row prints how well e(t) separates the families.
  * --train-backtrack 1: meta-training's 5 inner steps backtrack the same way (models/meta.h
- * inner_backtrack), so a task whose steps diverge no longer swamps its meta-batch's gradient.
+ * inner_backtrack), so a task whose steps diverge no longer swamps its meta-batch's gradient;
+ * --train-backtrack 2 also grows them as --backtrack 2 does at test.
  * --save-dir writes the learners of the none, per-family and graph rows as model files
  * (none.kgm, perfamily-0.kgm, ..., film-family.kgm, film-similarTo.kgm); --load-dir reads them
  * instead of training (the embedding is rebuilt, seeded, so e(t) is the same), to re-evaluate a
@@ -78,7 +79,7 @@ static float weight_decay = 0.0f;   /* --weight-decay: AdamW decay of theta* (0:
 static float lr_floor = 1.0f;       /* --lr-floor: cosine decay of the Adam rates to this fraction (1: off) */
 static int cond_rates = 0;          /* --cond-rates 1: Meta-SGD's rates scaled per unit from e(t) */
 static int backtrack = 0;           /* --backtrack 1|2: test adaptation's kgm_backtrack rule */
-static int train_backtrack = 0;     /* --train-backtrack 1: so do meta-training's inner steps */
+static int train_backtrack = 0;     /* --train-backtrack 1|2: so do meta-training's inner steps */
 static int msl_steps = 0;           /* --msl N: multi-step meta-loss annealed over N outer steps (0: off) */
 static int normalize = 0;           /* --normalize 1: x and y standardized by meta-train statistics */
 static const char *emb_model = NULL;  /* --emb: the graph rows' embedding model (NULL: kgcond's default) */
@@ -767,8 +768,9 @@ int main(int argc, char **argv)
         }
         else { fprintf(stderr, "bench_sixfam: unknown option %s\n", argv[i]); return 2; }
     }
-    if (backtrack < KGM_BACKTRACK_OFF || backtrack > KGM_BACKTRACK_GROW) {
-        fprintf(stderr, "bench_sixfam: --backtrack: expected 0, 1 or 2, got %d\n", backtrack);
+    if (backtrack < KGM_BACKTRACK_OFF || backtrack > KGM_BACKTRACK_GROW ||
+        train_backtrack < KGM_BACKTRACK_OFF || train_backtrack > KGM_BACKTRACK_GROW) {
+        fprintf(stderr, "bench_sixfam: --backtrack and --train-backtrack: expected 0, 1 or 2\n");
         return 2;
     }
     printf("six-family, %s, %d-shot, %d meta-iterations, published MAML 2.292 MuMoMAML 0.523 HSML 0.494 ARML 0.438\n",
@@ -779,7 +781,8 @@ int main(int argc, char **argv)
     if (rate_lr > 0 && learner_kind == KGM_METASGD) printf("inner rates' Adam rate %g\n", (double)rate_lr);
     if (backtrack) printf("test adaptation: a step that does not lower the support loss is retried at half the rates\n");
     if (backtrack == KGM_BACKTRACK_GROW) printf("test adaptation: a step that lowers it at its first try doubles the rates (to 4x at most)\n");
-    if (train_backtrack) printf("meta-training's inner steps backtrack the same way\n");
+    if (train_backtrack) printf("meta-training's inner steps backtrack the same way%s\n",
+                                train_backtrack == KGM_BACKTRACK_GROW ? ", and grow" : "");
     if (msl_steps) printf("multi-step meta-loss: every inner step's query loss, annealed to the last's over %d outer steps\n", msl_steps);
     if (cond_rates) printf("conditioned rows: inner rates scaled per unit by 1 + tanh(R e(t))\n");
     if (clip_norm > 0 || skip_nonfinite > 0)

@@ -281,6 +281,8 @@ static int check_config(const kgm_mlp *net, const kgm_meta_config *c, int cond_d
                         (double)c->weight_decay, (double)c->outer_lr);
     if (cond_dim < 0) return kgm_fail(KGM_EINVAL, "cond_dim must be >= 0");
     if (c->msl_steps < 0) return kgm_fail(KGM_EINVAL, "msl_steps must be >= 0 (0: the last step's loss only)");
+    if (c->inner_backtrack < KGM_BACKTRACK_OFF || c->inner_backtrack > KGM_BACKTRACK_GROW)
+        return kgm_fail(KGM_EINVAL, "inner_backtrack must be 0 (off), 1 (halve) or 2 (grow), not %d", c->inner_backtrack);
     if (c->msl_steps > 0 && (c->learner == KGM_FOMAML || c->learner == KGM_REPTILE))
         return kgm_fail(KGM_EINVAL, "the multi-step loss needs a second-order learner (maml, metasgd or anil), not %s",
                         kgm_learner_name(c->learner));
@@ -410,10 +412,19 @@ static int check_task(const kgm_meta *mt, const kgm_episode *t)
 /* Backtracking (training's inner loop and test adaptation): halvings of a step before it is skipped. */
 #define MAX_HALVINGS 30
 
+/* The scale of the step after one accepted at try `tries`: KGM_BACKTRACK_GROW doubles it after
+ * a first-try acceptance, up to KGM_BACKTRACK_MAX_SCALE. */
+static float next_scale(int mode, int tries, float scale)
+{
+    return mode == KGM_BACKTRACK_GROW && tries == 0 && scale * 2.0f <= KGM_BACKTRACK_MAX_SCALE ? 2.0f * scale : scale;
+}
+
 /* The inner loop with the test adaptation's backtracking (backtrack_step): a step that does not
  * lower the support loss is retried at half the rates, which stay halved for the later steps;
- * after MAX_HALVINGS halvings the step is skipped (scale 0). The support pass at each accepted theta_j
- * stays in ws[j], where the Hessian products of the backward pass need it. */
+ * after MAX_HALVINGS halvings the step is skipped (scale 0); with KGM_BACKTRACK_GROW a step
+ * accepted at its first try doubles the scale of the next (up to KGM_BACKTRACK_MAX_SCALE). The
+ * support pass at each accepted theta_j stays in ws[j], where the Hessian products of the
+ * backward pass need it. */
 static void inner_loop_backtracked(const kgm_meta *mt, worker *w, const float *r, const kgm_episode *t, int k)
 {
     const size_t P = mt->P;
@@ -429,6 +440,7 @@ static void inner_loop_backtracked(const kgm_meta *mt, worker *w, const float *r
             if (l <= ls) { ls = l; break; }   /* false for NaN too */
         }
         w->scales[j] = scale;
+        scale = next_scale(mt->cfg.inner_backtrack, tries, scale);
         if (tries == MAX_HALVINGS) {   /* skipped: theta_{j+1} = theta_j */
             w->scales[j] = 0.0f;
             memcpy(next, th, P * sizeof(float));
@@ -537,8 +549,7 @@ static void backtrack_step(kgm_meta *mt, const kgm_episode *t, float alpha, cons
         if (l <= *ls) {   /* false for NaN too */
             float *tmp = *g; *g = *g_new; *g_new = tmp;
             *ls = l;
-            if (mt->backtrack == KGM_BACKTRACK_GROW && tries == 0 && *scale * 2.0f <= KGM_BACKTRACK_MAX_SCALE)
-                *scale *= 2.0f;
+            *scale = next_scale(mt->backtrack, tries, *scale);
             return;
         }
         memcpy(fast, w->u, mt->P * sizeof(float));

@@ -72,7 +72,9 @@ typedef struct kgm_meta_config {
     /* Meta-training's inner steps backtrack on the support loss as kgm_meta_set_backtrack's test
      * steps do: a step that does not lower it is retried at half the task's rates (kept halved
      * for its later steps; after 30 halvings the step is skipped). The meta-gradient is exact
-     * through the accepted steps (the halvings are constants of the path). 0: off. */
+     * through the accepted steps (the halvings are constants of the path). 0: off, 1: halving
+     * (KGM_BACKTRACK_HALVE), 2: also doubling after a step accepted at its first try, up to
+     * 4 times the rates (KGM_BACKTRACK_GROW), so that training steps as grow's test steps do. */
     int inner_backtrack;
     /* Multi-step loss (MAML++, Antoniou et al. 2019): the meta-loss is the weighted sum of the
      * query losses after every inner step, not after the last only. Step j < k weighs

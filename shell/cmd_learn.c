@@ -239,7 +239,7 @@ static int train_parse(kgm_shell *sh, kgm_shell_args *a, train_opts *o)
         opt_float(a, "rate_lr", &o->cfg.rate_lr) || opt_float(a, "weight_decay", &o->cfg.weight_decay) ||
         opt_fraction(a, "lr_floor", &o->cfg.lr_floor) || opt_int(a, "cond_rates", 0, 1, &o->cfg.cond_rates) ||
         opt_int(a, "skip_nonfinite", 1, 1000000, &o->cfg.skip_nonfinite) ||
-        opt_int(a, "inner_backtrack", 0, 1, &o->cfg.inner_backtrack) ||
+        opt_int(a, "inner_backtrack", 0, 2, &o->cfg.inner_backtrack) ||
         opt_int(a, "msl", 0, 100000000, &o->cfg.msl_steps))
         return KGM_EINVAL;
     if (o->init == &kgm_init_none && (sh_opt(a, "cond_lr") || sh_opt(a, "prototypes")))
@@ -377,7 +377,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
     if (o->prototypes > 0) hyper_add(&h, "prototypes", o->prototypes);
     if (c->rate_lr > 0) hyper_add(&h, "rateLr", sig4(c->rate_lr));
     if (c->cond_rates) hyper_add(&h, "condRates", 1);
-    if (c->inner_backtrack) hyper_add(&h, "innerBacktrack", 1);
+    if (c->inner_backtrack) hyper_add(&h, "innerBacktrack", c->inner_backtrack);
     if (c->msl_steps) hyper_add(&h, "mslSteps", c->msl_steps);
     if (c->clip_norm > 0) hyper_add(&h, "clipNorm", sig4(c->clip_norm));
     if (c->skip_nonfinite > 0) hyper_add(&h, "skipNonfinite", c->skip_nonfinite);

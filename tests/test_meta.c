@@ -689,15 +689,18 @@ static void growing_steps_double_the_rates_up_to_the_cap(void **state)
  * steps blow up, its query loss stays small and its meta-gradient is exact through the accepted,
  * halved steps (the loss jumps where a halving flips, so the stencil is short and its direction
  * random: along the gradient at h = 2e-3 it crosses flips); at a rate where every step already
- * lowers the support loss, it is the plain loop bit for bit. */
+ * lowers the support loss, halving is the plain loop bit for bit, and growing (inner_backtrack
+ * 2: the doublings are constants of the path too) goes further with an exact meta-gradient. */
 static void backtracked_inner_loop_has_exact_metagradients(void **state)
 {
     (void)state;
     const kgm_learner learners[] = { KGM_MAML, KGM_METASGD };
-    for (int li = 0; li < 2; li++) {
+    for (int li = 0; li < 2; li++)
+    for (int mode = KGM_BACKTRACK_HALVE; mode <= KGM_BACKTRACK_GROW; mode++) {
+        print_message("inner_backtrack %d\n", mode);
         kgm_meta_config c = small_config(learners[li], 3, 4.0f, 1, 0);
         kgm_meta *plain = small_learner_with(&c, &kgm_init_film, 2);
-        c.inner_backtrack = 1;
+        c.inner_backtrack = mode;
         kgm_meta *bt = small_learner_with(&c, &kgm_init_film, 2);
         size_t n = kgm_meta_n_params(bt);
         float *noise = malloc(n * 4), *grad = malloc(n * 4), *grad2 = malloc(n * 4);
@@ -721,17 +724,26 @@ static void backtracked_inner_loop_has_exact_metagradients(void **state)
             assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
         }
         kgm_meta_free(plain); kgm_meta_free(bt);
-        /* At a small rate nothing is halved: the same numbers as the plain loop. */
+        /* At a small rate nothing is halved: halving gives the same numbers as the plain loop;
+         * growing does not (its steps double), and its meta-gradient is exact too. */
         c = small_config(learners[li], 3, 0.01f, 1, 0);
         plain = small_learner_with(&c, &kgm_init_film, 2);
-        c.inner_backtrack = 1;
+        c.inner_backtrack = mode;
         bt = small_learner_with(&c, &kgm_init_film, 2);
         for (size_t i = P; i < n; i++) kgm_meta_params(bt)[i] += noise[i];
         memcpy(kgm_meta_params(plain), kgm_meta_params(bt), n * 4);
         assert_int_equal(kgm_meta_task_grad(plain, &t, grad, &lp), 0);
         assert_int_equal(kgm_meta_task_grad(bt, &t, grad2, &lb), 0);
-        assert_true(lp == lb);
-        assert_memory_equal(grad, grad2, n * 4);
+        if (mode == KGM_BACKTRACK_HALVE) {
+            assert_true(lp == lb);
+            assert_memory_equal(grad, grad2, n * 4);
+        } else {
+            assert_true(lb < lp);
+            double fd, an;
+            directional_h(bt, &t, 21, noise, 0, 2e-4, &fd, &an, grad);
+            print_message("grown %s at a small rate: fd %.6g an %.6g\n", kgm_learner_name(learners[li]), fd, an);
+            assert_true(fabs(fd - an) < 1e-2 * fabs(an) + 2e-4);
+        }
         kgm_episode_release(&t);
         free(noise); free(grad); free(grad2);
         kgm_meta_free(plain); kgm_meta_free(bt);
