@@ -651,7 +651,6 @@ static double mean_of(const double *x, int n)
     return m;
 }
 
-/* Adapts the model to task name and keeps it as the session's adapted task. */
 /* An adaptation computed but not yet the session's (adapt records it first). */
 typedef struct { char *task; float *fast; sh_examples ex; } sh_adapted;
 
@@ -696,8 +695,9 @@ static int adapt_compute(kgm_shell *sh, struct sh_learn *L, const char *name, in
     free(fast0); free(se); free(ae);
     char *copy = rc ? NULL : strdup(name);
     if (!rc && !copy) rc = kgm_fail(KGM_ENOMEM, "out of memory");
-    if (rc) { free(fast); free(ex.x); free(ex.y); free(ex.cond); return rc; }
-    *out = (sh_adapted){ copy, fast, ex };
+    sh_adapted p = { copy, fast, ex };
+    if (rc) { adapted_free(&p); return rc; }
+    *out = p;
     return 0;
 }
 

@@ -76,7 +76,7 @@ static void get_bail(const kgm_shell *sh, char *b, size_t n) { snprintf(b, n, "%
 static const char *const BACKTRACK_NAMES[] = { "off", "on", "grow" };
 static int set_backtrack(kgm_shell *sh, const char *v)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < (int)(sizeof BACKTRACK_NAMES / sizeof BACKTRACK_NAMES[0]); i++)
         if (!strcmp(v, BACKTRACK_NAMES[i])) { sh->backtrack = i; return 0; }
     return kgm_fail(KGM_EINVAL, "backtrack: expected on, off or grow, got '%s'", v);
 }
