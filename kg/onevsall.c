@@ -349,6 +349,7 @@ struct emb_ova {
     int32_t          *cand, *slot;             /* (max_cands) entity ids; (n_ents) columns, -1 */
     float            *cand_rows;               /* (max_cands or with dropout n_ents, ent_width) */
     float            *log_w, *cand_bias;       /* o.logq: (n_ents) -log pi_x; (max_cands) gathered */
+    float            *log_w_last;              /* o.logq: -log pi_x of the epoch's short last batch, or NULL */
     int32_t          *rels;                    /* (min(2 batch, rel rows)) the batch's relation rows */
     unsigned char    *rel_seen;                /* (rel rows) */
     /* dropout (o.drop_ent or o.drop_rel > 0), else NULL */
@@ -362,7 +363,7 @@ void emb_ova_free(emb_ova *t)
     if (!t) return;
     free(t->batch); free(t->order); free(t->answer); free(t->gent); free(t->grel);
     free(t->cand); free(t->slot); free(t->cand_rows); free(t->rels); free(t->rel_seen);
-    free(t->log_w); free(t->cand_bias);
+    free(t->log_w); free(t->log_w_last); free(t->cand_bias);
     free(t->cmask); free(t->cgrad);
     ova_drop_free(&t->drop);
     emb_opt_state_free(&t->ent_st);
@@ -402,6 +403,13 @@ static int ova_logq_alloc(emb_ova *t)
     t->cand_bias = malloc(t->max_cands * sizeof(float));
     if (!t->log_w || !t->cand_bias) return -1;
     emb_ova_log_w(t->pos, t->n_pos, ne, t->o.batch, t->o.candidates, t->log_w);
+    /* a shorter last batch holds fewer ends: each entity is less likely in its set */
+    const size_t last = t->n_pos % (size_t)t->o.batch;
+    if (last && t->n_pos > (size_t)t->o.batch) {
+        t->log_w_last = malloc(ne * sizeof(float));
+        if (!t->log_w_last) return -1;
+        emb_ova_log_w(t->pos, t->n_pos, ne, (int)last, t->o.candidates, t->log_w_last);
+    }
     return 0;
 }
 
@@ -503,8 +511,10 @@ static size_t ova_pick(emb_ova *t, size_t n)
         if (t->slot[x] < 0) { t->slot[x] = (int32_t)m; t->cand[m++] = x; }
     }
     ova_gather(t->e, t->cand, m, t->cand_rows, t->slot);
-    if (t->log_w)
-        for (size_t j = 0; j < m; j++) t->cand_bias[j] = t->log_w[t->cand[j]];
+    if (t->log_w) {
+        const float *lw = n < (size_t)t->o.batch && t->log_w_last ? t->log_w_last : t->log_w;
+        for (size_t j = 0; j < m; j++) t->cand_bias[j] = lw[t->cand[j]];
+    }
     return m;
 }
 
