@@ -69,13 +69,16 @@ int emb_ckpt_get_opt(const kgm_modelfile *mf, const char *prefix, const emb_opt_
     return rc;
 }
 
-/* The permutation as floats: exact while every index is below 2^24 (emb_ckpt_save checks). */
+/* The permutation as floats, each index in two halves of 16 bits (exact for every int32). */
 int emb_ckpt_put_order(kgm_modelfile *mf, const int32_t *order, size_t n)
 {
-    float *f = malloc((n ? n : 1) * sizeof(float));
+    float *f = malloc((n ? n : 1) * 2 * sizeof(float));
     if (!f) return kgm_fail(KGM_ENOMEM, "out of memory writing a checkpoint");
-    for (size_t i = 0; i < n; i++) f[i] = (float)order[i];
-    int rc = kgm_modelfile_add(mf, "order", (int)n, 1, f);
+    for (size_t i = 0; i < n; i++) {
+        f[2 * i] = (float)(order[i] >> 16);
+        f[2 * i + 1] = (float)(order[i] & 0xffff);
+    }
+    int rc = kgm_modelfile_add(mf, "order", (int)n, 2, f);
     free(f);
     return rc;
 }
@@ -83,12 +86,14 @@ int emb_ckpt_put_order(kgm_modelfile *mf, const int32_t *order, size_t n)
 int emb_ckpt_get_order(const kgm_modelfile *mf, int32_t *order, size_t n)
 {
     const float *f;
-    int rc = kgm_modelfile_tensor(mf, "order", (int)n, 1, &f);
+    int rc = kgm_modelfile_tensor(mf, "order", (int)n, 2, &f);
     if (rc) return rc;
     for (size_t i = 0; i < n; i++) {
-        if (!(f[i] >= 0 && f[i] < (float)n) || f[i] != (float)(int32_t)f[i])
+        const float hi = f[2 * i], lo = f[2 * i + 1];
+        if (!(hi >= 0 && hi < 32768 && lo >= 0 && lo < 65536) || hi != (float)(int32_t)hi || lo != (float)(int32_t)lo)
             return kgm_fail(KGM_EFORMAT, "checkpoint: bad permutation entry %zu", i);
-        order[i] = (int32_t)f[i];
+        order[i] = (int32_t)hi << 16 | (int32_t)lo;
+        if ((size_t)order[i] >= n) return kgm_fail(KGM_EFORMAT, "checkpoint: bad permutation entry %zu", i);
     }
     return 0;
 }
@@ -139,8 +144,6 @@ static int signature(const kgm_emb *e, const kgm_emb_opts *o, size_t n_pos, int 
 int emb_ckpt_save(const char *path, const kgm_emb *e, const kgm_emb_opts *o, size_t n_pos, int threads,
                   const emb_ckpt_loop *L, const emb_fit *f, const emb_ova *fa)
 {
-    if (n_pos >= (size_t)1 << 24)
-        return kgm_fail(KGM_EINVAL, "checkpoint: %zu positives, at most 16777215", n_pos);
     kgm_modelfile *mf = kgm_modelfile_new();
     if (!mf) return kgm_fail(KGM_ENOMEM, "out of memory writing a checkpoint");
     char v[64];

@@ -1356,6 +1356,30 @@ static void test_set_lr_applies(void **state)
     kgm_graph_free(g);
 }
 
+/* A checkpoint's permutation comes back whole past 2^24 entries, where a float no longer holds
+ * every integer (16777217 would come back as 16777216); a damaged entry is refused. */
+static void test_checkpoint_order_past_float_integers(void **state)
+{
+    (void)state;
+    const size_t n = ((size_t)1 << 24) + 2;
+    int32_t *order = malloc(n * sizeof(int32_t)), *back = malloc(n * sizeof(int32_t));
+    assert_true(order && back);
+    for (size_t i = 0; i < n; i++) order[i] = (int32_t)(n - 1 - i);
+    kgm_modelfile *mf = kgm_modelfile_new();
+    assert_non_null(mf);
+    assert_int_equal(emb_ckpt_put_order(mf, order, n), 0);
+    assert_int_equal(emb_ckpt_get_order(mf, back, n), 0);
+    assert_memory_equal(order, back, n * sizeof(int32_t));
+    kgm_modelfile_free(mf);
+    order[7] = (int32_t)n;   /* not an index of n triples */
+    assert_non_null(mf = kgm_modelfile_new());
+    assert_int_equal(emb_ckpt_put_order(mf, order, n), 0);
+    assert_int_equal(emb_ckpt_get_order(mf, back, n), KGM_EFORMAT);
+    assert_non_null(strstr(kgm_error(), "entry 7"));
+    kgm_modelfile_free(mf);
+    free(order); free(back);
+}
+
 /* The tensor `name` of two checkpoint files is the same, bit for bit. */
 static void same_tensor(const char *a, const char *b, const char *name, int rows, int cols)
 {
@@ -1415,7 +1439,7 @@ static void test_checkpoint_resume(void **state)
         same_tensor(whole_path, path, "entities", ne, whole->ent_width);   /* epoch 6's */
         same_tensor(whole_path, path, "relations", nr, whole->rel_width);
         same_tensor(whole_path, path, "opt.ent.s1", ne, whole->ent_width);
-        same_tensor(whole_path, path, "order", (int)n_valid, 1);
+        same_tensor(whole_path, path, "order", (int)n_valid, 2);
         assert_int_equal(r_split.epochs_run, 6);
         assert_int_equal(r_split.best_epoch, r_whole.best_epoch);
         assert_true(r_split.best_valid_mrr == r_whole.best_valid_mrr);
@@ -1515,6 +1539,7 @@ int main(void)
         cmocka_unit_test(test_lr_drop_schedule),
         cmocka_unit_test(test_set_lr_applies),
         cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_checkpoint_order_past_float_integers),
         cmocka_unit_test(test_interrupt_keeps_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
