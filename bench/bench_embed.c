@@ -19,7 +19,9 @@
  *             multiply the learning rate by F and go on, drops=N times (default 1); ckpt=FILE
  *             rewrites FILE with the whole training state at each validation check, and
  *             resume=1 goes on from it, its epochs and seconds counting toward the run's: a
- *             time-boxed run can be continued by the same command with resume=1 and a new box)
+ *             time-boxed run can be continued by the same command with resume=1 and a new box;
+ *             subsample=1 weights each positive by its (h, r) and (t, r^-1) counts, as the
+ *             RotatE paper's code does)
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
@@ -456,6 +458,7 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "init")) o->init_scale = strtof(v, NULL);
     else if (!strcmp(key, "filter")) o->filter_negatives = atoi(v);
     else if (!strcmp(key, "bern")) o->bern = atoi(v);
+    else if (!strcmp(key, "subsample")) o->subsample = atoi(v);
     else if (!strcmp(key, "edrop")) o->drop_ent = strtof(v, NULL);
     else if (!strcmp(key, "rdrop")) o->drop_rel = strtof(v, NULL);
     else if (!strcmp(key, "recip")) o->reciprocal = atoi(v);
@@ -510,6 +513,7 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
            rep.seconds, wall, rep.triples_per_s);
+    if (o.subsample || o.bern) printf("  subsampling weights %s, bern negatives %s\n", o.subsample ? "yes" : "no", o.bern ? "yes" : "no");
     if (o.lr_drops) printf("  learning rate dropped %d times (x%g each), ending at %g\n", rep.lr_drops, o.lr_drop, rep.last_lr);
     printf("  test filtered MRR %.4f  MR %.0f  Hits@1 %.4f  Hits@3 %.4f  Hits@10 %.4f  [eval %.1f s]\n",
            m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10, eval_s);

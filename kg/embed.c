@@ -166,6 +166,9 @@ static int check_opts(const kgm_emb_opts *o)
     if (o->reciprocal != 0 && o->reciprocal != 1) return kgm_fail(KGM_EINVAL, "reciprocal must be 0 or 1, not %d", o->reciprocal);
     if (o->reciprocal && o->loss != KGM_EMB_LOSS_1VSALL)
         return kgm_fail(KGM_EINVAL, "reciprocal relations need the 1vsall loss");
+    if (o->subsample != 0 && o->subsample != 1) return kgm_fail(KGM_EINVAL, "subsample must be 0 or 1, not %d", o->subsample);
+    if (o->subsample && o->loss == KGM_EMB_LOSS_1VSALL)
+        return kgm_fail(KGM_EINVAL, "subsample weights sampled negatives: not with the 1vsall loss");
     if (o->logq != 0 && o->logq != 1) return kgm_fail(KGM_EINVAL, "logq must be 0 or 1, not %d", o->logq);
     if (o->logq && (o->loss != KGM_EMB_LOSS_1VSALL || o->candidates < 1))
         return kgm_fail(KGM_EINVAL, "logq corrects sampled candidates: it needs the 1vsall loss and candidates > 0");
@@ -595,6 +598,7 @@ struct emb_fit {
     emb_opt_state      ent_st, rel_st;
     emb_negs           negs;    /* negative sampler over spec.pos, shared read-only */
     int32_t           *order;   /* (n_pos) permutation, shuffled per slice each epoch */
+    float             *weight;  /* (n_pos) o.subsample's weight of each positive, or NULL */
     fit_thread        *th;      /* (threads), each on its own cache lines */
     int                epoch;
 };
@@ -609,6 +613,7 @@ void emb_fit_free(emb_fit *f)
     if (f->th) for (int i = 0; i < f->spec.threads; i++) free(f->th[i].scratch);
     free(f->th);
     free(f->order);
+    free(f->weight);
     emb_negs_free(&f->negs);
     free(f);
 }
@@ -646,6 +651,41 @@ void emb_opt_step_list(const kgm_emb_opts *o, const emb_opt_state *st, const int
         apply_row(o, st, (size_t)ids[k], width, x + (size_t)ids[k] * (size_t)width, g + k * (size_t)width);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static size_t count_sorted(const uint64_t *k, size_t n, uint64_t key)   /* occurrences of key */
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (k[mid] < key) lo = mid + 1; else hi = mid; }
+    size_t c = 0;
+    while (lo + c < n && k[lo + c] == key) c++;
+    return c;
+}
+
+static uint64_t ent_rel_key(int32_t ent, int32_t rel) { return (uint64_t)(uint32_t)ent << 32 | (uint32_t)rel; }
+
+int emb_subsample_weights(const kgm_triple *pos, size_t n, float *w)
+{
+    uint64_t *hk = malloc((n ? n : 1) * sizeof(uint64_t)), *tk = malloc((n ? n : 1) * sizeof(uint64_t));
+    if (!hk || !tk) { free(hk); free(tk); return kgm_fail(KGM_ENOMEM, "out of memory for subsampling weights"); }
+    for (size_t i = 0; i < n; i++) { hk[i] = ent_rel_key(pos[i].h, pos[i].r); tk[i] = ent_rel_key(pos[i].t, pos[i].r); }
+    qsort(hk, n, sizeof *hk, cmp_u64);
+    qsort(tk, n, sizeof *tk, cmp_u64);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = 8 + count_sorted(hk, n, ent_rel_key(pos[i].h, pos[i].r)) +
+                   count_sorted(tk, n, ent_rel_key(pos[i].t, pos[i].r));
+        sum += (w[i] = (float)(1.0 / sqrt((double)c)));
+    }
+    for (size_t i = 0; i < n; i++) w[i] = (float)(w[i] * (double)n / sum);
+    free(hk); free(tk);
+    return 0;
+}
+
 emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec)
 {
     emb_fit *f = calloc(1, sizeof *f);
@@ -664,6 +704,10 @@ emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec
         emb_fit_free(f); return NULL;
     }
     for (size_t i = 0; i < spec->n_pos; i++) f->order[i] = (int32_t)i;
+    if (o->subsample && (!(f->weight = malloc((spec->n_pos ? spec->n_pos : 1) * sizeof(float))) ||
+                         emb_subsample_weights(spec->pos, spec->n_pos, f->weight))) {
+        emb_fit_free(f); return NULL;
+    }
     /* scratch: gh, gr, gt, one row per negative, then negative scores and weights */
     size_t w = (size_t)e->ent_width > (size_t)e->rel_width ? (size_t)e->ent_width : (size_t)e->rel_width;
     size_t floats = (3 + (size_t)o->negatives) * w + 4 * (size_t)o->negatives + 2 * (size_t)o->dim + 4;
@@ -737,6 +781,11 @@ static float fit_step(emb_fit *f, fit_thread *th, const kgm_triple *p)
             loss += dneg[j] * softplus(z);
             dneg[j] *= sigmoid(z);
         }
+    }
+    if (f->weight) {   /* o.subsample */
+        const float wp = f->weight[p - f->spec.pos];
+        loss *= wp; dpos *= wp;
+        for (int j = 0; j < k; j++) dneg[j] *= wp;
     }
     if (dpos == 0 && o->reg == KGM_EMB_REG_NONE) return loss;
 
@@ -972,7 +1021,7 @@ static void *fit_thread_run(void *arg)
     th->ahead = emb_rng_next(&th->rng);
     const int fast = (f->e->model == KGM_EMB_TRANSE_L1 || f->e->model == KGM_EMB_TRANSE_L2) &&
                      f->o.loss == KGM_EMB_LOSS_MARGIN && f->o.opt == KGM_EMB_OPT_SGD &&
-                     f->o.reg == KGM_EMB_REG_NONE && f->o.adv_temp <= 0 &&
+                     f->o.reg == KGM_EMB_REG_NONE && f->o.adv_temp <= 0 && !f->o.subsample &&
                      f->spec.first_free_ent == 0 && f->spec.train_rels;
     for (size_t b = th->lo; b < th->hi; b += batch) {
         if (kgm_interrupted()) { th->interrupted = 1; break; }

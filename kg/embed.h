@@ -75,6 +75,10 @@ typedef struct {
     int          filter_negatives; /* redraw a corrupted triple that is a training triple */
     int          bern;         /* corrupt the head with probability tph / (tph + hpt) per relation
                                   (Wang et al. 2014) instead of 50/50 */
+    int          subsample;    /* sampled negatives (not 1vsall): 0 or 1, weight each positive's
+                                  loss and its negatives' by 1 / sqrt(count(h, r) + count(t, r^-1))
+                                  over the mean weight, counts starting at 4 (the RotatE paper's
+                                  code), so the many triples of a hub weigh less each */
     int          batch;        /* positives per mini-batch: the unit of interrupt polls. Updates
                                   are applied per positive (with its negatives), Hogwild-style,
                                   not averaged over the batch */

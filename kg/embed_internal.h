@@ -75,6 +75,11 @@ typedef struct {
     int               threads;          /* resolved, >= 1 */
 } emb_fit_spec;
 
+/* w[i] = o.subsample's weight of pos[i]: 1 / sqrt(8 + the triples with pos[i]'s head and
+ * relation + those with its tail and relation), over the mean of those (the mean of w is 1).
+ * KGM_ENOMEM after kgm_fail, or 0. */
+int emb_subsample_weights(const kgm_triple *pos, size_t n, float *w);
+
 typedef struct emb_fit emb_fit;
 /* returns new: emb_fit_free(); optimizer state sized for e. */
 emb_fit *emb_fit_new(kgm_emb *e, const kgm_emb_opts *o, const emb_fit_spec *spec);

@@ -1,5 +1,5 @@
 /* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
- * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall edrop= rdrop= recip=0|1 logq=0|1] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
+ * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall edrop= rdrop= recip=0|1 logq=0|1 subsample=0|1] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
  *
  * The session keeps one embedding with the graph it was trained on (the integer view that
  * maps names to rows). By default that graph is the store's descriptive graph (no data
@@ -10,7 +10,8 @@
  * edrop= and rdrop= are its dropout rates of entity and relation rows, and recip=1 gives it
  * reciprocal relations (head queries asked as (t, r^-1, ?), in training and in embed eval;
  * embed score stays the forward score); logq=1 corrects the sampled candidates' softmax for
- * their chances of being drawn (needs neg=). */
+ * their chances of being drawn (needs neg=). subsample=1 (sampled negatives) weights each
+ * triple by 1 / sqrt of how many share its head and relation plus its tail and relation. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,17 +83,19 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     }
     const int ova = o->loss == KGM_EMB_LOSS_1VSALL;
     double dim = 32, epochs = 100, lr = o->lr, neg = ova ? 0 : o->negatives, seed = (double)sh->seed,
-           threads = sh->threads, edrop = 0, rdrop = 0, recip = 0, logq = 0;
+           threads = sh->threads, edrop = 0, rdrop = 0, recip = 0, logq = 0, subsample = 0;
     if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
         num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", ova ? 0 : 1, ova ? 1e6 : 4096, 1, &neg) ||
         num_opt(a, "seed", 0, 4294967295.0, 1, &seed) || num_opt(a, "threads", 1, 256, 1, &threads) ||
         num_opt(a, "edrop", 0, 0.99, 0, &edrop) || num_opt(a, "rdrop", 0, 0.99, 0, &rdrop) ||
-        num_opt(a, "recip", 0, 1, 1, &recip) || num_opt(a, "logq", 0, 1, 1, &logq))
+        num_opt(a, "recip", 0, 1, 1, &recip) || num_opt(a, "logq", 0, 1, 1, &logq) ||
+        num_opt(a, "subsample", 0, 1, 1, &subsample))
         return KGM_EINVAL;
     if (!ova && (sh_opt(a, "edrop") || sh_opt(a, "rdrop")))
         return kgm_fail(KGM_EINVAL, "edrop= and rdrop= need loss=1vsall");
     if (!ova && recip) return kgm_fail(KGM_EINVAL, "recip=1 needs loss=1vsall");
     if (logq && !(ova && neg > 0)) return kgm_fail(KGM_EINVAL, "logq=1 needs loss=1vsall and sampled candidates (neg=N)");
+    if (ova && subsample) return kgm_fail(KGM_EINVAL, "subsample=1 weights sampled negatives: not with loss=1vsall");
     o->dim = (int)dim; o->epochs = (int)epochs; o->lr = (float)lr;
     o->seed = (uint64_t)seed; o->threads = (int)threads;
     /* with 1vsall, neg= is the sampled candidates per batch (none given: every entity) */
@@ -101,6 +104,7 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     o->drop_ent = (float)edrop; o->drop_rel = (float)rdrop;
     o->reciprocal = (int)recip;
     o->logq = (int)logq;
+    o->subsample = (int)subsample;
     return 0;
 }
 

@@ -1279,6 +1279,67 @@ static void test_copy(void **state)
     kgm_emb_free(c);
 }
 
+/* subsample's weights against counting by hand: 1 / sqrt(8 + triples sharing the head and the
+ * relation + triples sharing the tail and the relation), divided by their mean. */
+static void test_subsample_weights(void **state)
+{
+    (void)state;
+    const kgm_triple pos[] = { { 0, 0, 1 }, { 0, 0, 2 }, { 0, 0, 3 }, { 4, 0, 1 }, { 1, 1, 0 }, { 5, 1, 6 } };
+    enum { N = sizeof pos / sizeof pos[0] };
+    float w[N];
+    assert_int_equal(emb_subsample_weights(pos, N, w), 0);
+    double raw[N], sum = 0;
+    for (int i = 0; i < N; i++) {
+        int c = 8;
+        for (int j = 0; j < N; j++)
+            c += (pos[j].h == pos[i].h && pos[j].r == pos[i].r) + (pos[j].t == pos[i].t && pos[j].r == pos[i].r);
+        sum += raw[i] = 1 / sqrt(c);
+    }
+    for (int i = 0; i < N; i++) assert_float_equal(w[i], raw[i] * N / sum, 1e-6);
+    assert_true(w[5] > w[0] * 1.1);   /* a triple of its own pattern weighs more than a hub's */
+}
+
+/* subsample scales a positive's step by its weight: TransE L1 with gamma -1000, where the
+ * positive's logistic derivative is exactly -1 and every negative's exactly 0, so one epoch of
+ * SGD moves each row of a triple by lr * weight per coordinate; entities 5 and 6 are in one
+ * triple only. */
+static void test_subsample_scales_steps(void **state)
+{
+    (void)state;
+    kgm_graph *g = kgm_graph_new();
+    char name[8];
+    for (int i = 0; i < 7; i++) { snprintf(name, sizeof name, "e%d", i); kgm_graph_entity(g, name); }
+    int32_t r0 = kgm_graph_relation(g, "r0"), r1 = kgm_graph_relation(g, "r1");
+    const kgm_triple pos[] = { { 0, r0, 1 }, { 0, r0, 2 }, { 0, r0, 3 }, { 4, r0, 1 }, { 1, r1, 0 }, { 5, r1, 6 } };
+    enum { N = sizeof pos / sizeof pos[0] };
+    for (int i = 0; i < N; i++) assert_int_equal(kgm_graph_add(g, pos[i].h, pos[i].r, pos[i].t), 0);
+    assert_int_equal(kgm_graph_finish(g), 0);
+    float w[N];
+    assert_int_equal(emb_subsample_weights(kgm_graph_triples(g), N, w), 0);
+    for (int sub = 0; sub <= 1; sub++) {
+        kgm_emb_opts o;
+        test_opts(&o, KGM_EMB_TRANSE_L1);
+        o.dim = 4; o.loss = KGM_EMB_LOSS_SOFTPLUS; o.gamma = -1000; o.negatives = 2; o.normalize = 0;
+        o.lr = 1e-3f; o.epochs = 1; o.subsample = sub;
+        kgm_emb *e = kgm_emb_new(&o, 7, 2);
+        assert_non_null(e);
+        float before[4];
+        memcpy(before, e->ent + 5 * 4, sizeof before);
+        assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
+        const float want = o.lr * (sub ? w[5] : 1.0f);
+        for (int i = 0; i < 4; i++) assert_float_equal(fabsf(e->ent[5 * 4 + i] - before[i]), want, 1e-7 + 1e-3 * want);
+        kgm_emb_free(e);
+    }
+    kgm_emb_opts o;
+    kgm_emb_opts_default(&o, KGM_EMB_DISTMULT);
+    o.loss = KGM_EMB_LOSS_1VSALL; o.subsample = 1;
+    kgm_emb *e = kgm_emb_new(&o, 7, 2);
+    assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), KGM_EINVAL);
+    assert_non_null(strstr(kgm_error(), "subsample"));
+    kgm_emb_free(e);
+    kgm_graph_free(g);
+}
+
 /* lr_drop: each patience window without a better validation MRR (here of the training triples)
  * ends in a drop of the rate until lr_drops are spent, then in the stop; an improvement after a
  * drop opens a new window. Bad settings are refused. */
@@ -1536,6 +1597,8 @@ int main(void)
         cmocka_unit_test(test_reciprocal_foldin),
         cmocka_unit_test(test_reciprocal_refused),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_subsample_weights),
+        cmocka_unit_test(test_subsample_scales_steps),
         cmocka_unit_test(test_lr_drop_schedule),
         cmocka_unit_test(test_set_lr_applies),
         cmocka_unit_test(test_checkpoint_resume),
