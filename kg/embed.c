@@ -279,19 +279,26 @@ static inline float rotate_term(const float *h, float c, float sn, const float *
     return sqrtf(dr * dr + di * di);
 }
 /* u = h e^{i theta}, x = u - t, s = -sum |x|.  ds/dx = -x/|x|;  ds/dt = x/|x|;
- * ds/dh = rotate(ds/du, -theta);  ds/dtheta = Im(conj(u) ds/du) = ur dsi - ui dsr */
-static inline void rotate_grad_term(const float *h, float c, float sn, const float *t, int d, int i,
-                                    float g, float *gh, float *gr, float *gt)
+ * ds/dh = rotate(ds/du, -theta);  ds/dtheta = Im(conj(u) ds/du) = ur dsi - ui dsr.
+ * Real and imaginary halves come as parameters of their own, restrict, so the loop vectorizes
+ * without a run-time overlap check; + 1e-30 keeps |x| = 0 finite and rounds away for |x| > 1e-15
+ * (a condition there kept the loop scalar). */
+static void rotate_grad_halves(const float *hr, const float *hi, const float *cs, const float *sn,
+                               const float *tr, const float *ti, int d, float g,
+                               float *restrict ghr, float *restrict ghi, float *restrict gr,
+                               float *restrict gtr, float *restrict gti)
 {
-    float ur = h[i] * c - h[d + i] * sn, ui = h[i] * sn + h[d + i] * c;
-    float xr = ur - t[i], xi = ui - t[d + i];
-    float m = sqrtf(xr * xr + xi * xi);
-    float k = m > 1e-9f ? g / m : 0.0f;
-    float dsr = -xr * k, dsi = -xi * k;          /* g * ds/du */
-    gt[i] -= dsr; gt[d + i] -= dsi;
-    gh[i] += dsr * c + dsi * sn;
-    gh[d + i] += -dsr * sn + dsi * c;
-    gr[i] += ur * dsi - ui * dsr;
+    for (int i = 0; i < d; i++) {
+        const float c = cs[i], s = sn[i];
+        const float ur = hr[i] * c - hi[i] * s, ui = hr[i] * s + hi[i] * c;
+        const float xr = ur - tr[i], xi = ui - ti[i];
+        const float k = g / (sqrtf(xr * xr + xi * xi) + 1e-30f);
+        const float dsr = -xr * k, dsi = -xi * k;          /* g * ds/du */
+        gtr[i] -= dsr; gti[i] -= dsi;
+        ghr[i] += dsr * c + dsi * s;
+        ghi[i] += -dsr * s + dsi * c;
+        gr[i] += ur * dsi - ui * dsr;
+    }
 }
 static float rotate_score_trig(const float *h, const float *cs, const float *sn, const float *t, int d)
 {
@@ -302,7 +309,7 @@ static float rotate_score_trig(const float *h, const float *cs, const float *sn,
 static void rotate_grad_trig(const float *h, const float *cs, const float *sn, const float *t, int d,
                              float g, float *gh, float *gr, float *gt)
 {
-    for (int i = 0; i < d; i++) rotate_grad_term(h, cs[i], sn[i], t, d, i, g, gh, gr, gt);
+    rotate_grad_halves(h, h + d, cs, sn, t, t + d, d, g, gh, gh + d, gr, gt, gt + d);
 }
 
 float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const float *t)
@@ -348,7 +355,7 @@ float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const flo
 }
 
 void emb_grad_rows(const kgm_emb *e, const float *h, const float *r, const float *t, float g,
-                      float *gh, float *gr, float *gt)
+                   float *restrict gh, float *restrict gr, float *restrict gt)
 {
     const int d = e->dim;
     switch (e->model) {
@@ -386,7 +393,11 @@ void emb_grad_rows(const kgm_emb *e, const float *h, const float *r, const float
         break;
     }
     case KGM_EMB_ROTATE:
-        for (int i = 0; i < d; i++) rotate_grad_term(h, cosf(r[i]), sinf(r[i]), t, d, i, g, gh, gr, gt);
+        for (int i = 0; i < d; i++) {   /* one dimension at a time: no scratch for the phases' trig */
+            const float c = cosf(r[i]), sn = sinf(r[i]);
+            rotate_grad_halves(h + i, h + d + i, &c, &sn, t + i, t + d + i, 1, g, gh + i, gh + d + i, gr + i,
+                               gt + i, gt + d + i);
+        }
         break;
     default: break;
     }
@@ -415,6 +426,23 @@ void emb_add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float 
     }
 }
 
+/* One row's optimizer steps. Every buffer a parameter of its own, restrict: the compiler may
+ * not assume that of pointers computed inside one function, and then steps row by row without
+ * vector instructions (apply_row was scalar: 44% of RotatE's training time at dim 500). */
+static void adagrad_row(float *restrict x, const float *restrict g, float *restrict s, int n, float lr)
+{
+    BLOCK8(i, n, s[i] += g[i] * g[i]; x[i] -= lr * g[i] / (sqrtf(s[i]) + 1e-10f));
+}
+
+static void adam_row(float *restrict x, const float *restrict g, float *restrict m, float *restrict v, int n,
+                     float lr, float c1, float c2)
+{
+    BLOCK8(i, n,
+           m[i] = ADAM_B1 * m[i] + (1 - ADAM_B1) * g[i];
+           v[i] = ADAM_B2 * v[i] + (1 - ADAM_B2) * g[i] * g[i];
+           x[i] -= lr * m[i] * c1 / (sqrtf(v[i] * c2) + OPT_EPS));
+}
+
 static void apply_row(const kgm_emb_opts *o, const emb_opt_state *st, size_t row, int width,
                       float *restrict x, const float *restrict g)
 {
@@ -424,19 +452,13 @@ static void apply_row(const kgm_emb_opts *o, const emb_opt_state *st, size_t row
     case KGM_EMB_OPT_SGD:
         BLOCK8(i, width, x[i] -= lr * g[i]);
         break;
-    case KGM_EMB_OPT_ADAGRAD: {
-        float *restrict s = st->s1 + off;
-        BLOCK8(i, width, s[i] += g[i] * g[i]; x[i] -= lr * g[i] / (sqrtf(s[i]) + 1e-10f));
+    case KGM_EMB_OPT_ADAGRAD:
+        adagrad_row(x, g, st->s1 + off, width, lr);
         break;
-    }
     case KGM_EMB_OPT_ADAM: {
-        float *restrict m = st->s1 + off, *restrict v = st->s2 + off;
         float t = (st->steps[row] += 1.0f);
         float c1 = 1.0f / (1.0f - powf(ADAM_B1, t)), c2 = 1.0f / (1.0f - powf(ADAM_B2, t));
-        BLOCK8(i, width,
-               m[i] = ADAM_B1 * m[i] + (1 - ADAM_B1) * g[i];
-               v[i] = ADAM_B2 * v[i] + (1 - ADAM_B2) * g[i] * g[i];
-               x[i] -= lr * m[i] * c1 / (sqrtf(v[i] * c2) + OPT_EPS));
+        adam_row(x, g, st->s1 + off, st->s2 + off, width, lr, c1, c2);
         break;
     }
     }

@@ -90,9 +90,10 @@ double   emb_fit_epoch(emb_fit *f);
 void     emb_fit_set_lr(emb_fit *f, float lr);   /* for the epochs to come */
 
 float emb_score_rows(const kgm_emb *e, const float *h, const float *r, const float *t);
-/* Adds g * ds/dx into gh, gr, gt (rows of the entity, relation, entity widths). */
+/* Adds g * ds/dx into gh, gr, gt (rows of the entity, relation, entity widths): three distinct
+ * buffers, none of them h, r or t (restrict lets the loops vectorize). */
 void  emb_grad_rows(const kgm_emb *e, const float *h, const float *r, const float *t, float g,
-                    float *gh, float *gr, float *gt);
+                    float *restrict gh, float *restrict gr, float *restrict gt);
 /* Distance kernels: sum |a - b| (L1), sqrt(sum (a - b)^2) (L2), complex-modulus sum over
  * dim pairs laid out (re[dim], im[dim]). */
 float emb_l1(const float *a, const float *b, int n);
