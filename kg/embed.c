@@ -50,6 +50,16 @@ double emb_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The hot row kernels are built three times, for AVX-512, AVX2 and the x86-64 baseline, and
+ * the loader picks the widest the CPU has (an ifunc). No build fuses a multiply and an add
+ * (-ffp-contract=off, CMakeLists.txt), so every version computes the same numbers. GCC only:
+ * clang 14 does not link calls from other files to a cloned function. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define HOT_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_KERNEL
+#endif
+
 /* ---- vector kernels ----
  * Eight independent partial sums per loop let the compiler keep them in one vector register
  * (a single running float sum would force strict left-to-right order and no vectorization). */
@@ -60,7 +70,7 @@ double emb_now(void)
             for (int i##j_ = 0; i##j_ < 8; i##j_++) { int i = i##0_ + i##j_; body; } \
         for (int i = i##0_; i < (n); i++) { body; } } while (0)
 
-float emb_l1(const float *a, const float *b, int n)
+HOT_KERNEL float emb_l1(const float *a, const float *b, int n)
 {
     float acc[8] = {0};
     int i = 0;
@@ -71,7 +81,7 @@ float emb_l1(const float *a, const float *b, int n)
     for (int j = 0; j < 8; j++) s += acc[j];
     return s;
 }
-float emb_l2(const float *a, const float *b, int n)
+HOT_KERNEL float emb_l2(const float *a, const float *b, int n)
 {
     float acc[8] = {0};
     int i = 0;
@@ -82,7 +92,7 @@ float emb_l2(const float *a, const float *b, int n)
     for (int j = 0; j < 8; j++) s += acc[j];
     return sqrtf(s);
 }
-float emb_cmod(const float *a, const float *b, int dim)
+HOT_KERNEL float emb_cmod(const float *a, const float *b, int dim)
 {
     /* Eight partial sums, as emb_l2: independent chains the compiler can keep in one vector
      * register (RotatE's ranking spends its time here). */
@@ -283,7 +293,7 @@ static inline float rotate_term(const float *h, float c, float sn, const float *
  * Real and imaginary halves come as parameters of their own, restrict, so the loop vectorizes
  * without a run-time overlap check; + 1e-30 keeps |x| = 0 finite and rounds away for |x| > 1e-15
  * (a condition there kept the loop scalar). */
-static void rotate_grad_halves(const float *hr, const float *hi, const float *cs, const float *sn,
+HOT_KERNEL static void rotate_grad_halves(const float *hr, const float *hi, const float *cs, const float *sn,
                                const float *tr, const float *ti, int d, float g,
                                float *restrict ghr, float *restrict ghi, float *restrict gr,
                                float *restrict gtr, float *restrict gti)
@@ -300,7 +310,7 @@ static void rotate_grad_halves(const float *hr, const float *hi, const float *cs
         gr[i] += ur * dsi - ui * dsr;
     }
 }
-static float rotate_score_trig(const float *h, const float *cs, const float *sn, const float *t, int d)
+HOT_KERNEL static float rotate_score_trig(const float *h, const float *cs, const float *sn, const float *t, int d)
 {
     float s = 0;
     for (int i = 0; i < d; i++) s += rotate_term(h, cs[i], sn[i], t, d, i);
@@ -429,12 +439,12 @@ void emb_add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float 
 /* One row's optimizer steps. Every buffer a parameter of its own, restrict: the compiler may
  * not assume that of pointers computed inside one function, and then steps row by row without
  * vector instructions (apply_row was scalar: 44% of RotatE's training time at dim 500). */
-static void adagrad_row(float *restrict x, const float *restrict g, float *restrict s, int n, float lr)
+HOT_KERNEL static void adagrad_row(float *restrict x, const float *restrict g, float *restrict s, int n, float lr)
 {
     BLOCK8(i, n, s[i] += g[i] * g[i]; x[i] -= lr * g[i] / (sqrtf(s[i]) + 1e-10f));
 }
 
-static void adam_row(float *restrict x, const float *restrict g, float *restrict m, float *restrict v, int n,
+HOT_KERNEL static void adam_row(float *restrict x, const float *restrict g, float *restrict m, float *restrict v, int n,
                      float lr, float c1, float c2)
 {
     BLOCK8(i, n,
