@@ -50,15 +50,6 @@ double emb_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The hot row kernels are built three times, for AVX-512, AVX2 and the x86-64 baseline, and
- * the loader picks the widest the CPU has (an ifunc). No build fuses a multiply and an add
- * (-ffp-contract=off, CMakeLists.txt), so every version computes the same numbers. GCC only:
- * clang 14 does not link calls from other files to a cloned function. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define HOT_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_KERNEL
-#endif
 
 /* ---- vector kernels ----
  * Eight independent partial sums per loop let the compiler keep them in one vector register

@@ -5,6 +5,38 @@
 
 #include "embed.h"
 
+/* The hot row kernels are built three times, for AVX-512, AVX2 and the x86-64 baseline, and
+ * the loader picks the widest the CPU has (an ifunc). No build fuses a multiply and an add
+ * (-ffp-contract=off, CMakeLists.txt), so every version computes the same numbers. GCC only:
+ * clang 14 does not link calls from other files to a cloned function. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define HOT_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_KERNEL
+#endif
+
+/* e^x to within 2 ulp for -87.3 <= x <= 88, 0 below (where e^x is under the smallest normal
+ * float); above 88 it is not defined. 2^n e^r with n = x / ln 2 rounded (adding 1.5 * 2^23
+ * rounds, and leaves n in the low bits) and |r| <= ln 2 / 2, e^r by its Taylor series to r^7
+ * (error below 2^-24 there). No branch, call or float-to-int conversion, so loops over it
+ * vectorize (libm's expf is a call per element; a float clamp or select made GCC thread jumps
+ * through the loop and give up). */
+typedef union { float f; uint32_t u; } emb_fbits;
+static inline float emb_expf(float x)
+{
+    const float magic = 12582912.0f;
+    const emb_fbits big = { .f = x * 1.44269504088896341f + magic };
+    const float nf = big.f - magic;
+    /* ln 2 in two parts: the first has 8 significant bits, so nf times it is exact */
+    const float r = (x - nf * 0.69140625f) - nf * 1.7409305599452862e-3f;
+    const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                    r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    const emb_fbits scale = { .u = (big.u - 0x4B400000u + 127u) << 23 };   /* 2^n */
+    emb_fbits y = { .f = p * scale.f };
+    y.u &= -(uint32_t)(x >= -87.3f);
+    return y.f;
+}
+
 /* xoshiro256** seeded through splitmix64; one stream per thread, derived from (seed, stream). */
 typedef struct { uint64_t s[4]; } emb_rng;
 void     emb_rng_seed(emb_rng *g, uint64_t seed, uint64_t stream);

@@ -184,6 +184,33 @@ static int ova_buf_reserve(ova_buf *b, const kgm_emb *e, size_t n, size_t m)
 }
 static void ova_buf_free(ova_buf *b) { free(b->q); free(b->dq); free(b->s); }
 
+/* max of row[0..m), m >= 1, in eight lanes */
+HOT_KERNEL static float row_max(const float *row, size_t m)
+{
+    float acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = row[0];
+    size_t j = 0;
+    for (; j + 8 <= m; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] = row[j + k] > acc[k] ? row[j + k] : acc[k];
+    float mx = acc[0];
+    for (int k = 1; k < 8; k++) mx = acc[k] > mx ? acc[k] : mx;
+    for (; j < m; j++) mx = row[j] > mx ? row[j] : mx;
+    return mx;
+}
+
+/* row[j] = e^(row[j] - mx); returns their sum, in eight double lanes */
+HOT_KERNEL static double exp_shifted(float *row, size_t m, float mx)
+{
+    double acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= m; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += (row[j + k] = emb_expf(row[j + k] - mx));
+    double z = 0;
+    for (; j < m; j++) z += (row[j] = emb_expf(row[j] - mx));
+    for (int k = 0; k < 8; k++) z += acc[k];
+    return z;
+}
+
 /* Softmax cross-entropy of each row of s (n, m) against column answer[i], every other column j
  * shifted by bias[j] when bias; s becomes scale * (softmax - onehot). Returns the summed loss. */
 static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, const float *bias, float scale)
@@ -195,12 +222,9 @@ static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, 
             for (size_t j = 0; j < m; j++) row[j] += bias[j];
             row[answer[i]] -= bias[answer[i]];
         }
-        float mx = row[0];
-        for (size_t j = 1; j < m; j++) mx = row[j] > mx ? row[j] : mx;
-        double z = 0;
-        for (size_t j = 0; j < m; j++) z += (row[j] = expf(row[j] - mx));
-        float target = row[answer[i]];
-        loss += log(z) - log((double)target);
+        const float mx = row_max(row, m), shifted = row[answer[i]] - mx;
+        const double z = exp_shifted(row, m, mx);
+        loss += log(z) - (double)shifted;   /* -log softmax, finite where e^shifted underflows */
         const float k = (float)(scale / z);
         for (size_t j = 0; j < m; j++) row[j] *= k;
         row[answer[i]] -= scale;

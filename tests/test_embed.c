@@ -924,6 +924,24 @@ static void test_1vsall_logq_estimates_full_loss(void **state)
     }
 }
 
+/* emb_expf, the softmax's exponential, against exp in double: within 2 ulp over the whole
+ * range where e^x is a normal float, exactly 1 at 0, and 0 below it. */
+static void test_expf_accuracy(void **state)
+{
+    (void)state;
+    double worst = 0;
+    for (float x = -87.3f; x <= 88.0f; x += 0.000997f) {
+        const double want = exp((double)x), got = emb_expf(x);
+        const double ulp = ldexp(1.0, ilogb(want) - 23);
+        const double err = fabs(got - want) / ulp;
+        worst = err > worst ? err : worst;
+    }
+    printf("emb_expf: worst error %.3f ulp\n", worst);
+    assert_true(worst <= 2.0);
+    assert_true(emb_expf(0.0f) == 1.0f);
+    assert_true(emb_expf(-87.4f) == 0.0f && emb_expf(-1e30f) == 0.0f);
+}
+
 /* The trainer's logq over whole epochs whose last batch is short (2 of 10 triples): with
  * parameters that do not move (SGD at a rate below float resolution), the mean epoch loss is
  * the full 1vsAll loss on average only when the short batch gets its own pi. Four hubs, the ends
@@ -1590,6 +1608,7 @@ int main(void)
         cmocka_unit_test(test_1vsall_learns_chains),
         cmocka_unit_test(test_1vsall_logq_inclusion),
         cmocka_unit_test(test_1vsall_logq_estimates_full_loss),
+        cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_1vsall_logq_short_last_batch),
         cmocka_unit_test(test_1vsall_reciprocal_gradient),
         cmocka_unit_test(test_reciprocal_learns_direction),
