@@ -480,6 +480,14 @@ static int set_opts(kgm_emb_opts *o, int argc, char **argv)
     return 0;
 }
 
+/* One line per validation check, so a run's course is on record (flushed: runs last hours). */
+static void print_check(void *ctx, int epoch, double valid_mrr, float lr)
+{
+    (void)ctx;
+    printf("  epoch %d: valid MRR %.4f, lr %g\n", epoch, valid_mrr, (double)lr);
+    fflush(stdout);
+}
+
 static int run_quality(const dataset *d, const char *model, double seconds, int argc, char **argv)
 {
     kgm_emb_model mm;
@@ -487,6 +495,7 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, mm);
     o.epochs = 1000; o.eval_every = 10; o.patience = 5;
+    o.on_check = print_check;
     if (set_opts(&o, argc, argv)) return 2;
     kgm_emb *e = kgm_emb_new(&o, d->n_ents, kgm_graph_n_rels(d->g));
     if (!e) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); return 1; }

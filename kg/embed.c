@@ -1204,15 +1204,20 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
             rc = kgm_lp_evaluate(e, valid, n_valid, known, n_known, 3, o->threads, &m);
             if (rc == KGM_EINTR) { rc = 0; rep.interrupted = 1; break; }
             if (rc) break;
-            if (m.mrr > rep.best_valid_mrr) {
+            const int improved = m.mrr > rep.best_valid_mrr;
+            if (improved) {
                 rep.best_valid_mrr = m.mrr; rep.best_epoch = ep; since_best = 0;
                 if (copy_params(&best, e)) { rc = kgm_fail(KGM_ENOMEM, "out of memory keeping the best parameters"); break; }
-            } else if (o->patience > 0 && ++since_best >= o->patience) {
-                if (rep.lr_drops == o->lr_drops) break;
+            }
+            const int out_of_patience = !improved && o->patience > 0 && ++since_best >= o->patience,
+                      stop = out_of_patience && rep.lr_drops == o->lr_drops;
+            if (out_of_patience && !stop) {
                 lr *= o->lr_drop;
                 if (ova) emb_ova_set_lr(fa, lr); else emb_fit_set_lr(f, lr);
                 rep.lr_drops++; since_best = 0;
             }
+            if (o->on_check) o->on_check(o->on_check_ctx, ep, m.mrr, lr);
+            if (stop) break;
         }
         if (o->checkpoint && (!checking || ep % o->eval_every == 0 || ep == o->epochs)) {
             const emb_ckpt_loop L = { ep, rep.best_epoch, since_best, rep.lr_drops, rep.best_valid_mrr, t_train, lr,

@@ -101,6 +101,10 @@ typedef struct {
                                   without validation); borrowed */
     int          resume;       /* 1: start from checkpoint's state instead of e's (its epochs
                                   count toward epochs); one thread resumes bit for bit */
+    /* NULL, or called after each validation check with its epoch, validation MRR and the
+       learning rate for the epochs to come (after a drop, the dropped one); ctx is passed on */
+    void       (*on_check)(void *ctx, int epoch, double valid_mrr, float lr);
+    void        *on_check_ctx;
 } kgm_emb_opts;
 
 typedef struct kgm_emb {

@@ -1361,6 +1361,14 @@ static void test_subsample_scales_steps(void **state)
 /* lr_drop: each patience window without a better validation MRR (here of the training triples)
  * ends in a drop of the rate until lr_drops are spent, then in the stop; an improvement after a
  * drop opens a new window. Bad settings are refused. */
+typedef struct { int n, epoch[1000]; double mrr[1000]; float lr[1000]; } check_log;
+
+static void log_check(void *ctx, int epoch, double valid_mrr, float lr)
+{
+    check_log *l = ctx;
+    if (l->n < 1000) { l->epoch[l->n] = epoch; l->mrr[l->n] = valid_mrr; l->lr[l->n] = lr; l->n++; }
+}
+
 static void test_lr_drop_schedule(void **state)
 {
     (void)state;
@@ -1368,9 +1376,24 @@ static void test_lr_drop_schedule(void **state)
     kgm_emb_opts o;
     test_opts(&o, KGM_EMB_TRANSE_L1);
     o.eval_every = 1; o.patience = 3; o.lr_drop = 0.5f; o.lr_drops = 2;
+    static check_log log;
+    o.on_check = log_check; o.on_check_ctx = &log;
     kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
     kgm_emb_report rep;
     assert_int_equal(kgm_emb_train(e, g, &o, kgm_graph_triples(g), kgm_graph_n_triples(g), NULL, 0, &rep), 0);
+    /* on_check saw every check: its epochs, the best MRR where the report has it, the rate after
+       each drop */
+    assert_int_equal(log.n, rep.epochs_run);
+    int drops = 0;
+    for (int i = 0; i < log.n; i++) {
+        assert_int_equal(log.epoch[i], i + 1);
+        assert_true(log.mrr[i] <= rep.best_valid_mrr);
+        if (i > 0 && log.lr[i] != log.lr[i - 1]) { assert_true(log.lr[i] == 0.5f * log.lr[i - 1]); drops++; }
+    }
+    assert_true(log.mrr[rep.best_epoch - 1] == rep.best_valid_mrr);
+    assert_int_equal(drops + (log.lr[0] != o.lr), rep.lr_drops);
+    assert_true(log.lr[log.n - 1] == rep.last_lr);
+    o.on_check = NULL;
     printf("lr drops %d, last lr %g, best valid MRR %.3f at epoch %d of %d\n", rep.lr_drops, (double)rep.last_lr,
            rep.best_valid_mrr, rep.best_epoch, rep.epochs_run);
     assert_int_equal(rep.lr_drops, 2);
