@@ -21,7 +21,7 @@
  *             resume=1 goes on from it, its epochs and seconds counting toward the run's: a
  *             time-boxed run can be continued by the same command with resume=1 and a new box;
  *             subsample=1 weights each positive by its (h, r) and (t, r^-1) counts, as the
- *             RotatE paper's code does)
+ *             RotatE paper's code does); prints a line per validation check as it goes
  *   bench_embed [DATA_DIR] foldin MODEL [EPOCHS [HELD [FOLD_EPOCHS]]] [key=value ...]
  *       trains MODEL for EPOCHS on train minus HELD entities (all their triples), folds them in
  *       from those triples and compares how their triples rank with a model trained on all of
