@@ -22,6 +22,7 @@
 #include "error.h"
 #include "interrupt.h"
 #include "modelfile.h"
+#include "optim.h"
 #include "progress.h"
 
 /* Stream domains, so training, validation and evaluation tasks never coincide. */
@@ -703,12 +704,12 @@ static void adam_step(kgm_meta *mt, const float *g)
         const float keep = 1.0f - lr * mt->cfg.weight_decay;
         for (size_t i = 0; i < mt->off_lr; i++) mt->meta[i] *= keep;
     }
-    for (size_t i = 0; i < mt->n_meta; i++) {
-        mt->adam_m[i] = b1 * mt->adam_m[i] + (1.0f - b1) * g[i];
-        mt->adam_v[i] = b2 * mt->adam_v[i] + (1.0f - b2) * g[i] * g[i];
-        const float rate = i < mt->off_lr ? lr : i < mt->off_phi ? lr_rate : lr_phi;
-        mt->meta[i] -= rate * (mt->adam_m[i] / c1) / (sqrtf(mt->adam_v[i] / c2) + eps);
-    }
+    /* theta*, then Meta-SGD's rates (none for the other learners), then the conditioner */
+    const size_t from[3] = { 0, mt->off_lr, mt->off_phi }, to[3] = { mt->off_lr, mt->off_phi, mt->n_meta };
+    const float rate[3] = { lr, lr_rate, lr_phi };
+    for (int k = 0; k < 3; k++)
+        kgm_adam_update(mt->meta + from[k], g + from[k], mt->adam_m + from[k], mt->adam_v + from[k],
+                        to[k] - from[k], rate[k], b1, b2, eps, c1, c2);
 }
 
 static double now_s(void)

@@ -108,20 +108,22 @@ static void sgd_step(kgm_optim *o, float *p, const float *g, float lr)
     }
 }
 
-/* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * m_hat / (sqrt(v_hat) + eps),
- * with the bias corrections m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t) folded into lr. */
+void kgm_adam_update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                     size_t n, float lr, float b1, float b2, float eps, float c1, float c2)
+{
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        p[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
+    }
+}
+
 static void adam_step(kgm_optim *o, float *p, const float *g, float lr)
 {
     const kgm_optim_config *c = &o->cfg;
-    float *m = o->state[0], *v = o->state[1];
-    double t = (double)o->steps + 1;
-    float c1 = (float)(1.0 - pow(c->beta1, t)), c2 = (float)(1.0 - pow(c->beta2, t));
-    float step = lr / c1, inv_c2 = 1.0f / c2;
-    for (size_t i = 0; i < o->n; i++) {
-        m[i] = c->beta1 * m[i] + (1 - c->beta1) * g[i];
-        v[i] = c->beta2 * v[i] + (1 - c->beta2) * g[i] * g[i];
-        p[i] -= step * m[i] / (sqrtf(v[i] * inv_c2) + c->eps);
-    }
+    const double t = (double)o->steps + 1;
+    kgm_adam_update(p, g, o->state[0], o->state[1], o->n, lr, c->beta1, c->beta2, c->eps,
+                    (float)(1.0 - pow(c->beta1, t)), (float)(1.0 - pow(c->beta2, t)));
 }
 
 int kgm_optim_step(kgm_optim *o, float *params, float *grad)

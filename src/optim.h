@@ -28,6 +28,14 @@ float kgm_schedule_lr(const kgm_schedule *s, long step);
  * untouched). */
 double kgm_clip_grad_norm(float *g, size_t n, double max_norm);
 
+/* ---- the Adam update, shared by kgm_optim and the meta-learner (models/meta.c) ----
+ * m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr (m / c1) / (sqrt(v / c2) + eps),
+ * c1 = 1 - b1^t and c2 = 1 - b2^t the bias corrections of step t (1-based). The embeddings'
+ * lazy per-row Adam (kg/embed.c adam_row) keeps its own form: a step count per row, and the
+ * published WN18RR figures were trained with its rounding. */
+void kgm_adam_update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                     size_t n, float lr, float b1, float b2, float eps, float c1, float c2);
+
 /* ---- optimizers ---- */
 typedef enum { KGM_OPTIM_SGD, KGM_OPTIM_ADAM } kgm_optim_kind;
 
