@@ -50,7 +50,6 @@ double emb_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-
 /* ---- vector kernels ----
  * Eight independent partial sums per loop let the compiler keep them in one vector register
  * (a single running float sum would force strict left-to-right order and no vectorization). */
@@ -285,9 +284,9 @@ static inline float rotate_term(const float *h, float c, float sn, const float *
  * without a run-time overlap check; + 1e-30 keeps |x| = 0 finite and rounds away for |x| > 1e-15
  * (a condition there kept the loop scalar). */
 HOT_KERNEL static void rotate_grad_halves(const float *hr, const float *hi, const float *cs, const float *sn,
-                               const float *tr, const float *ti, int d, float g,
-                               float *restrict ghr, float *restrict ghi, float *restrict gr,
-                               float *restrict gtr, float *restrict gti)
+                                          const float *tr, const float *ti, int d, float g,
+                                          float *restrict ghr, float *restrict ghi, float *restrict gr,
+                                          float *restrict gtr, float *restrict gti)
 {
     for (int i = 0; i < d; i++) {
         const float c = cs[i], s = sn[i];
@@ -435,8 +434,8 @@ HOT_KERNEL static void adagrad_row(float *restrict x, const float *restrict g, f
     BLOCK8(i, n, s[i] += g[i] * g[i]; x[i] -= lr * g[i] / (sqrtf(s[i]) + 1e-10f));
 }
 
-HOT_KERNEL static void adam_row(float *restrict x, const float *restrict g, float *restrict m, float *restrict v, int n,
-                     float lr, float c1, float c2)
+HOT_KERNEL static void adam_row(float *restrict x, const float *restrict g, float *restrict m, float *restrict v,
+                                int n, float lr, float c1, float c2)
 {
     BLOCK8(i, n,
            m[i] = ADAM_B1 * m[i] + (1 - ADAM_B1) * g[i];
