@@ -679,13 +679,18 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static size_t count_sorted(const uint64_t *k, size_t n, uint64_t key)   /* occurrences of key */
+static size_t first_not_below(const uint64_t *k, size_t n, uint64_t key)   /* k sorted */
 {
     size_t lo = 0, hi = n;
     while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (k[mid] < key) lo = mid + 1; else hi = mid; }
-    size_t c = 0;
-    while (lo + c < n && k[lo + c] == key) c++;
-    return c;
+    return lo;
+}
+
+/* occurrences of key in sorted k, in O(log n) however many there are (a hub's pattern may
+ * cover much of the graph) */
+static size_t count_sorted(const uint64_t *k, size_t n, uint64_t key)
+{
+    return first_not_below(k, n, key + 1) - first_not_below(k, n, key);
 }
 
 static uint64_t ent_rel_key(int32_t ent, int32_t rel) { return (uint64_t)(uint32_t)ent << 32 | (uint32_t)rel; }
