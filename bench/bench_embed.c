@@ -9,8 +9,10 @@
  *       their throughput ratio: both measured under the same load, which shared cores make vary
  *   bench_embed [DATA_DIR] quality MODEL [SECONDS] [key=value ...]
  *       keys: dim epochs lr neg batch gamma adv margin reg regw opt loss eval threads seed
- *             normalize init filter bern edrop rdrop recip (loss=margin|softplus|1vsall; 1vsall:
- *             distmult, complex; with 1vsall, neg=N scores each batch against its heads and
+ *             normalize init init_lo filter bern edrop rdrop recip ls (loss=margin|softplus|
+ *             1vsall|kvsall; 1vsall, kvsall: distmult, complex; kvsall asks each distinct query once
+ *             against all its answers, ls=F its label smoothing; init_lo=A < 0 draws initial values
+ *             in [A, init) instead of +-init; with 1vsall, neg=N scores each batch against its heads and
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
  *             rdrop are 1vsall's dropout rates of entity and relation rows; recip=1 gives 1vsall
  *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
@@ -450,7 +452,10 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "reg")) o->reg = !strcmp(v, "l2") ? KGM_EMB_REG_L2 : !strcmp(v, "n3") ? KGM_EMB_REG_N3 : KGM_EMB_REG_NONE;
     else if (!strcmp(key, "opt")) o->opt = !strcmp(v, "adam") ? KGM_EMB_OPT_ADAM : !strcmp(v, "adagrad") ? KGM_EMB_OPT_ADAGRAD : KGM_EMB_OPT_SGD;
     else if (!strcmp(key, "loss")) o->loss = !strcmp(v, "margin") ? KGM_EMB_LOSS_MARGIN :
-                                          !strcmp(v, "1vsall") ? KGM_EMB_LOSS_1VSALL : KGM_EMB_LOSS_SOFTPLUS;
+                                          !strcmp(v, "1vsall") ? KGM_EMB_LOSS_1VSALL :
+                                          !strcmp(v, "kvsall") ? KGM_EMB_LOSS_KVSALL : KGM_EMB_LOSS_SOFTPLUS;
+    else if (!strcmp(key, "ls")) o->label_smoothing = strtof(v, NULL);
+    else if (!strcmp(key, "init_lo")) o->init_low = strtof(v, NULL);
     else if (!strcmp(key, "eval")) o->eval_every = atoi(v);
     else if (!strcmp(key, "threads")) o->threads = atoi(v);
     else if (!strcmp(key, "seed")) o->seed = (uint64_t)strtoull(v, NULL, 10);
@@ -511,14 +516,17 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     double eval_s;
     if (evaluate_test(e, d, &m, &eval_s)) { fprintf(stderr, "bench_embed: %s\n", kgm_error()); kgm_emb_free(e); return 1; }
     printf("quality: %s dim %d loss %s margin %g gamma %g adv %g opt %s lr %g reg %s %g neg %d batch %d seed %llu\n",
-           model, o.dim, o.loss == KGM_EMB_LOSS_MARGIN ? "margin" : o.loss == KGM_EMB_LOSS_1VSALL ? "1vsall" : "softplus",
+           model, o.dim, o.loss == KGM_EMB_LOSS_MARGIN ? "margin" : o.loss == KGM_EMB_LOSS_1VSALL ? "1vsall" :
+                         o.loss == KGM_EMB_LOSS_KVSALL ? "kvsall" : "softplus",
            o.margin, o.gamma,
            o.adv_temp, o.opt == KGM_EMB_OPT_SGD ? "sgd" : o.opt == KGM_EMB_OPT_ADAGRAD ? "adagrad" : "adam",
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
-           o.loss == KGM_EMB_LOSS_1VSALL ? o.candidates : o.negatives, o.batch, (unsigned long long)o.seed);
-    if (o.loss == KGM_EMB_LOSS_1VSALL)
-        printf("  1vsall dropout: entities %g, relations %g; reciprocal relations %s; logq %s\n", o.drop_ent,
-               o.drop_rel, o.reciprocal ? "yes" : "no", o.logq ? "yes" : "no");
+           kgm_emb_loss_all(o.loss) ? o.candidates : o.negatives, o.batch, (unsigned long long)o.seed);
+    if (kgm_emb_loss_all(o.loss))
+        printf("  dropout: entities %g, relations %g; reciprocal relations %s; logq %s; label smoothing %g\n",
+               o.drop_ent, o.drop_rel, o.reciprocal ? "yes" : "no", o.logq ? "yes" : "no", o.label_smoothing);
+    if (o.init_scale > 0 || o.init_low < 0)
+        printf("  initial values uniform in [%g, %g)\n", o.init_low < 0 ? o.init_low : -o.init_scale, o.init_scale);
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",
            rep.epochs_run, rep.interrupted ? "time box reached" : "done", rep.best_valid_mrr, rep.best_epoch,
            rep.seconds, wall, rep.triples_per_s);

@@ -132,7 +132,7 @@ static int signature(const kgm_emb *e, const kgm_emb_opts *o, size_t n_pos, int 
     case 4: *key = "reciprocal"; snprintf(value, cap, "%d", e->reciprocal); return 1;
     case 5: *key = "opt";        snprintf(value, cap, "%d", (int)o->opt); return 1;
     case 6: *key = "loss";       snprintf(value, cap, "%d", (int)o->loss); return 1;
-    case 7: *key = "negatives";  snprintf(value, cap, "%d", o->loss == KGM_EMB_LOSS_1VSALL ? o->candidates : o->negatives); return 1;
+    case 7: *key = "negatives";  snprintf(value, cap, "%d", kgm_emb_loss_all(o->loss) ? o->candidates : o->negatives); return 1;
     case 8: *key = "batch";      snprintf(value, cap, "%d", o->batch); return 1;
     case 9: *key = "threads";    snprintf(value, cap, "%d", threads); return 1;
     case 10: *key = "seed";      snprintf(value, cap, "%" PRIu64, o->seed); return 1;

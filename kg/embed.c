@@ -153,7 +153,8 @@ static int check_opts(const kgm_emb_opts *o)
 {
     if ((unsigned)o->model >= KGM_EMB_MODEL_COUNT) return kgm_fail(KGM_EINVAL, "bad embedding model %d", (int)o->model);
     if (o->dim < 1 || o->dim > 65536) return kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", o->dim);
-    if (o->loss != KGM_EMB_LOSS_1VSALL && (o->negatives < 1 || o->negatives > 4096))
+    const int all = kgm_emb_loss_all(o->loss);
+    if (!all && (o->negatives < 1 || o->negatives > 4096))
         return kgm_fail(KGM_EINVAL, "negatives %d out of range 1..4096", o->negatives);
     if (o->candidates < 0) return kgm_fail(KGM_EINVAL, "candidates %d must not be negative", o->candidates);
     if (!(o->drop_ent >= 0 && o->drop_ent < 1) || !(o->drop_rel >= 0 && o->drop_rel < 1))
@@ -161,14 +162,23 @@ static int check_opts(const kgm_emb_opts *o)
     if (o->batch < 1) return kgm_fail(KGM_EINVAL, "batch %d must be positive", o->batch);
     if (o->epochs < 0) return kgm_fail(KGM_EINVAL, "epochs %d must not be negative", o->epochs);
     if (!(o->lr > 0) || !isfinite(o->lr)) return kgm_fail(KGM_EINVAL, "learning rate must be positive");
-    if (o->loss == KGM_EMB_LOSS_1VSALL && o->model != KGM_EMB_DISTMULT && o->model != KGM_EMB_COMPLEX)
-        return kgm_fail(KGM_EINVAL, "1vsall loss is for distmult and complex, not %s", kgm_emb_model_name(o->model));
+    if (all && o->model != KGM_EMB_DISTMULT && o->model != KGM_EMB_COMPLEX)
+        return kgm_fail(KGM_EINVAL, "%s loss is for distmult and complex, not %s",
+                        o->loss == KGM_EMB_LOSS_1VSALL ? "1vsall" : "kvsall", kgm_emb_model_name(o->model));
+    if (o->loss == KGM_EMB_LOSS_KVSALL && o->candidates > 0)
+        return kgm_fail(KGM_EINVAL, "kvsall scores every entity: no sampled candidates");
+    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
+        return kgm_fail(KGM_EINVAL, "label smoothing must be in [0, 1)");
+    if (o->label_smoothing > 0 && o->loss != KGM_EMB_LOSS_KVSALL)
+        return kgm_fail(KGM_EINVAL, "label smoothing is for the kvsall loss");
+    if (!(o->init_low <= 0) || !isfinite(o->init_low))
+        return kgm_fail(KGM_EINVAL, "init_low must be negative (or 0: off)");
     if (o->reciprocal != 0 && o->reciprocal != 1) return kgm_fail(KGM_EINVAL, "reciprocal must be 0 or 1, not %d", o->reciprocal);
-    if (o->reciprocal && o->loss != KGM_EMB_LOSS_1VSALL)
-        return kgm_fail(KGM_EINVAL, "reciprocal relations need the 1vsall loss");
+    if (o->reciprocal && !all)
+        return kgm_fail(KGM_EINVAL, "reciprocal relations need the 1vsall or kvsall loss");
     if (o->subsample != 0 && o->subsample != 1) return kgm_fail(KGM_EINVAL, "subsample must be 0 or 1, not %d", o->subsample);
-    if (o->subsample && o->loss == KGM_EMB_LOSS_1VSALL)
-        return kgm_fail(KGM_EINVAL, "subsample weights sampled negatives: not with the 1vsall loss");
+    if (o->subsample && all)
+        return kgm_fail(KGM_EINVAL, "subsample weights sampled negatives: not with the 1vsall or kvsall loss");
     if (o->logq != 0 && o->logq != 1) return kgm_fail(KGM_EINVAL, "logq must be 0 or 1, not %d", o->logq);
     if (o->logq && (o->loss != KGM_EMB_LOSS_1VSALL || o->candidates < 1))
         return kgm_fail(KGM_EINVAL, "logq corrects sampled candidates: it needs the 1vsall loss and candidates > 0");
@@ -178,7 +188,7 @@ static int check_opts(const kgm_emb_opts *o)
         return kgm_fail(KGM_EINVAL, "lr_drops needs lr_drop > 0 and patience > 0");
     if (o->resume != 0 && o->resume != 1) return kgm_fail(KGM_EINVAL, "resume must be 0 or 1, not %d", o->resume);
     if (o->resume && !o->checkpoint) return kgm_fail(KGM_EINVAL, "resume needs a checkpoint file");
-    if ((unsigned)o->loss > KGM_EMB_LOSS_1VSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
+    if ((unsigned)o->loss > KGM_EMB_LOSS_KVSALL || (unsigned)o->opt > KGM_EMB_OPT_ADAM ||
         (unsigned)o->reg > KGM_EMB_REG_N3)
         return kgm_fail(KGM_EINVAL, "bad loss, optimizer or regularizer");
     return 0;
@@ -235,6 +245,13 @@ kgm_emb *kgm_emb_copy(const kgm_emb *src)
     return e;
 }
 
+/* uniform in +-hi, or in [lo, hi) when lo < 0 */
+static float init_value(float hi, float lo, emb_rng *g)
+{
+    if (lo < 0) return lo + (hi - lo) * emb_rng_uniform(g);
+    return hi * (2 * emb_rng_uniform(g) - 1);
+}
+
 kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
 {
     if (check_opts(o)) return NULL;
@@ -243,14 +260,15 @@ kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
     const size_t rel_rows = kgm_emb_rel_rows(e);
     emb_rng g;
     emb_rng_seed(&g, o->seed, 0xe11b);
-    float a = default_init_scale(o);
-    for (size_t i = 0; i < n_ents * (size_t)e->ent_width; i++) e->ent[i] = a * (2 * emb_rng_uniform(&g) - 1);
+    float a = default_init_scale(o), lo = o->init_low;
+    for (size_t i = 0; i < n_ents * (size_t)e->ent_width; i++) e->ent[i] = init_value(a, lo, &g);
     /* RotatE relations are phases in radians. Reading them as rel * pi / a (the paper's code) was
      * measured worse here (WN18RR, 150 s: test MRR 0.27 against 0.37): each relation row takes an
      * Adam step per positive, not per batch, and pi / a times larger steps made phases jump. */
-    float ar = o->model == KGM_EMB_ROTATE ? (float)M_PI : a;
+    const int rotate = o->model == KGM_EMB_ROTATE;
     /* r^-1 rows are drawn after all others: without them every value is as before */
-    for (size_t i = 0; i < rel_rows * (size_t)e->rel_width; i++) e->rel[i] = ar * (2 * emb_rng_uniform(&g) - 1);
+    for (size_t i = 0; i < rel_rows * (size_t)e->rel_width; i++)
+        e->rel[i] = rotate ? init_value((float)M_PI, 0, &g) : init_value(a, lo, &g);
     if (o->normalize && !is_complex(o->model)) {
         /* TransE: every row starts inside the unit ball, the invariant training keeps. Rows are
          * projected, not stretched to unit length: Fast-TransX starts relations at length
@@ -1181,7 +1199,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
     if (kgm_graph_check(g, "embed train") || (kgm_graph_n_triples(g) && !kgm_graph_triples(g))) return kgm_error_code();
     emb_fit_spec spec = { kgm_graph_triples(g), kgm_graph_n_triples(g), 0, 1, emb_threads(o->threads) };
     if ((size_t)spec.threads > kgm_graph_n_triples(g)) spec.threads = kgm_graph_n_triples(g) ? (int)kgm_graph_n_triples(g) : 1;
-    const int ova = o->loss == KGM_EMB_LOSS_1VSALL;
+    const int ova = kgm_emb_loss_all(o->loss);
     emb_fit *f = ova ? NULL : emb_fit_new(e, o, &spec);
     emb_ova *fa = ova ? emb_ova_new(e, o, spec.pos, spec.n_pos) : NULL;
     param_copy best = {0};

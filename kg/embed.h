@@ -38,7 +38,13 @@ typedef enum {
  * rows the scores read. negatives, adv_temp, gamma, margin, filter_negatives and bern are
  * unused, batch is the triples per optimizer step, threads are OpenBLAS's own. Fold-in still
  * samples negatives (softplus).
- * Reciprocal relations (reciprocal = 1, 1VSALL only; Lacroix et al. 2018, Kazemi & Poole 2018):
+ * KVSALL (DistMult, ComplEx; Ruffinelli et al. 2020's KvsAll, from ConvE): training asks each
+ * distinct query once, (h, r, ?) and (?, r, t) over all training triples, scored against every
+ * entity, with softmax cross-entropy against a target distribution spread over all of its
+ * known answers: ((1 - label_smoothing) [x is an answer] + 1 / n_ents), normalized to sum 1
+ * (ConvE's label smoothing, LibKGE's kl loss). batch is the queries per optimizer step; dropout
+ * and reciprocal relations as with 1VSALL; no sampled candidates.
+ * Reciprocal relations (reciprocal = 1, 1VSALL and KVSALL only; Lacroix et al. 2018, Kazemi & Poole 2018):
  * every relation r also gets a row r^-1 (row n_rels + r of the relation table), and the head
  * query (?, r, t) is asked as the tail query (t, r^-1, ?), in training and in the filtered
  * evaluation alike, so head and tail directions stop sharing one vector (DistMult's score is
@@ -48,7 +54,9 @@ typedef enum {
  * being in a batch's set (as a head or tail of the batch, or drawn), so the sampled denominator
  * is an unbiased (Horvitz-Thompson) estimate of the full one instead of over-weighting the
  * graph's hubs, which are in almost every batch. */
-typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL } kgm_emb_loss;
+typedef enum { KGM_EMB_LOSS_MARGIN, KGM_EMB_LOSS_SOFTPLUS, KGM_EMB_LOSS_1VSALL, KGM_EMB_LOSS_KVSALL } kgm_emb_loss;
+/* 1: a loss that scores queries against every entity (1VSALL, KVSALL; kg/onevsall.c) */
+static inline int kgm_emb_loss_all(kgm_emb_loss l) { return l == KGM_EMB_LOSS_1VSALL || l == KGM_EMB_LOSS_KVSALL; }
 typedef enum { KGM_EMB_OPT_SGD, KGM_EMB_OPT_ADAGRAD, KGM_EMB_OPT_ADAM } kgm_emb_opt;
 typedef enum { KGM_EMB_REG_NONE, KGM_EMB_REG_L2, KGM_EMB_REG_N3 } kgm_emb_reg;
 
@@ -67,9 +75,10 @@ typedef struct {
                                   1..4096 (not 1vsall) */
     int          candidates;   /* 1vsall: uniformly drawn candidates per batch besides its heads
                                   and tails, >= 0; 0 = every entity is a candidate */
-    float        drop_ent, drop_rel;   /* 1vsall: dropout rate of entity / relation rows in
+    float        label_smoothing;  /* kvsall: in [0, 1), the target's smoothing (above) */
+    float        drop_ent, drop_rel;   /* 1vsall, kvsall: dropout rate of entity / relation rows in
                                   training, [0, 1); each read of a row gets its own mask */
-    int          reciprocal;   /* 1vsall: 0 or 1, reciprocal relations (above) */
+    int          reciprocal;   /* 1vsall, kvsall: 0 or 1, reciprocal relations (above) */
     int          logq;         /* sampled 1vsall: 0 or 1, weight each drawn candidate's score by
                                   1 / its chance of being drawn (below) */
     int          filter_negatives; /* redraw a corrupted triple that is a training triple */
@@ -89,6 +98,9 @@ typedef struct {
                                   not stretched to 1) and touched entity and relation rows are
                                   projected again after each update (as Fast-TransX does) */
     float        init_scale;   /* initial values uniform in +-init_scale (0: model default) */
+    float        init_low;     /* < 0: initial values uniform in [init_low, init_scale) instead
+                                  (LibKGE's uniform_ with only `a` set draws from [a, 1)); 0: off.
+                                  RotatE's phases stay uniform in +-pi */
     int          eval_every;   /* epochs between validation MRR checks (0: never) */
     int          patience;     /* stop after this many checks without improvement (0: never) */
     float        lr_drop;      /* in [0, 1): when patience runs out, the learning rate is

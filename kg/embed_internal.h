@@ -136,7 +136,8 @@ float emb_cmod(const float *a, const float *b, int dim);
  * when complex_pairs) of row x into g. */
 void emb_add_reg(const kgm_emb_opts *o, int complex_pairs, int dim, const float *x, float *g);
 
-/* 1vsAll training (kg/onevsall.c), loss = KGM_EMB_LOSS_1VSALL, DistMult and ComplEx only. */
+/* 1vsAll and KvsAll training (kg/onevsall.c), loss = KGM_EMB_LOSS_1VSALL or _KVSALL, DistMult and
+ * ComplEx only. */
 typedef struct emb_ova emb_ova;
 /* returns new: emb_ova_free(); NULL when out of memory. pos is borrowed. */
 emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, size_t n_pos);
@@ -156,6 +157,12 @@ void     emb_ova_set_lr(emb_ova *t, float lr);   /* for the epochs to come */
 double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
                            size_t m, const float *bias, float drop_ent, float drop_rel, uint64_t seed,
                            float scale, float *gent, float *grel);
+
+/* The kvsall loss of triples p's distinct queries (each asked once, as training asks them, all
+ * against every entity in one batch, no dropout) with label smoothing, adding scale * its
+ * gradient into gent and grel as emb_ova_loss_grad. For tests. Negative when out of memory. */
+double   emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float smoothing, float scale,
+                           float *gent, float *grel);
 
 /* log_w[x] = -log pi_x for each of n_ents entities: pi_x is the chance that x is in a sampled
  * 1vsAll batch's candidate set, a head or tail of one of `batch` triples drawn without

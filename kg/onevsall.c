@@ -1,7 +1,9 @@
-/* kg/onevsall.c - 1vsAll training for DistMult and ComplEx (loss = KGM_EMB_LOSS_1VSALL): each
- * training triple (h, r, t) asks two queries, (h, r, ?) and (?, r, t), and each query is scored
- * against every entity at once and trained with softmax cross-entropy on the true answer
- * (Lacroix et al. 2018; Ruffinelli et al. 2020 call it 1vsAll).
+/* kg/onevsall.c - 1vsAll and KvsAll training for DistMult and ComplEx (loss = KGM_EMB_LOSS_1VSALL
+ * or _KVSALL): each training triple (h, r, t) asks two queries, (h, r, ?) and (?, r, t), and each
+ * query is scored against every entity at once and trained with softmax cross-entropy on the
+ * true answer (Lacroix et al. 2018; Ruffinelli et al. 2020 call it 1vsAll). KvsAll instead asks
+ * each distinct query once per epoch (kvs_build groups the triples' queries) against a target
+ * spread over all its answers, smoothed toward uniform (softmax_xent); its batches are queries.
  *
  * Both models' scores are a dot product of a query vector with the candidate's row, so a batch of
  * queries Q (n, w) is scored by one sgemm S = Q E^T (n, n_ents), and the gradients are two more:
@@ -211,36 +213,58 @@ HOT_KERNEL static double exp_shifted(float *row, size_t m, float mx)
     return z;
 }
 
-/* Softmax cross-entropy of each row of s (n, m) against column answer[i], every other column j
- * shifted by bias[j] when bias; s becomes scale * (softmax - onehot). Returns the summed loss. */
-static double softmax_xent(float *s, size_t n, size_t m, const int32_t *answer, const float *bias, float scale)
+/* What each query of a batch is trained toward: its answers' columns ans[off[i]..off[i + 1])
+ * (off NULL: the one column ans[i]) and the label smoothing (kvsall; 0 for 1vsall). */
+typedef struct { const int32_t *ans; const uint32_t *off; float smoothing; } ova_targets;
+
+/* Softmax cross-entropy of each row i of s (n, m) against its target distribution y: with k
+ * answers, y = ((1 - smoothing) [j is an answer] + 1 / m) / ((1 - smoothing) k + 1), which is
+ * the one-hot of the answer for k = 1 and no smoothing. Every column other than the answers is
+ * shifted by bias[j] when bias. s becomes scale * (softmax - y). Returns the summed loss. */
+static double softmax_xent(float *s, size_t n, size_t m, const ova_targets *tg, const float *bias, float scale)
 {
     double loss = 0;
     for (size_t i = 0; i < n; i++) {
         float *row = s + i * m;
+        const int32_t *a = tg->ans + (tg->off ? tg->off[i] : i);
+        const size_t k = tg->off ? tg->off[i + 1] - tg->off[i] : 1;
         if (bias) {
             for (size_t j = 0; j < m; j++) row[j] += bias[j];
-            row[answer[i]] -= bias[answer[i]];
+            for (size_t l = 0; l < k; l++) row[a[l]] -= bias[a[l]];
         }
-        const float mx = row_max(row, m), shifted = row[answer[i]] - mx;
+        /* y = c1 on each answer + c0 everywhere */
+        const double norm = (1.0 - tg->smoothing) * (double)k + (tg->smoothing > 0 ? 1.0 : 0.0);
+        const double c1 = (1.0 - tg->smoothing) / norm, c0 = tg->smoothing > 0 ? 1.0 / (double)m / norm : 0;
+        const float mx = row_max(row, m);
+        double hit = 0, all = 0;
+        for (size_t l = 0; l < k; l++) hit += (double)(row[a[l]] - mx);
+        if (c0 > 0)
+            for (size_t j = 0; j < m; j++) all += (double)(row[j] - mx);
         const double z = exp_shifted(row, m, mx);
-        loss += log(z) - (double)shifted;   /* -log softmax, finite where e^shifted underflows */
-        const float k = (float)(scale / z);
-        for (size_t j = 0; j < m; j++) row[j] *= k;
-        row[answer[i]] -= scale;
+        loss += log(z) - c1 * hit - c0 * all;   /* -sum y log softmax, finite where e^(s - mx) underflows */
+        const float f = (float)(scale / z);
+        for (size_t j = 0; j < m; j++) row[j] *= f;
+        if (c0 > 0) {
+            const float g0 = (float)(scale * c0);
+            for (size_t j = 0; j < m; j++) row[j] -= g0;
+        }
+        const float g1 = (float)(scale * c1);
+        for (size_t l = 0; l < k; l++) row[a[l]] -= g1;
     }
     return loss;
 }
 
-/* What side `side` of triple p asks: the fixed entity x, the relation row rel and the answer;
- * form 't' builds q from (x, rel) as a tail query, 'h' from (rel, x) as a head query. */
-typedef struct { int32_t x, rel, answer; int form; } ova_query_ids;
+/* A query: the fixed entity x and the relation row rel; form 't' builds q from (x, rel) as a
+ * tail query, 'h' from (rel, x) as a head query. */
+typedef struct { int32_t x, rel; int form; } ova_query_ids;
 
-static ova_query_ids query_ids(const kgm_emb *e, const kgm_triple *p, int side)
+/* What side `side` of triple p asks, and its answer */
+static ova_query_ids query_ids(const kgm_emb *e, const kgm_triple *p, int side, int32_t *answer)
 {
-    if (side == 't') return (ova_query_ids){ p->h, p->r, p->t, 't' };
-    if (e->reciprocal) return (ova_query_ids){ p->t, (int32_t)e->n_rels + p->r, p->h, 't' };
-    return (ova_query_ids){ p->t, p->r, p->h, 'h' };
+    *answer = side == 't' ? p->t : p->h;
+    if (side == 't') return (ova_query_ids){ p->h, p->r, 't' };
+    if (e->reciprocal) return (ova_query_ids){ p->t, (int32_t)e->n_rels + p->r, 't' };
+    return (ova_query_ids){ p->t, p->r, 'h' };
 }
 
 /* The fixed rows of query i (X the entity, R the relation), through fresh masks when d */
@@ -255,32 +279,31 @@ static void query_rows(const kgm_emb *e, const ova_query_ids *qi, size_t i, ova_
     *R = drop_row(d, d->rel, *R, rw, d->mr + i * rw, d->r + i * rw);
 }
 
-/* One side of n triples against candidates c (every entity of p among them when sampled),
- * with dropout when d: adds scale * d(sum of losses)/d(params) into c->grad (the candidates'
- * part into c->cgrad) and grel (kgm_emb_rel_rows(e), rel_width); returns the summed loss. */
-static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side, float scale,
-                       const ova_cands *c, float *grel, ova_buf *b, int32_t *answer, ova_drop *d)
+/* n queries against candidates c (every answer among them when sampled) toward targets tg
+ * (columns of c), with dropout when d: adds scale * d(sum of losses)/d(params) into c->grad
+ * (the candidates' part into c->cgrad) and grel (kgm_emb_rel_rows(e), rel_width); returns the
+ * summed loss. */
+static double ova_queries(const kgm_emb *e, const ova_query_ids *qs, size_t n, const ova_targets *tg,
+                          float scale, const ova_cands *c, float *grel, ova_buf *b, ova_drop *d)
 {
     const int ew = e->ent_width, rw = e->rel_width;
     const int m = (int)c->m;
     for (size_t i = 0; i < n; i++) {
-        const ova_query_ids qi = query_ids(e, &p[i], side);
         const float *X, *R;
-        query_rows(e, &qi, i, d, &X, &R);
-        if (qi.form == 't') ova_query(e, 't', X, R, b->q + i * ew);
-        else                ova_query(e, 'h', R, X, b->q + i * ew);
-        answer[i] = (int32_t)cand_col(c, qi.answer);
+        query_rows(e, &qs[i], i, d, &X, &R);
+        if (qs[i].form == 't') ova_query(e, 't', X, R, b->q + i * ew);
+        else                   ova_query(e, 'h', R, X, b->q + i * ew);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, m, ew, 1.0f, b->q, ew, c->rows, ew,
                 0.0f, b->s, m);
-    double loss = softmax_xent(b->s, n, (size_t)m, answer, c->bias, scale);
+    double loss = softmax_xent(b->s, n, (size_t)m, tg, c->bias, scale);
     /* dQ = G C, dC += G^T Q */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ew, m, 1.0f, b->s, m, c->rows, ew,
                 0.0f, b->dq, ew);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, ew, (int)n, 1.0f, b->s, m, b->q, ew,
                 1.0f, c->cgrad, ew);
     for (size_t i = 0; i < n; i++) {
-        const ova_query_ids qi = query_ids(e, &p[i], side);
+        const ova_query_ids qi = qs[i];
         const float *R = d ? d->r + i * rw : e->rel + (size_t)qi.rel * rw;
         const float *X = d ? d->x + i * ew : e->ent + (size_t)qi.x * ew, *dq = b->dq + i * ew;
         float *gR = grel + (size_t)qi.rel * rw, *gX = c->grad + cand_col(c, qi.x) * ew;
@@ -295,6 +318,25 @@ static double ova_side(const kgm_emb *e, const kgm_triple *p, size_t n, int side
             add_masked(c->grad + cand_col(c, qi.x) * ew, d->gx, d->mx + i * ew, (size_t)ew);
             add_masked(grel + (size_t)qi.rel * rw, d->gr, d->mr + i * rw, (size_t)rw);
         }
+    }
+    return loss;
+}
+
+/* Both sides of n triples p (1vsall): each side's queries into qs and their answers' columns
+ * among c into answer (scratch of n each), then ova_queries. */
+static double ova_triples(const kgm_emb *e, const kgm_triple *p, size_t n, float scale, const ova_cands *c,
+                          float *grel, ova_buf *b, ova_query_ids *qs, int32_t *answer, ova_drop *d)
+{
+    const ova_targets tg = { answer, NULL, 0 };
+    double loss = 0;
+    for (int k = 0; k < 2; k++) {
+        const int side = k ? 'h' : 't';
+        for (size_t i = 0; i < n; i++) {
+            int32_t a;
+            qs[i] = query_ids(e, &p[i], side, &a);
+            answer[i] = (int32_t)cand_col(c, a);
+        }
+        loss += ova_queries(e, qs, n, &tg, scale, c, grel, b, d);
     }
     return loss;
 }
@@ -321,13 +363,14 @@ double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const 
     emb_rng rng;
     emb_rng_seed(&rng, seed, 0x0a11);
     int32_t *answer = malloc((n ? n : 1) * sizeof(int32_t));
+    ova_query_ids *qs = malloc((n ? n : 1) * sizeof *qs);
     int32_t *slot = cand ? malloc((e->n_ents ? e->n_ents : 1) * sizeof(int32_t)) : NULL;
     float *rows = cand || drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
     float *grad = cand ? calloc((m ? m : 1) * ew, sizeof(float)) : NULL;
     float *mask = drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
     float *cgrad = drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
     double loss = -1;
-    if (!answer || ((cand || drop) && !rows) || (cand && (!slot || !grad)) || (drop && (!mask || !cgrad)))
+    if (!answer || !qs || ((cand || drop) && !rows) || (cand && (!slot || !grad)) || (drop && (!mask || !cgrad)))
         goto done;
     if (cand) {
         for (size_t x = 0; x < e->n_ents; x++) slot[x] = -1;
@@ -343,15 +386,82 @@ double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const 
         ova_cands_drop(&c, rows, mask, cgrad, &d, ew);
     }
     if (ova_buf_reserve(&b, e, n ? n : 1, c.m ? c.m : 1)) goto done;
-    loss = ova_side(e, p, n, 't', scale, &c, grel, &b, answer, drop ? &d : NULL) +
-           ova_side(e, p, n, 'h', scale, &c, grel, &b, answer, drop ? &d : NULL);
+    loss = ova_triples(e, p, n, scale, &c, grel, &b, qs, answer, drop ? &d : NULL);
     ova_cands_merge(&c, ew);
     if (cand)   /* back to entity order */
         for (size_t j = 0; j < m; j++)
             for (size_t i = 0; i < ew; i++) gent[(size_t)cand[j] * ew + i] += grad[j * ew + i];
 done:
-    free(answer); free(slot); free(rows); free(grad); free(mask); free(cgrad);
+    free(answer); free(qs); free(slot); free(rows); free(grad); free(mask); free(cgrad);
     ova_drop_free(&d);
+    ova_buf_free(&b);
+    return loss;
+}
+
+/* ---- KvsAll's queries ---- */
+/* Every distinct query of a set of triples and its answers: query i is qs[i], its answers
+ * ans[off[i]..off[i + 1]), ascending, each once. */
+typedef struct { ova_query_ids *qs; uint32_t *off; int32_t *ans; size_t n; } kvs_table;
+
+typedef struct { ova_query_ids q; int32_t answer; } kvs_item;
+
+static int kvs_item_cmp(const void *pa, const void *pb)
+{
+    const kvs_item *a = pa, *b = pb;
+    if (a->q.form != b->q.form) return a->q.form < b->q.form ? -1 : 1;
+    if (a->q.rel != b->q.rel) return a->q.rel < b->q.rel ? -1 : 1;
+    if (a->q.x != b->q.x) return a->q.x < b->q.x ? -1 : 1;
+    return (a->answer > b->answer) - (a->answer < b->answer);
+}
+
+static int same_query(const ova_query_ids *a, const ova_query_ids *b)
+{
+    return a->form == b->form && a->rel == b->rel && a->x == b->x;
+}
+
+static void kvs_free(kvs_table *kt) { free(kt->qs); free(kt->off); free(kt->ans); *kt = (kvs_table){0}; }
+
+/* Both queries of each triple of pos (as 1vsAll asks them), grouped: 0, or -1 when out of
+ * memory (or past 2^32 - 1 answers). */
+static int kvs_build(const kgm_emb *e, const kgm_triple *pos, size_t n_pos, kvs_table *kt)
+{
+    const size_t n_items = 2 * n_pos, cap = n_items ? n_items : 1;
+    *kt = (kvs_table){0};
+    if (n_items >= UINT32_MAX) return -1;
+    kvs_item *it = malloc(cap * sizeof *it);
+    kt->qs = malloc(cap * sizeof *kt->qs);
+    kt->off = malloc((cap + 1) * sizeof *kt->off);
+    kt->ans = malloc(cap * sizeof *kt->ans);
+    if (!it || !kt->qs || !kt->off || !kt->ans) { free(it); kvs_free(kt); return -1; }
+    for (size_t i = 0; i < n_pos; i++) {
+        it[2 * i].q = query_ids(e, &pos[i], 't', &it[2 * i].answer);
+        it[2 * i + 1].q = query_ids(e, &pos[i], 'h', &it[2 * i + 1].answer);
+    }
+    qsort(it, n_items, sizeof *it, kvs_item_cmp);
+    uint32_t na = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        const int new_query = i == 0 || !same_query(&it[i].q, &it[i - 1].q);
+        if (!new_query && it[i].answer == it[i - 1].answer) continue;   /* a repeated triple */
+        if (new_query) { kt->qs[kt->n] = it[i].q; kt->off[kt->n++] = na; }
+        kt->ans[na++] = it[i].answer;
+    }
+    kt->off[kt->n] = na;
+    free(it);
+    return 0;
+}
+
+double emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float smoothing, float scale,
+                         float *gent, float *grel)
+{
+    kvs_table kt;
+    ova_buf b = {0};
+    if (kvs_build(e, p, n, &kt)) return -1;
+    const ova_cands c = { e->ent, gent, e->n_ents, NULL, gent, NULL, NULL };
+    const ova_targets tg = { kt.ans, kt.off, smoothing };
+    double loss = -1;
+    if (!ova_buf_reserve(&b, e, kt.n ? kt.n : 1, e->n_ents ? e->n_ents : 1))
+        loss = ova_queries(e, kt.qs, kt.n, &tg, scale, &c, grel, &b, NULL);
+    kvs_free(&kt);
     ova_buf_free(&b);
     return loss;
 }
@@ -362,8 +472,15 @@ struct emb_ova {
     kgm_emb_opts      o;
     const kgm_triple *pos;
     size_t            n_pos;
+    size_t            n_items;    /* what an epoch shuffles and batches: triples, or kvsall's queries */
     kgm_triple       *batch;      /* (o.batch) this mini-batch's triples, shuffled order */
     int32_t          *order, *answer;
+    ova_query_ids    *qs;         /* (o.batch) this mini-batch's queries */
+    /* kvsall: its queries, and a batch's answers (its queries' in batch order) */
+    int               kvs;
+    kvs_table         kv;
+    uint32_t         *b_off;      /* (o.batch + 1) */
+    int32_t          *b_ans;      /* (answers in kv) */
     float            *gent, *grel;            /* entity gradient in candidate order; relations */
     emb_opt_state     ent_st, rel_st;
     ova_buf           buf;
@@ -385,7 +502,8 @@ struct emb_ova {
 void emb_ova_free(emb_ova *t)
 {
     if (!t) return;
-    free(t->batch); free(t->order); free(t->answer); free(t->gent); free(t->grel);
+    free(t->batch); free(t->order); free(t->answer); free(t->qs); free(t->gent); free(t->grel);
+    kvs_free(&t->kv); free(t->b_off); free(t->b_ans);
     free(t->cand); free(t->slot); free(t->cand_rows); free(t->rels); free(t->rel_seen);
     free(t->log_w); free(t->log_w_last); free(t->cand_bias);
     free(t->cmask); free(t->cgrad);
@@ -458,10 +576,18 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
 {
     emb_ova *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    t->e = e; t->o = *o; t->pos = pos; t->n_pos = n_pos;
+    t->e = e; t->o = *o; t->pos = pos; t->n_pos = n_pos; t->n_items = n_pos;
+    t->kvs = o->loss == KGM_EMB_LOSS_KVSALL;
     const int sampled = o->candidates > 0 && (size_t)o->candidates < e->n_ents;
     size_t bt = (size_t)o->batch;
     if (sampled && ova_sampled_alloc(t)) { emb_ova_free(t); return NULL; }
+    if (t->kvs) {
+        if (kvs_build(e, pos, n_pos, &t->kv)) { emb_ova_free(t); return NULL; }
+        t->n_items = t->kv.n;
+        t->b_off = malloc((bt + 1) * sizeof *t->b_off);
+        t->b_ans = malloc((t->kv.off[t->kv.n] ? t->kv.off[t->kv.n] : 1) * sizeof *t->b_ans);
+        if (!t->b_off || !t->b_ans) { emb_ova_free(t); return NULL; }
+    }
     size_t m = sampled ? t->max_cands : e->n_ents;
     size_t ne = (m ? m : 1) * (size_t)e->ent_width;
     t->dropping = o->drop_ent > 0 || o->drop_rel > 0;
@@ -474,15 +600,16 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
     }
     const size_t rel_rows = kgm_emb_rel_rows(e), nr = (rel_rows ? rel_rows : 1) * (size_t)e->rel_width;
     t->batch = malloc(bt * sizeof(kgm_triple));
-    t->order = malloc((n_pos ? n_pos : 1) * sizeof(int32_t));
+    t->order = malloc((t->n_items ? t->n_items : 1) * sizeof(int32_t));
     t->answer = malloc(bt * sizeof(int32_t));
+    t->qs = malloc(bt * sizeof *t->qs);
     t->gent = malloc(ne * sizeof(float));
     t->grel = malloc(nr * sizeof(float));
-    int ok = t->batch && t->order && t->answer && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt, m ? m : 1) &&
+    int ok = t->batch && t->order && t->answer && t->qs && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt, m ? m : 1) &&
              !emb_opt_state_alloc(&t->ent_st, o->opt, e->n_ents, e->ent_width) &&
              !emb_opt_state_alloc(&t->rel_st, o->opt, rel_rows, e->rel_width);
     if (!ok) { emb_ova_free(t); return NULL; }
-    for (size_t i = 0; i < n_pos; i++) t->order[i] = (int32_t)i;
+    for (size_t i = 0; i < t->n_items; i++) t->order[i] = (int32_t)i;
     emb_rng_seed(&t->rng, o->seed, 0x0a11);
     return t;
 }
@@ -496,6 +623,14 @@ static void ova_reg(emb_ova *t, size_t n, float scale, const ova_cands *c)
     o.reg_weight *= scale;
     const int cpx = e->model == KGM_EMB_COMPLEX;
     const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
+    if (t->kvs) {   /* each query's two rows, once per query */
+        for (size_t i = 0; i < n; i++) {
+            const ova_query_ids *q = &t->qs[i];
+            emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)q->x * ew, c->grad + cand_col(c, q->x) * ew);
+            emb_add_reg(&o, cpx, e->dim, e->rel + (size_t)q->rel * rw, t->grel + (size_t)q->rel * rw);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const kgm_triple *p = &t->batch[i];
         emb_add_reg(&o, cpx, e->dim, e->ent + (size_t)p->h * ew, c->grad + cand_col(c, p->h) * ew);
@@ -508,14 +643,20 @@ static void ova_reg(emb_ova *t, size_t n, float scale, const ova_cands *c)
     }
 }
 
-/* Both sides of the batch against c (rows a copy when dropping), with dropout when asked */
+/* The batch's queries against c (rows a copy when dropping), with dropout when asked: both
+ * sides of its n triples, or its n kvsall queries */
 static double ova_sides(emb_ova *t, size_t n, float scale, ova_cands *c)
 {
     const size_t ew = (size_t)t->e->ent_width;
     ova_drop *d = t->dropping ? &t->drop : NULL;
     if (d) ova_cands_drop(c, t->cand_rows, t->cmask, t->cgrad, d, ew);
-    double loss = ova_side(t->e, t->batch, n, 't', scale, c, t->grel, &t->buf, t->answer, d) +
-                  ova_side(t->e, t->batch, n, 'h', scale, c, t->grel, &t->buf, t->answer, d);
+    double loss;
+    if (t->kvs) {
+        const ova_targets tg = { t->b_ans, t->b_off, t->o.label_smoothing };
+        loss = ova_queries(t->e, t->qs, n, &tg, scale, c, t->grel, &t->buf, d);
+    } else {
+        loss = ova_triples(t->e, t->batch, n, scale, c, t->grel, &t->buf, t->qs, t->answer, d);
+    }
     ova_cands_merge(c, ew);
     return loss;
 }
@@ -595,7 +736,7 @@ int emb_ova_put_state(const emb_ova *t, kgm_modelfile *mf)
     const kgm_emb *e = t->e;
     int rc = emb_ckpt_put_opt(mf, "opt.ent", &t->ent_st, t->o.opt, e->n_ents, e->ent_width);
     if (!rc) rc = emb_ckpt_put_opt(mf, "opt.rel", &t->rel_st, t->o.opt, kgm_emb_rel_rows(e), e->rel_width);
-    if (!rc) rc = emb_ckpt_put_order(mf, t->order, t->n_pos);
+    if (!rc) rc = emb_ckpt_put_order(mf, t->order, t->n_items);
     if (!rc) rc = emb_ckpt_put_rng(mf, "rng.0", &t->rng);
     return rc;
 }
@@ -605,22 +746,42 @@ int emb_ova_get_state(emb_ova *t, const kgm_modelfile *mf)
     const kgm_emb *e = t->e;
     int rc = emb_ckpt_get_opt(mf, "opt.ent", &t->ent_st, t->o.opt, e->n_ents, e->ent_width);
     if (!rc) rc = emb_ckpt_get_opt(mf, "opt.rel", &t->rel_st, t->o.opt, kgm_emb_rel_rows(e), e->rel_width);
-    if (!rc) rc = emb_ckpt_get_order(mf, t->order, t->n_pos);
+    if (!rc) rc = emb_ckpt_get_order(mf, t->order, t->n_items);
     if (!rc) rc = emb_ckpt_get_rng(mf, "rng.0", &t->rng);
     return rc;
+}
+
+/* kvsall: queries ids[0..n) and their answers into the batch's qs, b_off and b_ans */
+static void kvs_gather(emb_ova *t, const int32_t *ids, size_t n)
+{
+    uint32_t na = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t q = (size_t)ids[i];
+        t->qs[i] = t->kv.qs[q];
+        t->b_off[i] = na;
+        for (uint32_t l = t->kv.off[q]; l < t->kv.off[q + 1]; l++) t->b_ans[na++] = t->kv.ans[l];
+    }
+    t->b_off[n] = na;
 }
 
 double emb_ova_epoch(emb_ova *t)
 {
     const int32_t *ord = t->order;
-    emb_shuffle(&t->rng, t->order, t->n_pos);
+    const size_t bt = (size_t)t->o.batch;
+    emb_shuffle(&t->rng, t->order, t->n_items);
     double loss = 0;
-    for (size_t b = 0; b < t->n_pos; b += (size_t)t->o.batch) {
+    for (size_t b = 0; b < t->n_items; b += bt) {
         if (kgm_interrupted()) return -1;
-        size_t n = t->n_pos - b < (size_t)t->o.batch ? t->n_pos - b : (size_t)t->o.batch;
+        size_t n = t->n_items - b < bt ? t->n_items - b : bt;
+        if (t->kvs) {   /* mean over the batch's n queries */
+            kvs_gather(t, ord + b, n);
+            loss += ova_batch_full(t, n, 1.0f / (float)n);
+            continue;
+        }
         for (size_t i = 0; i < n; i++) t->batch[i] = t->pos[ord[b + i]];
         const float scale = 1.0f / (float)(2 * n);   /* mean over the batch's 2n queries */
         loss += t->cand ? ova_batch_sampled(t, n, scale) : ova_batch_full(t, n, scale);
     }
-    return t->n_pos ? loss / (double)(2 * t->n_pos) : 0;
+    const size_t queries = t->kvs ? t->n_items : 2 * t->n_pos;
+    return queries ? loss / (double)queries : 0;
 }

@@ -1,5 +1,5 @@
 /* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
- * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall edrop= rdrop= recip=0|1 logq=0|1 subsample=0|1] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
+ * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall|kvsall edrop= rdrop= recip=0|1 logq=0|1 subsample=0|1 ls=] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
  *
  * The session keeps one embedding with the graph it was trained on (the integer view that
  * maps names to rows). By default that graph is the store's descriptive graph (no data
@@ -10,7 +10,9 @@
  * edrop= and rdrop= are its dropout rates of entity and relation rows, and recip=1 gives it
  * reciprocal relations (head queries asked as (t, r^-1, ?), in training and in embed eval;
  * embed score stays the forward score); logq=1 corrects the sampled candidates' softmax for
- * their chances of being drawn (needs neg=). subsample=1 (sampled negatives) weights each
+ * their chances of being drawn (needs neg=). loss=kvsall asks each distinct query once against
+ * all its answers (every entity scored, no neg=), ls= its label smoothing in 0..0.99; edrop=,
+ * rdrop= and recip=1 work with it as with 1vsall. subsample=1 (sampled negatives) weights each
  * triple by 1 / sqrt of how many share its head and relation plus its tail and relation. */
 #include <math.h>
 #include <stdlib.h>
@@ -74,28 +76,31 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     const char *loss = sh_opt(a, "loss");
     if (loss) {
         static const char *const names[] = { [KGM_EMB_LOSS_MARGIN] = "margin", [KGM_EMB_LOSS_SOFTPLUS] = "softplus",
-                                             [KGM_EMB_LOSS_1VSALL] = "1vsall" };
+                                             [KGM_EMB_LOSS_1VSALL] = "1vsall", [KGM_EMB_LOSS_KVSALL] = "kvsall" };
         size_t i = 0;
         while (i < sizeof names / sizeof names[0] && strcmp(loss, names[i])) i++;
         if (i == sizeof names / sizeof names[0])
-            return kgm_fail(KGM_EINVAL, "loss: expected margin, softplus or 1vsall, got '%s'", loss);
+            return kgm_fail(KGM_EINVAL, "loss: expected margin, softplus, 1vsall or kvsall, got '%s'", loss);
         o->loss = (kgm_emb_loss)i;
     }
-    const int ova = o->loss == KGM_EMB_LOSS_1VSALL;
+    const int ova = kgm_emb_loss_all(o->loss), kvs = o->loss == KGM_EMB_LOSS_KVSALL;
     double dim = 32, epochs = 100, lr = o->lr, neg = ova ? 0 : o->negatives, seed = (double)sh->seed,
-           threads = sh->threads, edrop = 0, rdrop = 0, recip = 0, logq = 0, subsample = 0;
+           threads = sh->threads, edrop = 0, rdrop = 0, recip = 0, logq = 0, subsample = 0, ls = 0;
     if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
         num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", ova ? 0 : 1, ova ? 1e6 : 4096, 1, &neg) ||
         num_opt(a, "seed", 0, 4294967295.0, 1, &seed) || num_opt(a, "threads", 1, 256, 1, &threads) ||
         num_opt(a, "edrop", 0, 0.99, 0, &edrop) || num_opt(a, "rdrop", 0, 0.99, 0, &rdrop) ||
         num_opt(a, "recip", 0, 1, 1, &recip) || num_opt(a, "logq", 0, 1, 1, &logq) ||
-        num_opt(a, "subsample", 0, 1, 1, &subsample))
+        num_opt(a, "subsample", 0, 1, 1, &subsample) || num_opt(a, "ls", 0, 0.99, 0, &ls))
         return KGM_EINVAL;
     if (!ova && (sh_opt(a, "edrop") || sh_opt(a, "rdrop")))
-        return kgm_fail(KGM_EINVAL, "edrop= and rdrop= need loss=1vsall");
-    if (!ova && recip) return kgm_fail(KGM_EINVAL, "recip=1 needs loss=1vsall");
+        return kgm_fail(KGM_EINVAL, "edrop= and rdrop= need loss=1vsall or kvsall");
+    if (!ova && recip) return kgm_fail(KGM_EINVAL, "recip=1 needs loss=1vsall or kvsall");
+    if (kvs && sh_opt(a, "neg")) return kgm_fail(KGM_EINVAL, "neg= is not for loss=kvsall: it scores every entity");
+    if (!kvs && sh_opt(a, "ls")) return kgm_fail(KGM_EINVAL, "ls= (label smoothing) needs loss=kvsall");
     if (logq && !(ova && neg > 0)) return kgm_fail(KGM_EINVAL, "logq=1 needs loss=1vsall and sampled candidates (neg=N)");
-    if (ova && subsample) return kgm_fail(KGM_EINVAL, "subsample=1 weights sampled negatives: not with loss=1vsall");
+    if (ova && subsample) return kgm_fail(KGM_EINVAL, "subsample=1 weights sampled negatives: not with loss=%s",
+                                          kvs ? "kvsall" : "1vsall");
     o->dim = (int)dim; o->epochs = (int)epochs; o->lr = (float)lr;
     o->seed = (uint64_t)seed; o->threads = (int)threads;
     /* with 1vsall, neg= is the sampled candidates per batch (none given: every entity) */
@@ -105,6 +110,7 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     o->reciprocal = (int)recip;
     o->logq = (int)logq;
     o->subsample = (int)subsample;
+    o->label_smoothing = (float)ls;
     return 0;
 }
 

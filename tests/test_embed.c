@@ -570,11 +570,12 @@ static void test_filtered_negatives(void **state)
 }
 
 /* ---- 1vsAll ---- */
-/* Fails unless the analytic 1vsAll gradient (gent, grel) of triples p, over candidates cand
- * (NULL: every entity), with dropout rates de, dr (masks of seed 1), matches central finite
- * differences of the loss for every parameter. */
-static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32_t *cand, size_t nc,
-                         const float *bias, float de, float dr, const float *gent, const float *grel)
+/* A loss of e's parameters that adds its gradient into ge, gr (scale 1) */
+typedef double (*loss_fn)(const kgm_emb *e, const void *ctx, float *ge, float *gr);
+
+/* Fails unless the analytic gradient (gent, grel) of loss matches central finite differences of
+ * it for every parameter; what names the loss in the message. */
+static void check_fd(kgm_emb *e, loss_fn loss, const void *ctx, const char *what, const float *gent, const float *grel)
 {
     float *junk_e = calloc(e->n_ents * (size_t)e->ent_width, sizeof *junk_e);
     float *junk_r = calloc(kgm_emb_rel_rows(e) * (size_t)e->rel_width, sizeof *junk_r);
@@ -586,17 +587,36 @@ static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32
         for (size_t i = 0; i < sizes[k]; i++) {
             const float step = 1e-2f;
             float keep = params[k][i];
-            params[k][i] = keep + step; double up = emb_ova_loss_grad(e, p, np, cand, nc, bias, de, dr, 1, 1.0f, junk_e, junk_r);
-            params[k][i] = keep - step; double down = emb_ova_loss_grad(e, p, np, cand, nc, bias, de, dr, 1, 1.0f, junk_e, junk_r);
+            params[k][i] = keep + step; double up = loss(e, ctx, junk_e, junk_r);
+            params[k][i] = keep - step; double down = loss(e, ctx, junk_e, junk_r);
             params[k][i] = keep;
             double fd = (up - down) / (2 * step);
             if (fabs(fd - grads[k][i]) > 2e-2 * (1 + fabs(fd)))
-                fail_msg("%s 1vsall%s dropout %g/%g: d loss / d %s[%zu] = %g analytic, %g finite difference",
-                         kgm_emb_model_name(e->model), cand ? " (sampled)" : "", de, dr, k ? "rel" : "ent", i,
-                         grads[k][i], fd);
+                fail_msg("%s %s: d loss / d %s[%zu] = %g analytic, %g finite difference",
+                         kgm_emb_model_name(e->model), what, k ? "rel" : "ent", i, grads[k][i], fd);
         }
     free(junk_e);
     free(junk_r);
+}
+
+typedef struct { const kgm_triple *p; size_t np; const int32_t *cand; size_t nc; const float *bias; float de, dr; } ova_case;
+
+static double ova_case_loss(const kgm_emb *e, const void *ctx, float *ge, float *gr)
+{
+    const ova_case *c = ctx;
+    return emb_ova_loss_grad(e, c->p, c->np, c->cand, c->nc, c->bias, c->de, c->dr, 1, 1.0f, ge, gr);
+}
+
+/* Fails unless the analytic 1vsAll gradient (gent, grel) of triples p, over candidates cand
+ * (NULL: every entity), with dropout rates de, dr (masks of seed 1), matches central finite
+ * differences of the loss for every parameter. */
+static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32_t *cand, size_t nc,
+                         const float *bias, float de, float dr, const float *gent, const float *grel)
+{
+    const ova_case c = { p, np, cand, nc, bias, de, dr };
+    char what[64];
+    snprintf(what, sizeof what, "1vsall%s dropout %g/%g", cand ? " (sampled)" : "", (double)de, (double)dr);
+    check_fd(e, ova_case_loss, &c, what, gent, grel);
 }
 
 /* The 1vsAll loss's gradient (three sgemms and the query vectors' hand-written backward pass)
@@ -843,6 +863,184 @@ static void test_1vsall_learns_chains(void **state)
         o.logq = bad_logq[k].logq; o.candidates = bad_logq[k].cands; o.loss = bad_logq[k].loss;
         assert_null(kgm_emb_new(&o, 4, 1));
         assert_non_null(strstr(kgm_error(), "logq"));
+    }
+}
+
+/* ---- KvsAll ---- */
+/* KvsAll's loss by brute force: each distinct query of p (tail queries (h, r, ?), then head
+ * queries, asked as (t, r^-1, ?) when e is reciprocal) scored by kgm_emb_score against every
+ * entity, cross-entropy against ((1 - ls) [answer] + 1 / n) normalized (no 1 / n when ls = 0) */
+static double kvs_brute_loss(const kgm_emb *e, const kgm_triple *p, size_t np, float ls)
+{
+    const size_t ne = e->n_ents;
+    double *s = malloc(ne * sizeof *s), total = 0;
+    unsigned char *is_ans = malloc(ne);
+    assert_true(s && is_ans);
+    for (int side = 0; side < 2; side++)
+        for (size_t i = 0; i < np; i++) {
+            const int32_t fixed = side ? p[i].t : p[i].h;
+            int seen = 0;
+            for (size_t j = 0; j < i; j++) seen |= p[j].r == p[i].r && (side ? p[j].t : p[j].h) == fixed;
+            if (seen) continue;
+            memset(is_ans, 0, ne);
+            size_t k = 0;
+            for (size_t j = 0; j < np; j++)
+                if (p[j].r == p[i].r && (side ? p[j].t : p[j].h) == fixed) {
+                    const int32_t a = side ? p[j].h : p[j].t;
+                    k += !is_ans[a];
+                    is_ans[a] = 1;
+                }
+            double mx = -INFINITY, z = 0;
+            for (size_t x = 0; x < ne; x++) {
+                const int32_t c = (int32_t)x;
+                s[x] = !side ? kgm_emb_score(e, fixed, p[i].r, c)
+                     : e->reciprocal ? kgm_emb_score(e, fixed, (int32_t)e->n_rels + p[i].r, c)
+                     : kgm_emb_score(e, c, p[i].r, fixed);
+                if (s[x] > mx) mx = s[x];
+            }
+            for (size_t x = 0; x < ne; x++) z += exp(s[x] - mx);
+            const double norm = (1 - ls) * (double)k + (ls > 0 ? 1 : 0);
+            for (size_t x = 0; x < ne; x++) {
+                const double y = ((1 - ls) * is_ans[x] + (ls > 0 ? 1.0 / (double)ne : 0)) / norm;
+                total -= y * (s[x] - mx - log(z));
+            }
+        }
+    free(s); free(is_ans);
+    return total;
+}
+
+typedef struct { const kgm_triple *p; size_t np; float ls; } kvs_case;
+
+static double kvs_case_loss(const kgm_emb *e, const void *ctx, float *ge, float *gr)
+{
+    const kvs_case *c = ctx;
+    return emb_kvs_loss_grad(e, c->p, c->np, c->ls, 1.0f, ge, gr);
+}
+
+/* The KvsAll loss (queries grouped from the triples, a repeated triple counted once, label
+ * smoothing) against a brute-force computation, and its gradient against finite differences,
+ * for both models with and without reciprocal relations; with one answer per query and no
+ * smoothing it is the 1vsAll loss, gradient and all. */
+static void test_kvsall_loss(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    enum { NE = 6, NR = 2 };
+    /* (0, 0, ?) and (?, 1, 3) have two answers each; (0, 0, 1) is there twice */
+    const kgm_triple p[] = { { 0, 0, 1 }, { 0, 0, 2 }, { 3, 0, 1 }, { 1, 1, 3 }, { 2, 1, 3 },
+                             { 4, 0, 4 }, { 5, 1, 0 }, { 0, 0, 1 } };
+    const kgm_triple single[] = { { 0, 0, 1 }, { 1, 1, 3 }, { 4, 0, 4 }, { 2, 1, 0 } };
+    const size_t np = sizeof p / sizeof p[0], ns = sizeof single / sizeof single[0];
+    for (size_t mi = 0; mi < 2; mi++)
+        for (int recip = 0; recip < 2; recip++) {
+            kgm_emb_opts o;
+            kgm_emb_opts_default(&o, models[mi]);
+            o.dim = 3; o.init_scale = 0.8f; o.seed = 29 + mi; o.loss = KGM_EMB_LOSS_KVSALL; o.reciprocal = recip;
+            kgm_emb *e = kgm_emb_new(&o, NE, NR);
+            assert_non_null(e);
+            const float smoothing[] = { 0, 0.3f };
+            double loss_at[2];
+            for (int k = 0; k < 2; k++) {
+                float gent[NE * 6] = {0}, grel[2 * NR * 6] = {0};
+                const double loss = emb_kvs_loss_grad(e, p, np, smoothing[k], 1.0f, gent, grel),
+                             brute = kvs_brute_loss(e, p, np, smoothing[k]);
+                assert_true(loss > 0);
+                if (fabs(loss - brute) > 1e-5 * brute)
+                    fail_msg("%s kvsall recip %d ls %g: loss %.9g, brute force %.9g", kgm_emb_model_name(o.model),
+                             recip, (double)smoothing[k], loss, brute);
+                loss_at[k] = loss;
+                const kvs_case c = { p, np, smoothing[k] };
+                check_fd(e, kvs_case_loss, &c, smoothing[k] > 0 ? "kvsall smoothed" : "kvsall", gent, grel);
+            }
+            assert_true(loss_at[1] != loss_at[0]);
+            /* one answer per query, no smoothing: 1vsAll's sum over the same queries */
+            float ke[NE * 6] = {0}, kr[2 * NR * 6] = {0}, oe[NE * 6] = {0}, orl[2 * NR * 6] = {0};
+            const double kl = emb_kvs_loss_grad(e, single, ns, 0, 1.0f, ke, kr),
+                         ol = emb_ova_loss_grad(e, single, ns, NULL, 0, NULL, 0, 0, 1, 1.0f, oe, orl);
+            assert_true(fabs(kl - ol) < 1e-6 * ol);
+            for (int i = 0; i < NE * e->ent_width; i++) assert_true(fabs(ke[i] - oe[i]) < 1e-5f);
+            for (int i = 0; i < (int)kgm_emb_rel_rows(e) * e->rel_width; i++) assert_true(fabs(kr[i] - orl[i]) < 1e-5f);
+            kgm_emb_free(e);
+        }
+}
+
+/* KvsAll training learns the chains (DistMult on the symmetric ones), plain and with reciprocal
+ * relations, label smoothing and dropout; options it cannot take are refused. */
+static void test_kvsall_learns_chains(void **state)
+{
+    (void)state;
+    const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
+    for (size_t mi = 0; mi < 2; mi++) {
+        kgm_graph *g = chain_graph(models[mi] == KGM_EMB_DISTMULT, -1);
+        for (int variant = 0; variant < 2; variant++) {
+            kgm_emb_opts o;
+            test_opts(&o, models[mi]);
+            o.loss = KGM_EMB_LOSS_KVSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
+            if (variant) { o.reciprocal = 1; o.label_smoothing = 0.1f; o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
+            kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+            const kgm_triple *known[1] = { kgm_graph_triples(g) };
+            size_t nk[1] = { kgm_graph_n_triples(g) };
+            kgm_lp_metrics m;
+            kgm_emb_report rep;
+            assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
+            assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
+            printf("%-10s kvsall%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs)\n", kgm_emb_model_name(models[mi]),
+                   variant ? " recip ls=0.1 dropout" : "", m.mrr, m.hits1, rep.last_loss, rep.epochs_run);
+            assert_true(m.mrr > 0.9);
+            kgm_emb_free(e);
+        }
+        kgm_graph_free(g);
+    }
+    kgm_emb_opts o;
+    const struct { kgm_emb_model model; kgm_emb_loss loss; int cands; float ls; const char *says; } bad[] = {
+        { KGM_EMB_ROTATE, KGM_EMB_LOSS_KVSALL, 0, 0, "kvsall loss is for" },
+        { KGM_EMB_COMPLEX, KGM_EMB_LOSS_KVSALL, 4, 0, "no sampled candidates" },
+        { KGM_EMB_COMPLEX, KGM_EMB_LOSS_1VSALL, 0, 0.1f, "label smoothing" },
+        { KGM_EMB_COMPLEX, KGM_EMB_LOSS_KVSALL, 0, 1.0f, "label smoothing" },
+        { KGM_EMB_COMPLEX, KGM_EMB_LOSS_KVSALL, 0, NAN, "label smoothing" } };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        test_opts(&o, bad[k].model);
+        o.loss = bad[k].loss; o.candidates = bad[k].cands; o.label_smoothing = bad[k].ls;
+        assert_null(kgm_emb_new(&o, 4, 1));
+        assert_non_null(strstr(kgm_error(), bad[k].says));
+    }
+}
+
+/* init_low: values uniform in [init_low, init_scale) for entity and relation rows (LibKGE's
+ * asymmetric uniform_), RotatE's phases still in +-pi; a positive or NaN init_low refused. */
+static void test_init_low(void **state)
+{
+    (void)state;
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_DISTMULT);
+    o.init_scale = 1.0f; o.init_low = -0.25f;
+    kgm_emb *e = kgm_emb_new(&o, 40, 20);
+    assert_non_null(e);
+    const float *tables[2] = { e->ent, e->rel };
+    const size_t sizes[2] = { 40 * (size_t)e->ent_width, 20 * (size_t)e->rel_width };
+    for (int k = 0; k < 2; k++) {
+        double sum = 0, lo = 1, hi = -1;
+        for (size_t i = 0; i < sizes[k]; i++) {
+            sum += tables[k][i];
+            lo = fmin(lo, tables[k][i]); hi = fmax(hi, tables[k][i]);
+        }
+        assert_true(lo >= -0.25 && lo < -0.2 && hi < 1 && hi > 0.9);
+        assert_true(fabs(sum / (double)sizes[k] - 0.375) < 0.06);
+    }
+    kgm_emb_free(e);
+    test_opts(&o, KGM_EMB_ROTATE);
+    o.init_low = -0.01f;
+    e = kgm_emb_new(&o, 4, 2);
+    assert_non_null(e);
+    float phase_lo = 0;
+    for (int i = 0; i < 2 * e->rel_width; i++) phase_lo = fminf(phase_lo, e->rel[i]);
+    assert_true(phase_lo < -1.0f && phase_lo >= -(float)M_PI);
+    kgm_emb_free(e);
+    const float bad[] = { 0.5f, NAN };
+    for (int k = 0; k < 2; k++) {
+        o.init_low = bad[k];
+        assert_null(kgm_emb_new(&o, 4, 1));
+        assert_non_null(strstr(kgm_error(), "init_low"));
     }
 }
 
@@ -1250,7 +1448,7 @@ static void test_reciprocal_refused(void **state)
     test_opts(&o, KGM_EMB_DISTMULT);
     o.reciprocal = 1;   /* softplus loss */
     assert_null(kgm_emb_new(&o, 4, 1));
-    assert_non_null(strstr(kgm_error(), "reciprocal relations need the 1vsall loss"));
+    assert_non_null(strstr(kgm_error(), "reciprocal relations need the 1vsall or kvsall loss"));
     o.loss = KGM_EMB_LOSS_1VSALL; o.reciprocal = 2;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "reciprocal"));
@@ -1499,7 +1697,7 @@ static void same_tensor(const char *a, const char *b, const char *name, int rows
  * 6 epochs in one run, bit for bit (the last epoch's parameters and optimizer state in the
  * final checkpoints, the kept best parameters, the figures): the sampled trainer (RotatE, Adam,
  * self-adversarial negatives) and the 1vsAll one (ComplEx, Adagrad, sampled candidates,
- * dropout), both with validation, patience and rate drops. A resume whose options do not match
+ * dropout; and KvsAll with reciprocal relations and label smoothing), all with validation, patience and rate drops. A resume whose options do not match
  * the checkpoint, or from a file that is not one, is refused and leaves the embedding as it was. */
 static void test_checkpoint_resume(void **state)
 {
@@ -1511,10 +1709,11 @@ static void test_checkpoint_resume(void **state)
     assert_int_equal(tmpfile_make(path, sizeof path, "embed", NULL), 0);
     assert_int_equal(tmpfile_make(other, sizeof other, "embed", NULL), 0);
     assert_int_equal(tmpfile_make(whole_path, sizeof whole_path, "embed", NULL), 0);
-    for (int ova = 0; ova < 2; ova++) {
+    for (int ova = 0; ova < 3; ova++) {
         kgm_emb_opts o;
         test_opts(&o, ova ? KGM_EMB_COMPLEX : KGM_EMB_ROTATE);
         if (ova) { o.loss = KGM_EMB_LOSS_1VSALL; o.candidates = 6; o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
+        if (ova == 2) { o.loss = KGM_EMB_LOSS_KVSALL; o.candidates = 0; o.reciprocal = 1; o.label_smoothing = 0.1f; }
         else { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.01f; o.adv_temp = 0.5f; }
         o.eval_every = 2; o.patience = 1; o.lr_drop = 0.5f; o.lr_drops = 5; o.epochs = 6;
         kgm_emb *whole = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
@@ -1541,7 +1740,8 @@ static void test_checkpoint_resume(void **state)
         same_tensor(whole_path, path, "entities", ne, whole->ent_width);   /* epoch 6's */
         same_tensor(whole_path, path, "relations", nr, whole->rel_width);
         same_tensor(whole_path, path, "opt.ent.s1", ne, whole->ent_width);
-        same_tensor(whole_path, path, "order", (int)n_valid, 2);
+        /* kvsall shuffles queries: here each triple's two, all distinct */
+        same_tensor(whole_path, path, "order", (int)n_valid * (ova == 2 ? 2 : 1), 2);
         assert_int_equal(r_split.epochs_run, 6);
         assert_int_equal(r_split.best_epoch, r_whole.best_epoch);
         assert_true(r_split.best_valid_mrr == r_whole.best_valid_mrr);
@@ -1629,6 +1829,9 @@ int main(void)
         cmocka_unit_test(test_1vsall_full_unchanged),
         cmocka_unit_test(test_opt_step_list),
         cmocka_unit_test(test_1vsall_learns_chains),
+        cmocka_unit_test(test_kvsall_loss),
+        cmocka_unit_test(test_kvsall_learns_chains),
+        cmocka_unit_test(test_init_low),
         cmocka_unit_test(test_1vsall_logq_inclusion),
         cmocka_unit_test(test_1vsall_logq_estimates_full_loss),
         cmocka_unit_test(test_expf_accuracy),
