@@ -12,7 +12,8 @@
  *             normalize init init_lo filter bern edrop rdrop recip ls (loss=margin|softplus|
  *             1vsall|kvsall; 1vsall, kvsall: distmult, complex; kvsall asks each distinct query once
  *             against all its answers, ls=F its label smoothing; init_lo=A < 0 draws initial values
- *             in [A, init) instead of +-init; with 1vsall, neg=N scores each batch against its heads and
+ *             in [A, init) instead of +-init; decay=D / rdecay=D add D times every entity /
+ *             relation row to each step's gradient (full 1vsall, kvsall); with 1vsall, neg=N scores each batch against its heads and
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
  *             rdrop are 1vsall's dropout rates of entity and relation rows; recip=1 gives 1vsall
  *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
@@ -455,6 +456,8 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
                                           !strcmp(v, "1vsall") ? KGM_EMB_LOSS_1VSALL :
                                           !strcmp(v, "kvsall") ? KGM_EMB_LOSS_KVSALL : KGM_EMB_LOSS_SOFTPLUS;
     else if (!strcmp(key, "ls")) o->label_smoothing = strtof(v, NULL);
+    else if (!strcmp(key, "decay")) o->decay_ent = strtof(v, NULL);
+    else if (!strcmp(key, "rdecay")) o->decay_rel = strtof(v, NULL);
     else if (!strcmp(key, "init_lo")) o->init_low = strtof(v, NULL);
     else if (!strcmp(key, "eval")) o->eval_every = atoi(v);
     else if (!strcmp(key, "threads")) o->threads = atoi(v);
@@ -525,6 +528,8 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
     if (kgm_emb_loss_all(o.loss))
         printf("  dropout: entities %g, relations %g; reciprocal relations %s; logq %s; label smoothing %g\n",
                o.drop_ent, o.drop_rel, o.reciprocal ? "yes" : "no", o.logq ? "yes" : "no", o.label_smoothing);
+    if (o.decay_ent > 0 || o.decay_rel > 0)
+        printf("  weight decay: entities %g, relations %g\n", o.decay_ent, o.decay_rel);
     if (o.init_scale > 0 || o.init_low < 0)
         printf("  initial values uniform in [%g, %g)\n", o.init_low < 0 ? o.init_low : -o.init_scale, o.init_scale);
     printf("  %d epochs (%s), best valid MRR %.4f at epoch %d; train %.1f s, wall with validation %.1f s, %.0f triples/s\n",

@@ -171,6 +171,10 @@ static int check_opts(const kgm_emb_opts *o)
         return kgm_fail(KGM_EINVAL, "label smoothing must be in [0, 1)");
     if (o->label_smoothing > 0 && o->loss != KGM_EMB_LOSS_KVSALL)
         return kgm_fail(KGM_EINVAL, "label smoothing is for the kvsall loss");
+    if (!(o->decay_ent >= 0 && o->decay_rel >= 0) || !isfinite(o->decay_ent) || !isfinite(o->decay_rel))
+        return kgm_fail(KGM_EINVAL, "decay must be a number >= 0");
+    if ((o->decay_ent > 0 || o->decay_rel > 0) && !(all && o->candidates == 0))
+        return kgm_fail(KGM_EINVAL, "decay steps every row: it needs full 1vsall or kvsall (no sampled candidates)");
     if (!(o->init_low <= 0) || !isfinite(o->init_low))
         return kgm_fail(KGM_EINVAL, "init_low must be negative (or 0: off)");
     if (o->reciprocal != 0 && o->reciprocal != 1) return kgm_fail(KGM_EINVAL, "reciprocal must be 0 or 1, not %d", o->reciprocal);

@@ -76,6 +76,10 @@ typedef struct {
     int          candidates;   /* 1vsall: uniformly drawn candidates per batch besides its heads
                                   and tails, >= 0; 0 = every entity is a candidate */
     float        label_smoothing;  /* kvsall: in [0, 1), the target's smoothing (above) */
+    float        decay_ent, decay_rel; /* full 1vsall, kvsall: >= 0, each optimizer step adds decay
+                                  times every entity / relation row to its gradient: the gradient
+                                  of decay / 2 times the table's squared norm added to each
+                                  batch's loss (LibKGE's unweighted L2 penalty) */
     float        drop_ent, drop_rel;   /* 1vsall, kvsall: dropout rate of entity / relation rows in
                                   training, [0, 1); each read of a row gets its own mask */
     int          reciprocal;   /* 1vsall, kvsall: 0 or 1, reciprocal relations (above) */

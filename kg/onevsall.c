@@ -712,6 +712,13 @@ static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
     return loss;
 }
 
+/* g += decay * x over n floats (nothing at decay 0) */
+static void add_decay(float *restrict g, const float *restrict x, float decay, size_t n)
+{
+    if (decay > 0)
+        for (size_t i = 0; i < n; i++) g[i] += decay * x[i];
+}
+
 static double ova_batch_full(emb_ova *t, size_t n, float scale)
 {
     kgm_emb *e = t->e;
@@ -722,6 +729,8 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
     if (t->dropping) memcpy(t->cand_rows, e->ent, ne * sizeof(float));
     double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);
+    add_decay(t->gent, e->ent, t->o.decay_ent, ne);
+    add_decay(t->grel, e->rel, t->o.decay_rel, nr);
     /* dense: every entity row has a gradient from the softmax's denominator */
     emb_opt_step_rows(&t->o, &t->ent_st, e->n_ents, e->ent_width, e->ent, t->gent);
     emb_opt_step_rows(&t->o, &t->rel_st, kgm_emb_rel_rows(e), e->rel_width, e->rel, t->grel);

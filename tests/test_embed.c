@@ -1044,6 +1044,48 @@ static void test_init_low(void **state)
     }
 }
 
+/* decay_ent / decay_rel: one SGD step over the whole graph (one batch) with decay moves every
+ * row, even one no triple touches, by -lr * decay * x beyond the step without (1vsall and
+ * kvsall); sampled candidates and negative rates are refused. */
+static void test_decay(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    for (int kvs = 0; kvs < 2; kvs++) {
+        kgm_emb_opts o;
+        test_opts(&o, KGM_EMB_COMPLEX);
+        o.loss = kvs ? KGM_EMB_LOSS_KVSALL : KGM_EMB_LOSS_1VSALL;
+        o.opt = KGM_EMB_OPT_SGD; o.lr = 0.5f; o.reg = KGM_EMB_REG_NONE; o.epochs = 1; o.batch = 1000;
+        const size_t ne = kgm_graph_n_ents(g) + 1;   /* the last entity is in no triple */
+        kgm_emb *start = kgm_emb_new(&o, ne, kgm_graph_n_rels(g));
+        kgm_emb *plain = kgm_emb_copy(start), *decayed = kgm_emb_copy(start);
+        kgm_emb_report rep;
+        assert_int_equal(kgm_emb_train(plain, g, &o, NULL, 0, NULL, 0, &rep), 0);
+        o.decay_ent = 0.1f; o.decay_rel = 0.3f;
+        assert_int_equal(kgm_emb_train(decayed, g, &o, NULL, 0, NULL, 0, &rep), 0);
+        const float *x0[2] = { start->ent, start->rel }, *a[2] = { plain->ent, plain->rel }, *b[2] = { decayed->ent, decayed->rel };
+        const size_t n[2] = { ne * (size_t)start->ent_width, kgm_emb_rel_rows(start) * (size_t)start->rel_width };
+        const float d[2] = { o.decay_ent, o.decay_rel };
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < n[k]; i++) {
+                const float want = -o.lr * d[k] * x0[k][i], got = b[k][i] - a[k][i];
+                if (fabsf(got - want) > 1e-5f + 1e-4f * fabsf(want))
+                    fail_msg("%s decay: %s[%zu] moved %g beyond the plain step, want %g", kvs ? "kvsall" : "1vsall",
+                             k ? "rel" : "ent", i, (double)got, (double)want);
+            }
+        kgm_emb_free(start); kgm_emb_free(plain); kgm_emb_free(decayed);
+    }
+    kgm_graph_free(g);
+    kgm_emb_opts o;
+    test_opts(&o, KGM_EMB_COMPLEX);
+    o.loss = KGM_EMB_LOSS_1VSALL; o.candidates = 4; o.decay_ent = 0.1f;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "decay"));
+    o.candidates = 0; o.decay_ent = 0; o.decay_rel = -1;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "decay"));
+}
+
 /* logq's weights: emb_ova_log_w's chance pi_x of being in a batch's candidate set against the
  * frequency with which the trainer's process puts x there (shuffled epochs cut into batches,
  * each batch's heads and tails, then uniform draws), on a graph with one hub (an end of every
@@ -1832,6 +1874,7 @@ int main(void)
         cmocka_unit_test(test_kvsall_loss),
         cmocka_unit_test(test_kvsall_learns_chains),
         cmocka_unit_test(test_init_low),
+        cmocka_unit_test(test_decay),
         cmocka_unit_test(test_1vsall_logq_inclusion),
         cmocka_unit_test(test_1vsall_logq_estimates_full_loss),
         cmocka_unit_test(test_expf_accuracy),
