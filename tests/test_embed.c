@@ -768,6 +768,18 @@ static void test_1vsall_full_unchanged(void **state)
     full_unchanged(1);
 }
 
+/* Trains a new embedding of g with o and ranks g's own triples with it (filtered by g) */
+static void train_and_rank(const kgm_graph *g, const kgm_emb_opts *o, kgm_emb_report *rep, kgm_lp_metrics *m)
+{
+    kgm_emb *e = kgm_emb_new(o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+    assert_non_null(e);
+    const kgm_triple *known[1] = { kgm_graph_triples(g) };
+    size_t nk[1] = { kgm_graph_n_triples(g) };
+    assert_int_equal(kgm_emb_train(e, g, o, NULL, 0, NULL, 0, rep), 0);
+    assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, m), 0);
+    kgm_emb_free(e);
+}
+
 /* emb_opt_step_list steps the listed rows as emb_opt_step_rows would and leaves the others be
  * (Adam moves a row with a zero gradient once it has momentum: the step must not reach it). */
 static void test_opt_step_list(void **state)
@@ -821,20 +833,15 @@ static void test_1vsall_learns_chains(void **state)
             if (sampled) { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
             if (variant == 2) { o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
             if (variant == 3) { o.drop_ent = o.drop_rel = 0; o.logq = 1; }
-            kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-            const kgm_triple *known[1] = { kgm_graph_triples(g) };
-            size_t nk[1] = { kgm_graph_n_triples(g) };
             kgm_lp_metrics m;
             kgm_emb_report rep;
-            assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
-            assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
+            train_and_rank(g, &o, &rep, &m);
             printf("%-10s 1vsall%s%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
                    kgm_emb_model_name(models[mi]), sampled ? " cands=4" : "",
                    variant == 2 ? " dropout" : variant == 3 ? " logq" : "",
                    m.mrr, m.hits1, rep.last_loss,
                    rep.epochs_run, rep.seconds);
             assert_true(m.mrr > 0.9);
-            kgm_emb_free(e);
         }
         o.logq = 0;
         kgm_graph_free(g);
@@ -977,17 +984,12 @@ static void test_kvsall_learns_chains(void **state)
             test_opts(&o, models[mi]);
             o.loss = KGM_EMB_LOSS_KVSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
             if (variant) { o.reciprocal = 1; o.label_smoothing = 0.1f; o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
-            kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-            const kgm_triple *known[1] = { kgm_graph_triples(g) };
-            size_t nk[1] = { kgm_graph_n_triples(g) };
             kgm_lp_metrics m;
             kgm_emb_report rep;
-            assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep), 0);
-            assert_int_equal(kgm_lp_evaluate(e, kgm_graph_triples(g), kgm_graph_n_triples(g), known, nk, 1, 1, &m), 0);
+            train_and_rank(g, &o, &rep, &m);
             printf("%-10s kvsall%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs)\n", kgm_emb_model_name(models[mi]),
                    variant ? " recip ls=0.1 dropout" : "", m.mrr, m.hits1, rep.last_loss, rep.epochs_run);
             assert_true(m.mrr > 0.9);
-            kgm_emb_free(e);
         }
         kgm_graph_free(g);
     }
