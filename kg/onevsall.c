@@ -242,12 +242,8 @@ static double softmax_xent(float *s, size_t n, size_t m, const ova_targets *tg, 
             for (size_t j = 0; j < m; j++) all += (double)(row[j] - mx);
         const double z = exp_shifted(row, m, mx);
         loss += log(z) - c1 * hit - c0 * all;   /* -sum y log softmax, finite where e^(s - mx) underflows */
-        const float f = (float)(scale / z);
-        for (size_t j = 0; j < m; j++) row[j] *= f;
-        if (c0 > 0) {
-            const float g0 = (float)(scale * c0);
-            for (size_t j = 0; j < m; j++) row[j] -= g0;
-        }
+        const float f = (float)(scale / z), g0 = (float)(scale * c0);   /* g0 = 0: the 1vsall case, exactly */
+        for (size_t j = 0; j < m; j++) row[j] = row[j] * f - g0;
         const float g1 = (float)(scale * c1);
         for (size_t l = 0; l < k; l++) row[a[l]] -= g1;
     }
