@@ -15,7 +15,8 @@
  *             in [A, init) instead of +-init; decay=D / rdecay=D add D times every entity /
  *             relation row to each step's gradient (full 1vsall, kvsall); with 1vsall, neg=N scores each batch against its heads and
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
- *             rdrop are 1vsall's dropout rates of entity and relation rows; recip=1 gives 1vsall
+ *             rdrop are 1vsall's dropout rates of entity and relation rows, dside=1 draws the
+ *             candidates' mask afresh for each side of a batch (LibKGE's); recip=1 gives 1vsall
  *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
  *             sampled candidates' softmax by their chances of being drawn; patience=N
  *             validation checks without improvement stop training (default 5), or with drop=F
@@ -469,6 +470,7 @@ static int set_opt(kgm_emb_opts *o, const char *kv)
     else if (!strcmp(key, "subsample")) o->subsample = atoi(v);
     else if (!strcmp(key, "edrop")) o->drop_ent = strtof(v, NULL);
     else if (!strcmp(key, "rdrop")) o->drop_rel = strtof(v, NULL);
+    else if (!strcmp(key, "dside")) o->drop_per_side = atoi(v);
     else if (!strcmp(key, "recip")) o->reciprocal = atoi(v);
     else if (!strcmp(key, "logq")) o->logq = atoi(v);
     else if (!strcmp(key, "patience")) o->patience = atoi(v);
@@ -526,8 +528,9 @@ static int run_quality(const dataset *d, const char *model, double seconds, int 
            o.lr, o.reg == KGM_EMB_REG_NONE ? "none" : o.reg == KGM_EMB_REG_L2 ? "l2" : "n3", o.reg_weight,
            kgm_emb_loss_all(o.loss) ? o.candidates : o.negatives, o.batch, (unsigned long long)o.seed);
     if (kgm_emb_loss_all(o.loss))
-        printf("  dropout: entities %g, relations %g; reciprocal relations %s; logq %s; label smoothing %g\n",
-               o.drop_ent, o.drop_rel, o.reciprocal ? "yes" : "no", o.logq ? "yes" : "no", o.label_smoothing);
+        printf("  dropout: entities %g, relations %g%s; reciprocal relations %s; logq %s; label smoothing %g\n",
+               o.drop_ent, o.drop_rel, o.drop_per_side ? " (candidates' mask per side)" : "",
+               o.reciprocal ? "yes" : "no", o.logq ? "yes" : "no", o.label_smoothing);
     if (o.decay_ent > 0 || o.decay_rel > 0)
         printf("  weight decay: entities %g, relations %g\n", o.decay_ent, o.decay_rel);
     if (o.init_scale > 0 || o.init_low < 0)

@@ -151,11 +151,12 @@ void     emb_ova_set_lr(emb_ova *t, float lr);   /* for the epochs to come */
  * scored against every entity when cand is NULL, else against the m distinct entities cand[]
  * only (the sampled loss for that candidate set), which must include every head and tail of p;
  * bias (m floats, or NULL) shifts each query's non-answer scores as o.logq's -log pi does.
- * With dropout rates > 0 the masks are drawn from a stream seeded by seed (the same seed, the
- * same masks). For tests. Returns a negative value when out of memory or a head or tail is not
- * in cand. */
+ * With dropout (NULL: none) the masks are drawn as training draws them (per_side as
+ * kgm_emb_opts.drop_per_side) from a stream seeded by seed: the same seed, the same masks.
+ * For tests. Returns a negative value when out of memory or a head or tail is not in cand. */
+typedef struct { float ent, rel; int per_side; uint64_t seed; } emb_ova_dropout;
 double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
-                           size_t m, const float *bias, float drop_ent, float drop_rel, uint64_t seed,
+                           size_t m, const float *bias, const emb_ova_dropout *dropout,
                            float scale, float *gent, float *grel);
 
 /* The kvsall loss of triples p's distinct queries (each asked once, as training asks them, all

@@ -29,7 +29,8 @@
  * Dropout (o.drop_ent, o.drop_rel > 0; Ruffinelli et al. 2020 found it part of every tuned
  * 1vsAll model on WN18RR): every read of a row in training is multiplied by its own mask of
  * 0 and 1 / (1 - rate) (inverted dropout: evaluation reads the rows as they are). A batch's
- * candidate rows share one mask for both sides, each query's two fixed rows get fresh masks per
+ * candidate rows share one mask for both sides (with o.drop_per_side each side draws its own,
+ * as LibKGE's two scoring calls per batch do), each query's two fixed rows get fresh masks per
  * side; the gradients go back through the same masks. Masks come from the trainer's stream, so
  * rates of 0 leave that stream and the training bit for bit as without dropout.
  *
@@ -95,12 +96,13 @@ static void ova_query_back(const kgm_emb *e, int side, const float *a, const flo
 
 /* What a batch's queries are scored against: m candidate rows (m, ent_width) and the entity
  * gradient in the same order (m, ent_width). Full 1vsAll: every entity, rows = e->ent, slot
- * NULL. Sampled: rows gathered from e->ent and slot[x] = entity x's column (-1: not one). */
+ * and ids NULL. Sampled: rows gathered from e->ent, ids[j] = column j's entity and slot[x] =
+ * entity x's column (-1: not one). */
 typedef struct {
     const float *rows;
     float       *grad;
     size_t       m;
-    const int32_t *slot;
+    const int32_t *slot, *ids;
     float       *cgrad;   /* where the scores' gradient of the rows goes: grad, or with dropout
                            * a separate (m, ent_width) array merged through mask at the end */
     const float *mask;    /* (m, ent_width) the rows' dropout mask, or NULL */
@@ -122,25 +124,34 @@ static void drop_mask(emb_rng *g, float rate, float *mask, size_t n)
     }
 }
 
-/* Scratch of dropout for up to cap queries: each query's dropped fixed rows (entity, relation)
- * and their masks, and one query's backward before its masks. */
+/* Scratch of dropout for up to cap queries against up to m candidates: each query's dropped
+ * fixed rows (entity, relation) and their masks, one query's backward before its masks, and
+ * the dropped candidate rows, their mask and their gradient before it. */
 typedef struct {
     float    ent, rel;          /* rates */
+    int      per_side;          /* 1vsall: a fresh candidate mask for each side of a batch */
     emb_rng *rng;
     float   *x, *mx, *r, *mr;   /* (cap, ent_width) twice, (cap, rel_width) twice */
     float   *gx, *gr;           /* (ent_width), (rel_width) */
+    float   *crows, *cmask, *cgrad;   /* (m, ent_width) each */
 } ova_drop;
 
-static int ova_drop_init(ova_drop *d, const kgm_emb *e, float ent, float rel, emb_rng *rng, size_t cap)
+static int ova_drop_init(ova_drop *d, const kgm_emb *e, float ent, float rel, int per_side, emb_rng *rng,
+                         size_t cap, size_t m)
 {
-    const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width;
-    *d = (ova_drop){ .ent = ent, .rel = rel, .rng = rng };
+    const size_t ew = (size_t)e->ent_width, rw = (size_t)e->rel_width, nc = (m ? m : 1) * ew;
+    *d = (ova_drop){ .ent = ent, .rel = rel, .per_side = per_side, .rng = rng };
     d->x = malloc(cap * ew * sizeof(float)); d->mx = malloc(cap * ew * sizeof(float));
     d->r = malloc(cap * rw * sizeof(float)); d->mr = malloc(cap * rw * sizeof(float));
     d->gx = malloc(ew * sizeof(float)); d->gr = malloc(rw * sizeof(float));
-    return d->x && d->mx && d->r && d->mr && d->gx && d->gr ? 0 : -1;
+    d->crows = malloc(nc * sizeof(float)); d->cmask = malloc(nc * sizeof(float)); d->cgrad = malloc(nc * sizeof(float));
+    return d->x && d->mx && d->r && d->mr && d->gx && d->gr && d->crows && d->cmask && d->cgrad ? 0 : -1;
 }
-static void ova_drop_free(ova_drop *d) { free(d->x); free(d->mx); free(d->r); free(d->mr); free(d->gx); free(d->gr); }
+static void ova_drop_free(ova_drop *d)
+{
+    free(d->x); free(d->mx); free(d->r); free(d->mr); free(d->gx); free(d->gr);
+    free(d->crows); free(d->cmask); free(d->cgrad);
+}
 
 /* out = row * a fresh mask (kept in mask); returns out */
 static const float *drop_row(ova_drop *d, float rate, const float *row, size_t w, float *mask, float *out)
@@ -155,15 +166,21 @@ static void add_masked(float *dst, const float *g, const float *mask, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] += g[i] * mask[i];
 }
 
-/* Masks the candidate rows (a writable copy) with one fresh mask, routing their gradient
- * through cgrad; ova_cands_merge adds it into grad when the batch's sides are done. */
-static void ova_cands_drop(ova_cands *c, float *rows, float *mask, float *cgrad, ova_drop *d, size_t ew)
+/* The candidates' rows of e (c->ids, or every entity) through one fresh mask into d->crows,
+ * which c then reads; their gradient goes to d->cgrad, which ova_cands_merge adds into c->grad
+ * through the mask when the batch (or with d->per_side its side) is done. */
+static void ova_cands_drop(ova_cands *c, const kgm_emb *e, ova_drop *d)
 {
-    const size_t n = c->m * ew;
-    drop_mask(d->rng, d->ent, mask, n);
-    for (size_t i = 0; i < n; i++) rows[i] *= mask[i];
-    memset(cgrad, 0, n * sizeof(float));
-    c->rows = rows; c->mask = mask; c->cgrad = cgrad;
+    const size_t ew = (size_t)e->ent_width;
+    drop_mask(d->rng, d->ent, d->cmask, c->m * ew);
+    for (size_t j = 0; j < c->m; j++) {
+        const float *src = e->ent + (c->ids ? (size_t)c->ids[j] : j) * ew;
+        float *dst = d->crows + j * ew;
+        const float *mask = d->cmask + j * ew;
+        for (size_t i = 0; i < ew; i++) dst[i] = src[i] * mask[i];
+    }
+    memset(d->cgrad, 0, c->m * ew * sizeof(float));
+    c->rows = d->crows; c->mask = d->cmask; c->cgrad = d->cgrad;
 }
 static void ova_cands_merge(const ova_cands *c, size_t ew)
 {
@@ -319,14 +336,19 @@ static double ova_queries(const kgm_emb *e, const ova_query_ids *qs, size_t n, c
 }
 
 /* Both sides of n triples p (1vsall): each side's queries into qs and their answers' columns
- * among c into answer (scratch of n each), then ova_queries. */
-static double ova_triples(const kgm_emb *e, const kgm_triple *p, size_t n, float scale, const ova_cands *c,
+ * among c into answer (scratch of n each), then ova_queries. With d->per_side the head side
+ * reads the candidates through a mask of its own (the tail side's merged first). */
+static double ova_triples(const kgm_emb *e, const kgm_triple *p, size_t n, float scale, ova_cands *c,
                           float *grel, ova_buf *b, ova_query_ids *qs, int32_t *answer, ova_drop *d)
 {
     const ova_targets tg = { answer, NULL, 0 };
     double loss = 0;
     for (int k = 0; k < 2; k++) {
         const int side = k ? 'h' : 't';
+        if (k && d && d->per_side) {
+            ova_cands_merge(c, (size_t)e->ent_width);
+            ova_cands_drop(c, e, d);
+        }
         for (size_t i = 0; i < n; i++) {
             int32_t a;
             qs[i] = query_ids(e, &p[i], side, &a);
@@ -348,38 +370,33 @@ static void ova_gather(const kgm_emb *e, const int32_t *ids, size_t m, float *ro
 }
 
 double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const int32_t *cand,
-                         size_t m, const float *bias, float drop_ent, float drop_rel, uint64_t seed,
+                         size_t m, const float *bias, const emb_ova_dropout *dropout,
                          float scale, float *gent, float *grel)
 {
-    const size_t ew = (size_t)e->ent_width, mc = cand ? m : e->n_ents;
-    const int drop = drop_ent > 0 || drop_rel > 0;
-    ova_cands c = { e->ent, gent, e->n_ents, NULL, gent, NULL, NULL };
+    const size_t ew = (size_t)e->ent_width;
+    const int drop = dropout && (dropout->ent > 0 || dropout->rel > 0);
+    ova_cands c = { e->ent, gent, e->n_ents, NULL, NULL, gent, NULL, NULL };
     ova_buf b = {0};
     ova_drop d = {0};
     emb_rng rng;
-    emb_rng_seed(&rng, seed, 0x0a11);
+    emb_rng_seed(&rng, drop ? dropout->seed : 0, 0x0a11);
     int32_t *answer = malloc((n ? n : 1) * sizeof(int32_t));
     ova_query_ids *qs = malloc((n ? n : 1) * sizeof *qs);
     int32_t *slot = cand ? malloc((e->n_ents ? e->n_ents : 1) * sizeof(int32_t)) : NULL;
-    float *rows = cand || drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
+    float *rows = cand ? malloc((m ? m : 1) * ew * sizeof(float)) : NULL;
     float *grad = cand ? calloc((m ? m : 1) * ew, sizeof(float)) : NULL;
-    float *mask = drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
-    float *cgrad = drop ? malloc((mc ? mc : 1) * ew * sizeof(float)) : NULL;
     double loss = -1;
-    if (!answer || !qs || ((cand || drop) && !rows) || (cand && (!slot || !grad)) || (drop && (!mask || !cgrad)))
-        goto done;
+    if (!answer || !qs || (cand && (!slot || !rows || !grad))) goto done;
     if (cand) {
         for (size_t x = 0; x < e->n_ents; x++) slot[x] = -1;
         ova_gather(e, cand, m, rows, slot);
         for (size_t i = 0; i < n; i++)
             if (slot[p[i].h] < 0 || slot[p[i].t] < 0) goto done;
-        c = (ova_cands){ rows, grad, m, slot, grad, NULL, bias };
-    } else if (drop) {
-        memcpy(rows, e->ent, mc * ew * sizeof(float));
+        c = (ova_cands){ rows, grad, m, slot, cand, grad, NULL, bias };
     }
     if (drop) {
-        if (ova_drop_init(&d, e, drop_ent, drop_rel, &rng, n ? n : 1)) goto done;
-        ova_cands_drop(&c, rows, mask, cgrad, &d, ew);
+        if (ova_drop_init(&d, e, dropout->ent, dropout->rel, dropout->per_side, &rng, n ? n : 1, c.m)) goto done;
+        ova_cands_drop(&c, e, &d);
     }
     if (ova_buf_reserve(&b, e, n ? n : 1, c.m ? c.m : 1)) goto done;
     loss = ova_triples(e, p, n, scale, &c, grel, &b, qs, answer, drop ? &d : NULL);
@@ -388,7 +405,7 @@ double emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, const 
         for (size_t j = 0; j < m; j++)
             for (size_t i = 0; i < ew; i++) gent[(size_t)cand[j] * ew + i] += grad[j * ew + i];
 done:
-    free(answer); free(qs); free(slot); free(rows); free(grad); free(mask); free(cgrad);
+    free(answer); free(qs); free(slot); free(rows); free(grad);
     ova_drop_free(&d);
     ova_buf_free(&b);
     return loss;
@@ -452,7 +469,7 @@ double emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float 
     kvs_table kt;
     ova_buf b = {0};
     if (kvs_build(e, p, n, &kt)) return -1;
-    const ova_cands c = { e->ent, gent, e->n_ents, NULL, gent, NULL, NULL };
+    const ova_cands c = { e->ent, gent, e->n_ents, NULL, NULL, gent, NULL, NULL };
     const ova_targets tg = { kt.ans, kt.off, smoothing };
     double loss = -1;
     if (!ova_buf_reserve(&b, e, kt.n ? kt.n : 1, e->n_ents ? e->n_ents : 1))
@@ -484,15 +501,14 @@ struct emb_ova {
     /* sampled candidates (o.candidates in 1..n_ents - 1), else NULL */
     size_t            max_cands;  /* min(n_ents, 2 batch + candidates) */
     int32_t          *cand, *slot;             /* (max_cands) entity ids; (n_ents) columns, -1 */
-    float            *cand_rows;               /* (max_cands or with dropout n_ents, ent_width) */
+    float            *cand_rows;               /* (max_cands, ent_width) */
     float            *log_w, *cand_bias;       /* o.logq: (n_ents) -log pi_x; (max_cands) gathered */
     float            *log_w_last;              /* o.logq: -log pi_x of the epoch's short last batch, or NULL */
     int32_t          *rels;                    /* (min(2 batch, rel rows)) the batch's relation rows */
     unsigned char    *rel_seen;                /* (rel rows) */
-    /* dropout (o.drop_ent or o.drop_rel > 0), else NULL */
+    /* dropout (o.drop_ent or o.drop_rel > 0) */
     int               dropping;
     ova_drop          drop;
-    float            *cmask, *cgrad;           /* (candidates, ent_width) */
 };
 
 void emb_ova_free(emb_ova *t)
@@ -502,7 +518,6 @@ void emb_ova_free(emb_ova *t)
     kvs_free(&t->kv); free(t->b_off); free(t->b_ans);
     free(t->cand); free(t->slot); free(t->cand_rows); free(t->rels); free(t->rel_seen);
     free(t->log_w); free(t->log_w_last); free(t->cand_bias);
-    free(t->cmask); free(t->cgrad);
     ova_drop_free(&t->drop);
     emb_opt_state_free(&t->ent_st);
     emb_opt_state_free(&t->rel_st);
@@ -584,15 +599,11 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
         t->b_ans = malloc((t->kv.off[t->kv.n] ? t->kv.off[t->kv.n] : 1) * sizeof *t->b_ans);
         if (!t->b_off || !t->b_ans) { emb_ova_free(t); return NULL; }
     }
-    size_t m = sampled ? t->max_cands : e->n_ents;
-    size_t ne = (m ? m : 1) * (size_t)e->ent_width;
+    const size_t m = sampled ? t->max_cands : e->n_ents, ne = (m ? m : 1) * (size_t)e->ent_width;
     t->dropping = o->drop_ent > 0 || o->drop_rel > 0;
-    if (t->dropping) {
-        if (!sampled) t->cand_rows = malloc(ne * sizeof(float));
-        t->cmask = malloc(ne * sizeof(float));
-        t->cgrad = malloc(ne * sizeof(float));
-        if (!t->cand_rows || !t->cmask || !t->cgrad ||
-            ova_drop_init(&t->drop, e, o->drop_ent, o->drop_rel, &t->rng, bt)) { emb_ova_free(t); return NULL; }
+    if (t->dropping && ova_drop_init(&t->drop, e, o->drop_ent, o->drop_rel, o->drop_per_side, &t->rng, bt, m)) {
+        emb_ova_free(t);
+        return NULL;
     }
     const size_t rel_rows = kgm_emb_rel_rows(e), nr = (rel_rows ? rel_rows : 1) * (size_t)e->rel_width;
     t->batch = malloc(bt * sizeof(kgm_triple));
@@ -645,7 +656,7 @@ static double ova_sides(emb_ova *t, size_t n, float scale, ova_cands *c)
 {
     const size_t ew = (size_t)t->e->ent_width;
     ova_drop *d = t->dropping ? &t->drop : NULL;
-    if (d) ova_cands_drop(c, t->cand_rows, t->cmask, t->cgrad, d, ew);
+    if (d) ova_cands_drop(c, t->e, d);
     double loss;
     if (t->kvs) {
         const ova_targets tg = { t->b_ans, t->b_off, t->o.label_smoothing };
@@ -696,7 +707,7 @@ static double ova_batch_sampled(emb_ova *t, size_t n, float scale)
             memset(t->grel + (size_t)r * rw, 0, rw * sizeof(float));
         }
     memset(t->gent, 0, m * ew * sizeof(float));
-    ova_cands c = { t->cand_rows, t->gent, m, t->slot, t->gent, NULL, t->cand_bias };
+    ova_cands c = { t->cand_rows, t->gent, m, t->slot, t->cand, t->gent, NULL, t->cand_bias };
     double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);
     emb_opt_step_list(&t->o, &t->ent_st, t->cand, m, e->ent_width, e->ent, t->gent);
@@ -721,8 +732,7 @@ static double ova_batch_full(emb_ova *t, size_t n, float scale)
     const size_t ne = e->n_ents * (size_t)e->ent_width, nr = kgm_emb_rel_rows(e) * (size_t)e->rel_width;
     memset(t->gent, 0, ne * sizeof(float));
     memset(t->grel, 0, nr * sizeof(float));
-    ova_cands c = { e->ent, t->gent, e->n_ents, NULL, t->gent, NULL, NULL };
-    if (t->dropping) memcpy(t->cand_rows, e->ent, ne * sizeof(float));
+    ova_cands c = { e->ent, t->gent, e->n_ents, NULL, NULL, t->gent, NULL, NULL };
     double loss = ova_sides(t, n, scale, &c);
     ova_reg(t, n, scale, &c);
     add_decay(t->gent, e->ent, t->o.decay_ent, ne);

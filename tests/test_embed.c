@@ -599,29 +599,34 @@ static void check_fd(kgm_emb *e, loss_fn loss, const void *ctx, const char *what
     free(junk_r);
 }
 
-typedef struct { const kgm_triple *p; size_t np; const int32_t *cand; size_t nc; const float *bias; float de, dr; } ova_case;
+typedef struct { const kgm_triple *p; size_t np; const int32_t *cand; size_t nc; const float *bias; const emb_ova_dropout *drop; } ova_case;
 
 static double ova_case_loss(const kgm_emb *e, const void *ctx, float *ge, float *gr)
 {
     const ova_case *c = ctx;
-    return emb_ova_loss_grad(e, c->p, c->np, c->cand, c->nc, c->bias, c->de, c->dr, 1, 1.0f, ge, gr);
+    return emb_ova_loss_grad(e, c->p, c->np, c->cand, c->nc, c->bias, c->drop, 1.0f, ge, gr);
 }
 
+/* Dropout rates de, dr (candidates' mask per side when per_side), masks of seed 1 */
+static emb_ova_dropout dropout(float de, float dr, int per_side) { return (emb_ova_dropout){ de, dr, per_side, 1 }; }
+
 /* Fails unless the analytic 1vsAll gradient (gent, grel) of triples p, over candidates cand
- * (NULL: every entity), with dropout rates de, dr (masks of seed 1), matches central finite
- * differences of the loss for every parameter. */
+ * (NULL: every entity), with dropout drop (NULL: none), matches central finite differences of
+ * the loss for every parameter. */
 static void ova_check_fd(kgm_emb *e, const kgm_triple *p, size_t np, const int32_t *cand, size_t nc,
-                         const float *bias, float de, float dr, const float *gent, const float *grel)
+                         const float *bias, const emb_ova_dropout *drop, const float *gent, const float *grel)
 {
-    const ova_case c = { p, np, cand, nc, bias, de, dr };
-    char what[64];
-    snprintf(what, sizeof what, "1vsall%s dropout %g/%g", cand ? " (sampled)" : "", (double)de, (double)dr);
+    const ova_case c = { p, np, cand, nc, bias, drop };
+    char what[80];
+    snprintf(what, sizeof what, "1vsall%s dropout %g/%g%s", cand ? " (sampled)" : "", drop ? (double)drop->ent : 0.0,
+             drop ? (double)drop->rel : 0.0, drop && drop->per_side ? " per side" : "");
     check_fd(e, ova_case_loss, &c, what, gent, grel);
 }
 
 /* The 1vsAll loss's gradient (three sgemms and the query vectors' hand-written backward pass)
  * against central finite differences of the loss, for every parameter of a tiny graph, without
- * and with dropout (the masks are part of the function: same seed, same masks). */
+ * and with dropout (the masks are part of the function: same seed, same masks), the candidates'
+ * mask shared by both sides or drawn per side (which draws other masks: another loss). */
 static void test_1vsall_gradient(void **state)
 {
     (void)state;
@@ -635,19 +640,22 @@ static void test_1vsall_gradient(void **state)
         o.dim = 3; o.init_scale = 0.8f; o.seed = 9 + mi; o.loss = KGM_EMB_LOSS_1VSALL;
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
-        const float drops[][2] = { { 0, 0 }, { 0.5f, 0 }, { 0.4f, 0.3f } };
-        double plain = 0;
-        for (int k = 0; k < 3; k++) {
+        const emb_ova_dropout drops[] = { dropout(0, 0, 0), dropout(0.5f, 0, 0), dropout(0.4f, 0.3f, 0),
+                                          dropout(0.5f, 0, 1), dropout(0.4f, 0.3f, 1) };
+        double losses[5];
+        for (int k = 0; k < 5; k++) {
             float gent[NE * 6] = {0}, grel[NR * 6] = {0};
-            double loss = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, drops[k][0], drops[k][1], 1, 1.0f, gent, grel);
+            double loss = losses[k] = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, &drops[k], 1.0f, gent, grel);
             assert_true(loss > 0);
-            if (k == 0) plain = loss;
-            else {   /* dropout changes the loss, and another seed draws other masks */
+            if (k > 0) {   /* dropout changes the loss, and another seed draws other masks */
                 float junk_e[NE * 6], junk_r[NR * 6];
-                assert_true(loss != plain);
-                assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, drops[k][0], drops[k][1], 2, 1.0f, junk_e, junk_r) != loss);
+                emb_ova_dropout other = drops[k];
+                other.seed = 2;
+                assert_true(loss != losses[0]);
+                assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, &other, 1.0f, junk_e, junk_r) != loss);
             }
-            ova_check_fd(e, p, np, NULL, 0, NULL, drops[k][0], drops[k][1], gent, grel);
+            if (k > 2) assert_true(loss != losses[k - 2]);   /* per side: the head side's own mask */
+            ova_check_fd(e, p, np, NULL, 0, NULL, &drops[k], gent, grel);
         }
         kgm_emb_free(e);
     }
@@ -673,23 +681,27 @@ static void test_1vsall_sampled_gradient(void **state)
         kgm_emb *e = kgm_emb_new(&o, NE, NR);
         assert_non_null(e);
         float gent[NE * 6] = {0}, grel[NR * 6] = {0}, junk_e[NE * 6], junk_r[NR * 6];
-        double loss = emb_ova_loss_grad(e, p, np, cand, nc, NULL, 0, 0, 1, 1.0f, gent, grel);
+        double loss = emb_ova_loss_grad(e, p, np, cand, nc, NULL, NULL, 1.0f, gent, grel);
         assert_true(loss > 0);
-        double full = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, junk_e, junk_r);
+        double full = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, NULL, 1.0f, junk_e, junk_r);
         assert_true(full > loss);   /* entity 5 adds to every denominator */
-        double listed = emb_ova_loss_grad(e, p, np, all, NE, NULL, 0, 0, 1, 1.0f, junk_e, junk_r);
+        double listed = emb_ova_loss_grad(e, p, np, all, NE, NULL, NULL, 1.0f, junk_e, junk_r);
         assert_true(fabs(listed - full) < 1e-5 * full);
-        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, NULL, 0, 0, 1, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
-        ova_check_fd(e, p, np, cand, nc, NULL, 0, 0, gent, grel);
+        assert_true(emb_ova_loss_grad(e, p, np, short_, 4, NULL, NULL, 1.0f, junk_e, junk_r) < 0);   /* 2 missing */
+        ova_check_fd(e, p, np, cand, nc, NULL, NULL, gent, grel);
         for (int i = 0; i < e->ent_width; i++) assert_true(gent[5 * e->ent_width + i] == 0.0f);
-        float dent[NE * 6] = {0}, drel[NR * 6] = {0};   /* and through dropout's masks */
-        assert_true(emb_ova_loss_grad(e, p, np, cand, nc, NULL, 0.3f, 0.3f, 1, 1.0f, dent, drel) > 0);
-        ova_check_fd(e, p, np, cand, nc, NULL, 0.3f, 0.3f, dent, drel);
+        for (int per_side = 0; per_side < 2; per_side++) {   /* and through dropout's masks */
+            const emb_ova_dropout drop = dropout(0.3f, 0.3f, per_side);
+            float dent[NE * 6] = {0}, drel[NR * 6] = {0};
+            assert_true(emb_ova_loss_grad(e, p, np, cand, nc, NULL, &drop, 1.0f, dent, drel) > 0);
+            ova_check_fd(e, p, np, cand, nc, NULL, &drop, dent, drel);
+        }
+        const emb_ova_dropout drop = dropout(0.3f, 0.3f, 0);
         const float bias[] = { 0.5f, 1.7f, 0, 2.3f, 0.9f, 1.1f };   /* and with logq's shifts */
         float bent[NE * 6] = {0}, brel[NR * 6] = {0};
-        double biased = emb_ova_loss_grad(e, p, np, cand, nc, bias, 0.3f, 0.3f, 1, 1.0f, bent, brel);
-        assert_true(biased > emb_ova_loss_grad(e, p, np, cand, nc, NULL, 0.3f, 0.3f, 1, 1.0f, junk_e, junk_r));
-        ova_check_fd(e, p, np, cand, nc, bias, 0.3f, 0.3f, bent, brel);
+        double biased = emb_ova_loss_grad(e, p, np, cand, nc, bias, &drop, 1.0f, bent, brel);
+        assert_true(biased > emb_ova_loss_grad(e, p, np, cand, nc, NULL, &drop, 1.0f, junk_e, junk_r));
+        ova_check_fd(e, p, np, cand, nc, bias, &drop, bent, brel);
         kgm_emb_free(e);
     }
 }
@@ -710,7 +722,7 @@ static void plain_ova_epoch(kgm_emb *e, const kgm_emb_opts *o, const kgm_graph *
         for (size_t i = 0; i < n; i++) batch[i] = pos[order[b + i]];
         memset(gent, 0, ne * sizeof(float));
         memset(grel, 0, nr * sizeof(float));
-        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, NULL, 0, 0, 1, 1.0f / (float)(2 * n), gent, grel) > 0);
+        assert_true(emb_ova_loss_grad(e, batch, n, NULL, 0, NULL, NULL, 1.0f / (float)(2 * n), gent, grel) > 0);
         emb_opt_step_rows(o, est, e->n_ents, e->ent_width, e->ent, gent);
         emb_opt_step_rows(o, rst, kgm_emb_rel_rows(e), e->rel_width, e->rel, grel);
     }
@@ -741,10 +753,11 @@ static void full_unchanged(int reciprocal)
     emb_rng rng;
     emb_rng_seed(&rng, o.seed, 0x0a11);
     for (int ep = 0; ep < o.epochs; ep++) plain_ova_epoch(ref, &o, g, &rng, order, &est, &rst);
-    const struct { int cands; float de, dr; } runs[] = { { 0, 0, 0 }, { (int)ne, 0, 0 }, { (int)ne - 1, 0, 0 },
-                                                         { 0, 0.1f, 0 }, { 0, 0, 0.1f } };
+    const struct { int cands; float de, dr; int per_side; } runs[] = {
+        { 0, 0, 0, 0 }, { (int)ne, 0, 0, 0 }, { (int)ne - 1, 0, 0, 0 }, { 0, 0.1f, 0, 0 }, { 0, 0, 0.1f, 0 }, { 0, 0.1f, 0, 1 } };
+    kgm_emb *shared = NULL;   /* run 3's: one candidate mask for both sides */
     for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
-        o.candidates = runs[k].cands; o.drop_ent = runs[k].de; o.drop_rel = runs[k].dr;
+        o.candidates = runs[k].cands; o.drop_ent = runs[k].de; o.drop_rel = runs[k].dr; o.drop_per_side = runs[k].per_side;
         o.negatives = (int)k + 1;   /* unused by 1vsall */
         kgm_emb *e = kgm_emb_new(&o, ne, nr);
         assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), 0);
@@ -753,8 +766,12 @@ static void full_unchanged(int reciprocal)
         if (same != (k < 2))
             fail_msg("reciprocal %d candidates %d dropout %g/%g: %s the plain full 1vsAll", reciprocal, runs[k].cands,
                      runs[k].de, runs[k].dr, same ? "same as" : "differs from");
-        kgm_emb_free(e);
+        if (runs[k].per_side)   /* a mask per side draws more: another training than one mask */
+            assert_memory_not_equal(e->ent, shared->ent, ne * (size_t)e->ent_width * sizeof(float));
+        if (k == 3) shared = e;
+        else kgm_emb_free(e);
     }
+    kgm_emb_free(shared);
     emb_opt_state_free(&est); emb_opt_state_free(&rst);
     free(order);
     kgm_emb_free(ref);
@@ -824,26 +841,28 @@ static void test_1vsall_learns_chains(void **state)
         kgm_emb_opts o;
         test_opts(&o, models[mi]);
         o.loss = KGM_EMB_LOSS_1VSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
-        for (int variant = 0; variant < 4; variant++) {
+        for (int variant = 0; variant < 5; variant++) {
             /* 1: sampled, 4 triples' ends and 4 draws, at most 12 of the 32 entities per batch;
-             * 2: sampled with dropout on entity and relation rows; 3: sampled with logq */
-            const int sampled = variant > 0;
+             * 2: sampled with dropout on entity and relation rows; 3: sampled with logq;
+             * 4: every entity, dropout with the candidates' mask drawn per side */
+            const int sampled = variant > 0 && variant < 4;
             o.candidates = sampled ? 4 : 0;
             o.batch = sampled ? 4 : 16;
-            if (sampled) { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
-            if (variant == 2) { o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
+            if (variant > 0) { o.opt = KGM_EMB_OPT_ADAM; o.lr = 0.02f; }
+            if (variant == 2 || variant == 4) { o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
             if (variant == 3) { o.drop_ent = o.drop_rel = 0; o.logq = 1; }
+            if (variant == 4) { o.logq = 0; o.drop_per_side = 1; }
             kgm_lp_metrics m;
             kgm_emb_report rep;
             train_and_rank(g, &o, &rep, &m);
             printf("%-10s 1vsall%s%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs, %.2f s)\n",
                    kgm_emb_model_name(models[mi]), sampled ? " cands=4" : "",
-                   variant == 2 ? " dropout" : variant == 3 ? " logq" : "",
+                   variant == 2 ? " dropout" : variant == 3 ? " logq" : variant == 4 ? " dropout per side" : "",
                    m.mrr, m.hits1, rep.last_loss,
                    rep.epochs_run, rep.seconds);
             assert_true(m.mrr > 0.9);
         }
-        o.logq = 0;
+        o.drop_ent = o.drop_rel = 0; o.drop_per_side = 0;
         kgm_graph_free(g);
     }
     /* 1vsall needs a dot-product model */
@@ -863,6 +882,21 @@ static void test_1vsall_learns_chains(void **state)
     o.drop_ent = 0; o.candidates = -1;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "candidates"));
+    /* a mask per side: 0 or 1, for 1vsall's entity dropout */
+    o.candidates = 0; o.drop_per_side = 1;
+    assert_null(kgm_emb_new(&o, 4, 1));   /* no entity dropout */
+    assert_non_null(strstr(kgm_error(), "drop_per_side"));
+    o.drop_ent = 0.2f; o.drop_per_side = 2;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "drop_per_side"));
+    o.drop_per_side = 1; o.loss = KGM_EMB_LOSS_KVSALL;
+    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_non_null(strstr(kgm_error(), "drop_per_side"));
+    o.loss = KGM_EMB_LOSS_1VSALL;
+    kgm_emb *ok = kgm_emb_new(&o, 4, 1);
+    assert_non_null(ok);
+    kgm_emb_free(ok);
+    o.drop_ent = 0; o.drop_per_side = 0;
     /* logq corrects sampling: 0 or 1, and only with sampled 1vsall candidates */
     const struct { int logq, cands; kgm_emb_loss loss; } bad_logq[] = {
         { 2, 4, KGM_EMB_LOSS_1VSALL }, { 1, 0, KGM_EMB_LOSS_1VSALL }, { 1, 4, KGM_EMB_LOSS_SOFTPLUS } };
@@ -963,7 +997,7 @@ static void test_kvsall_loss(void **state)
             /* one answer per query, no smoothing: 1vsAll's sum over the same queries */
             float ke[NE * 6] = {0}, kr[2 * NR * 6] = {0}, oe[NE * 6] = {0}, orl[2 * NR * 6] = {0};
             const double kl = emb_kvs_loss_grad(e, single, ns, 0, 1.0f, ke, kr),
-                         ol = emb_ova_loss_grad(e, single, ns, NULL, 0, NULL, 0, 0, 1, 1.0f, oe, orl);
+                         ol = emb_ova_loss_grad(e, single, ns, NULL, 0, NULL, NULL, 1.0f, oe, orl);
             assert_true(fabs(kl - ol) < 1e-6 * ol);
             for (int i = 0; i < NE * e->ent_width; i++) assert_true(fabs(ke[i] - oe[i]) < 1e-5f);
             for (int i = 0; i < (int)kgm_emb_rel_rows(e) * e->rel_width; i++) assert_true(fabs(kr[i] - orl[i]) < 1e-5f);
@@ -1143,7 +1177,7 @@ static void test_1vsall_logq_estimates_full_loss(void **state)
         assert_non_null(e);
         float *junk_e = malloc(NE * (size_t)e->ent_width * sizeof(float)), junk_r[8];
         assert_non_null(junk_e);
-        const double full = emb_ova_loss_grad(e, p, 1, NULL, 0, NULL, 0, 0, 1, 1.0f, junk_e, junk_r);
+        const double full = emb_ova_loss_grad(e, p, 1, NULL, 0, NULL, NULL, 1.0f, junk_e, junk_r);
         int32_t others[NE - 2], cand[K + 2] = { 0, 1 };
         float bias[K + 2] = { 0, 0 };
         for (int j = 0; j < NE - 2; j++) others[j] = j + 2;
@@ -1154,8 +1188,8 @@ static void test_1vsall_logq_estimates_full_loss(void **state)
         for (int s = 0; s < SETS; s++) {
             emb_shuffle(&rng, others, NE - 2);
             memcpy(cand + 2, others, K * sizeof(int32_t));
-            mean_plain += emb_ova_loss_grad(e, p, 1, cand, K + 2, NULL, 0, 0, 1, 1.0f, junk_e, junk_r) / SETS;
-            mean_logq += emb_ova_loss_grad(e, p, 1, cand, K + 2, bias, 0, 0, 1, 1.0f, junk_e, junk_r) / SETS;
+            mean_plain += emb_ova_loss_grad(e, p, 1, cand, K + 2, NULL, NULL, 1.0f, junk_e, junk_r) / SETS;
+            mean_logq += emb_ova_loss_grad(e, p, 1, cand, K + 2, bias, NULL, 1.0f, junk_e, junk_r) / SETS;
         }
         printf("%-8s full loss %.4f, mean sampled %.4f plain, %.4f with logq\n", kgm_emb_model_name(models[mi]),
                full, mean_plain, mean_logq);
@@ -1209,7 +1243,7 @@ static void test_1vsall_logq_short_last_batch(void **state)
     for (int x = 0; x < NE; x++) e->ent[x] = x < HUBS ? 1.5f : 0.1f;
     e->rel[0] = 1.0f;
     float junk_e[NE], junk_r[1];
-    const double full = emb_ova_loss_grad(e, pos, NP, NULL, 0, NULL, 0, 0, 1, 1.0f, junk_e, junk_r) / (2 * NP);
+    const double full = emb_ova_loss_grad(e, pos, NP, NULL, 0, NULL, NULL, 1.0f, junk_e, junk_r) / (2 * NP);
     emb_ova *t = emb_ova_new(e, &o, pos, NP);
     assert_non_null(t);
     double mean = 0;
@@ -1222,7 +1256,8 @@ static void test_1vsall_logq_short_last_batch(void **state)
 
 /* ---- reciprocal relations (1vsAll) ---- */
 /* The 1vsAll loss with reciprocal relations: its gradient against finite differences over the
- * doubled relation table (every entity scored and a sampled set, without and with dropout);
+ * doubled relation table (every entity scored and a sampled set, without and with dropout, its
+ * candidates' mask shared by the sides or per side);
  * r's own row gets nothing from head queries (new values in every r^-1 row leave its gradient
  * bit for bit); and with each r^-1 row set to r read backwards (r itself for DistMult, conj(r)
  * for ComplEx) the loss is the plain model's and r's plain gradient is r's plus r^-1's. */
@@ -1245,16 +1280,17 @@ static void test_1vsall_reciprocal_gradient(void **state)
         assert_int_equal(kgm_emb_rel_rows(e), 2 * NR);
         const size_t rw = (size_t)e->rel_width, half = NR * rw;
         for (int sampled = 0; sampled < 2; sampled++)
-            for (int drop = 0; drop < 2; drop++) {
-                float gent[NE * W] = {0}, grel[2 * NR * W] = {0}, rate = drop ? 0.3f : 0.0f;
+            for (int drop = 0; drop < 3; drop++) {   /* none, one candidate mask, one per side */
+                float gent[NE * W] = {0}, grel[2 * NR * W] = {0};
+                const emb_ova_dropout d = dropout(0.3f, 0.3f, drop == 2);
                 const int32_t *c = sampled ? cand : NULL;
-                assert_true(emb_ova_loss_grad(e, p, np, c, sampled ? nc : 0, NULL, rate, rate, 1, 1.0f, gent, grel) > 0);
-                ova_check_fd(e, p, np, c, sampled ? nc : 0, NULL, rate, rate, gent, grel);
+                assert_true(emb_ova_loss_grad(e, p, np, c, sampled ? nc : 0, NULL, drop ? &d : NULL, 1.0f, gent, grel) > 0);
+                ova_check_fd(e, p, np, c, sampled ? nc : 0, NULL, drop ? &d : NULL, gent, grel);
             }
         float g1[2 * NR * W] = {0}, g2[2 * NR * W] = {0}, junk[NE * W] = {0};
-        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, junk, g1) > 0);
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, NULL, 1.0f, junk, g1) > 0);
         for (size_t i = half; i < 2 * half; i++) e->rel[i] += 0.3f * (float)(i % 3) - 0.2f;
-        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, junk, g2) > 0);
+        assert_true(emb_ova_loss_grad(e, p, np, NULL, 0, NULL, NULL, 1.0f, junk, g2) > 0);
         assert_memory_equal(g1, g2, half * sizeof(float));          /* r's rows: tail queries only */
         assert_memory_not_equal(g1 + half, g2 + half, half * sizeof(float));
 
@@ -1269,8 +1305,8 @@ static void test_1vsall_reciprocal_gradient(void **state)
         memcpy(plain->ent, e->ent, NE * (size_t)e->ent_width * sizeof(float));
         memcpy(plain->rel, e->rel, half * sizeof(float));
         float ge[NE * W] = {0}, gr[2 * NR * W] = {0}, pe[NE * W] = {0}, pr[NR * W] = {0};
-        double lr = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, ge, gr);
-        double lp = emb_ova_loss_grad(plain, p, np, NULL, 0, NULL, 0, 0, 1, 1.0f, pe, pr);
+        double lr = emb_ova_loss_grad(e, p, np, NULL, 0, NULL, NULL, 1.0f, ge, gr);
+        double lp = emb_ova_loss_grad(plain, p, np, NULL, 0, NULL, NULL, 1.0f, pe, pr);
         assert_true(fabs(lr - lp) < 1e-5 * lp);
         for (size_t i = 0; i < NE * (size_t)e->ent_width; i++) assert_true(fabsf(ge[i] - pe[i]) < 1e-4f);
         for (size_t r = 0; r < NR; r++)
