@@ -486,8 +486,9 @@ struct emb_ova {
     const kgm_triple *pos;
     size_t            n_pos;
     size_t            n_items;    /* what an epoch shuffles and batches: triples, or kvsall's queries */
-    kgm_triple       *batch;      /* (o.batch) this mini-batch's triples, shuffled order */
-    int32_t          *order, *answer;
+    kgm_triple       *batch;      /* 1vsall: (o.batch) this mini-batch's triples, shuffled order */
+    int32_t          *order;
+    int32_t          *answer;     /* 1vsall: (o.batch) each query's answer column */
     ova_query_ids    *qs;         /* (o.batch) this mini-batch's queries */
     /* kvsall: its queries, and a batch's answers (its queries' in batch order) */
     int               kvs;
@@ -606,13 +607,16 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
         return NULL;
     }
     const size_t rel_rows = kgm_emb_rel_rows(e), nr = (rel_rows ? rel_rows : 1) * (size_t)e->rel_width;
-    t->batch = malloc(bt * sizeof(kgm_triple));
+    if (!t->kvs) {   /* kvsall's batches are queries: no triples, no one answer each */
+        t->batch = malloc(bt * sizeof(kgm_triple));
+        t->answer = malloc(bt * sizeof(int32_t));
+    }
     t->order = malloc((t->n_items ? t->n_items : 1) * sizeof(int32_t));
-    t->answer = malloc(bt * sizeof(int32_t));
     t->qs = malloc(bt * sizeof *t->qs);
     t->gent = malloc(ne * sizeof(float));
     t->grel = malloc(nr * sizeof(float));
-    int ok = t->batch && t->order && t->answer && t->qs && t->gent && t->grel && !ova_buf_reserve(&t->buf, e, bt, m ? m : 1) &&
+    int ok = (t->kvs || (t->batch && t->answer)) && t->order && t->qs && t->gent && t->grel &&
+             !ova_buf_reserve(&t->buf, e, bt, m ? m : 1) &&
              !emb_opt_state_alloc(&t->ent_st, o->opt, e->n_ents, e->ent_width) &&
              !emb_opt_state_alloc(&t->rel_st, o->opt, rel_rows, e->rel_width);
     if (!ok) { emb_ova_free(t); return NULL; }
