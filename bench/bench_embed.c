@@ -16,7 +16,7 @@
  *             relation row to each step's gradient (full 1vsall, kvsall); with 1vsall, neg=N scores each batch against its heads and
  *             tails plus N sampled entities, and without neg= against every entity; edrop and
  *             rdrop are 1vsall's dropout rates of entity and relation rows, dside=1 draws the
- *             candidates' mask afresh for each side of a batch (LibKGE's); recip=1 gives 1vsall
+ *             candidates' mask afresh for each side of a batch (LibKGE's; kvsall too); recip=1 gives 1vsall
  *             reciprocal relations, head queries asked as (t, r^-1, ?); logq=1 corrects the
  *             sampled candidates' softmax by their chances of being drawn; patience=N
  *             validation checks without improvement stop training (default 5), or with drop=F

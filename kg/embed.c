@@ -177,8 +177,8 @@ static int check_opts(const kgm_emb_opts *o)
         return kgm_fail(KGM_EINVAL, "decay steps every row: it needs full 1vsall or kvsall (no sampled candidates)");
     if (o->drop_per_side != 0 && o->drop_per_side != 1)
         return kgm_fail(KGM_EINVAL, "drop_per_side must be 0 or 1, not %d", o->drop_per_side);
-    if (o->drop_per_side && !(o->loss == KGM_EMB_LOSS_1VSALL && o->drop_ent > 0))
-        return kgm_fail(KGM_EINVAL, "drop_per_side redraws the candidates' mask per side: it needs 1vsall with entity dropout");
+    if (o->drop_per_side && !(all && o->drop_ent > 0))
+        return kgm_fail(KGM_EINVAL, "drop_per_side redraws the candidates' mask per side: it needs 1vsall or kvsall with entity dropout");
     if (!(o->init_low <= 0) || !isfinite(o->init_low))
         return kgm_fail(KGM_EINVAL, "init_low must be negative (or 0: off)");
     if (o->reciprocal != 0 && o->reciprocal != 1) return kgm_fail(KGM_EINVAL, "reciprocal must be 0 or 1, not %d", o->reciprocal);

@@ -83,9 +83,10 @@ typedef struct {
     float        drop_ent, drop_rel;   /* 1vsall, kvsall: dropout rate of entity / relation rows in
                                   training, [0, 1); each query's rows get their own masks, the
                                   candidates one mask per batch */
-    int          drop_per_side; /* 1vsall with drop_ent > 0: 0 or 1, a fresh candidate mask for
-                                  each side of a batch (LibKGE's: each side's scoring draws its
-                                  own) instead of one for both */
+    int          drop_per_side; /* 1vsall, kvsall with drop_ent > 0: 0 or 1, a fresh candidate
+                                  mask for each side of a batch (its tail queries, its head
+                                  queries: LibKGE scores each side in a call of its own, which
+                                  draws its own mask) instead of one for both */
     int          reciprocal;   /* 1vsall, kvsall: 0 or 1, reciprocal relations (above) */
     int          logq;         /* sampled 1vsall: 0 or 1, weight each drawn candidate's score by
                                   1 / its chance of being drawn (below) */

@@ -144,6 +144,11 @@ emb_ova *emb_ova_new(kgm_emb *e, const kgm_emb_opts *o, const kgm_triple *pos, s
 void     emb_ova_free(emb_ova *t);
 /* One epoch of mini-batches; returns the mean loss per query, or -1 when interrupted. */
 double   emb_ova_epoch(emb_ova *t);
+/* kvsall: gathers the batch of t's queries ids[0..n) (indexes into its distinct queries) as an
+ * epoch does, sets heads[i] to whether the batch's query i asks for a head, and returns how
+ * many queries come before the candidates' mask is drawn again (n without drop_per_side).
+ * For tests. */
+size_t   emb_ova_kvs_batch(emb_ova *t, const int32_t *ids, size_t n, int *heads);
 void     emb_ova_set_lr(emb_ova *t, float lr);   /* for the epochs to come */
 /* The 1vsAll loss of triples p (both queries of each, summed, no regularizer), adding
  * scale * its gradient into gent (n_ents, ent_width) and grel (kgm_emb_rel_rows(e), rel_width);
@@ -160,10 +165,12 @@ double   emb_ova_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, cons
                            float scale, float *gent, float *grel);
 
 /* The kvsall loss of triples p's distinct queries (each asked once, as training asks them, all
- * against every entity in one batch, no dropout) with label smoothing, adding scale * its
- * gradient into gent and grel as emb_ova_loss_grad. For tests. Negative when out of memory. */
-double   emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float smoothing, float scale,
-                           float *gent, float *grel);
+ * against every entity in one batch) with label smoothing, adding scale * its gradient into
+ * gent and grel as emb_ova_loss_grad, with dropout as there (NULL: none; per_side: the tail
+ * and the head queries each through a candidate mask of their own). For tests. Negative when
+ * out of memory. */
+double   emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float smoothing,
+                           const emb_ova_dropout *dropout, float scale, float *gent, float *grel);
 
 /* log_w[x] = -log pi_x for each of n_ents entities: pi_x is the chance that x is in a sampled
  * 1vsAll batch's candidate set, a head or tail of one of `batch` triples drawn without

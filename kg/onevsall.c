@@ -30,7 +30,8 @@
  * 1vsAll model on WN18RR): every read of a row in training is multiplied by its own mask of
  * 0 and 1 / (1 - rate) (inverted dropout: evaluation reads the rows as they are). A batch's
  * candidate rows share one mask for both sides (with o.drop_per_side each side draws its own,
- * as LibKGE's two scoring calls per batch do), each query's two fixed rows get fresh masks per
+ * as LibKGE's scoring calls per side and batch do; kvsall then asks the batch's tail queries
+ * first, then its head queries), each query's two fixed rows get fresh masks per
  * side; the gradients go back through the same masks. Masks come from the trainer's stream, so
  * rates of 0 leave that stream and the training bit for bit as without dropout.
  *
@@ -463,18 +464,50 @@ static int kvs_build(const kgm_emb *e, const kgm_triple *pos, size_t n_pos, kvs_
     return 0;
 }
 
-double emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float smoothing, float scale,
-                         float *gent, float *grel)
+/* Whether query q asks for a head (the (?, r, t) side of a triple) */
+static int asks_head(const kgm_emb *e, const ova_query_ids *q)
+{
+    return q->form == 'h' || (size_t)q->rel >= e->n_rels;
+}
+
+/* kvsall's n queries qs toward tg against c, with dropout when d: with d->per_side the first
+ * `split` queries (one side's) and the others each read the candidates through a mask of
+ * their own, as LibKGE scores a batch's (s, p, ?) and (?, p, o) queries in calls of their own */
+static double kvs_queries(const kgm_emb *e, const ova_query_ids *qs, size_t n, size_t split, const ova_targets *tg,
+                          float scale, ova_cands *c, float *grel, ova_buf *b, ova_drop *d)
+{
+    if (!d || !d->per_side || split == 0 || split >= n) return ova_queries(e, qs, n, tg, scale, c, grel, b, d);
+    double loss = ova_queries(e, qs, split, tg, scale, c, grel, b, d);
+    ova_cands_merge(c, (size_t)e->ent_width);
+    ova_cands_drop(c, e, d);
+    const ova_targets rest = { tg->ans, tg->off + split, tg->smoothing };
+    return loss + ova_queries(e, qs + split, n - split, &rest, scale, c, grel, b, d);
+}
+
+double emb_kvs_loss_grad(const kgm_emb *e, const kgm_triple *p, size_t n, float smoothing,
+                         const emb_ova_dropout *dropout, float scale, float *gent, float *grel)
 {
     kvs_table kt;
     ova_buf b = {0};
+    ova_drop d = {0};
+    emb_rng rng;
+    const int drop = dropout && (dropout->ent > 0 || dropout->rel > 0);
+    emb_rng_seed(&rng, drop ? dropout->seed : 0, 0x0a11);
     if (kvs_build(e, p, n, &kt)) return -1;
-    const ova_cands c = { e->ent, gent, e->n_ents, NULL, NULL, gent, NULL, NULL };
+    ova_cands c = { e->ent, gent, e->n_ents, NULL, NULL, gent, NULL, NULL };
     const ova_targets tg = { kt.ans, kt.off, smoothing };
+    /* kvs_build sorts by form, then relation: one side's queries come first */
+    size_t split = 0;
+    while (split < kt.n && asks_head(e, &kt.qs[split]) == asks_head(e, &kt.qs[0])) split++;
     double loss = -1;
-    if (!ova_buf_reserve(&b, e, kt.n ? kt.n : 1, e->n_ents ? e->n_ents : 1))
-        loss = ova_queries(e, kt.qs, kt.n, &tg, scale, &c, grel, &b, NULL);
+    if (!ova_buf_reserve(&b, e, kt.n ? kt.n : 1, e->n_ents ? e->n_ents : 1) &&
+        (!drop || !ova_drop_init(&d, e, dropout->ent, dropout->rel, dropout->per_side, &rng, kt.n ? kt.n : 1, e->n_ents))) {
+        if (drop) ova_cands_drop(&c, e, &d);
+        loss = kvs_queries(e, kt.qs, kt.n, split, &tg, scale, &c, grel, &b, drop ? &d : NULL);
+        ova_cands_merge(&c, (size_t)e->ent_width);
+    }
     kvs_free(&kt);
+    ova_drop_free(&d);
     ova_buf_free(&b);
     return loss;
 }
@@ -495,6 +528,7 @@ struct emb_ova {
     kvs_table         kv;
     uint32_t         *b_off;      /* (o.batch + 1) */
     int32_t          *b_ans;      /* (answers in kv) */
+    size_t            b_split;    /* with o.drop_per_side: the batch's tail queries, which come first */
     float            *gent, *grel;            /* entity gradient in candidate order; relations */
     emb_opt_state     ent_st, rel_st;
     ova_buf           buf;
@@ -664,7 +698,7 @@ static double ova_sides(emb_ova *t, size_t n, float scale, ova_cands *c)
     double loss;
     if (t->kvs) {
         const ova_targets tg = { t->b_ans, t->b_off, t->o.label_smoothing };
-        loss = ova_queries(t->e, t->qs, n, &tg, scale, c, t->grel, &t->buf, d);
+        loss = kvs_queries(t->e, t->qs, n, t->b_split, &tg, scale, c, t->grel, &t->buf, d);
     } else {
         loss = ova_triples(t->e, t->batch, n, scale, c, t->grel, &t->buf, t->qs, t->answer, d);
     }
@@ -774,13 +808,26 @@ int emb_ova_get_state(emb_ova *t, const kgm_modelfile *mf)
 static void kvs_gather(emb_ova *t, const int32_t *ids, size_t n)
 {
     uint32_t na = 0;
-    for (size_t i = 0; i < n; i++) {
-        const size_t q = (size_t)ids[i];
-        t->qs[i] = t->kv.qs[q];
-        t->b_off[i] = na;
-        for (uint32_t l = t->kv.off[q]; l < t->kv.off[q + 1]; l++) t->b_ans[na++] = t->kv.ans[l];
+    size_t j = 0;
+    /* with o.drop_per_side the tail queries first, then the head queries, each in batch order */
+    for (int pass = 0; pass <= t->o.drop_per_side; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            const size_t q = (size_t)ids[i];
+            if (t->o.drop_per_side && asks_head(t->e, &t->kv.qs[q]) != pass) continue;
+            t->qs[j] = t->kv.qs[q];
+            t->b_off[j++] = na;
+            for (uint32_t l = t->kv.off[q]; l < t->kv.off[q + 1]; l++) t->b_ans[na++] = t->kv.ans[l];
+        }
+        if (pass == 0) t->b_split = j;
     }
     t->b_off[n] = na;
+}
+
+size_t emb_ova_kvs_batch(emb_ova *t, const int32_t *ids, size_t n, int *heads)
+{
+    kvs_gather(t, ids, n);
+    for (size_t i = 0; i < n; i++) heads[i] = asks_head(t->e, &t->qs[i]);
+    return t->b_split;
 }
 
 double emb_ova_epoch(emb_ova *t)

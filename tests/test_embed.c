@@ -889,13 +889,16 @@ static void test_1vsall_learns_chains(void **state)
     o.drop_ent = 0.2f; o.drop_per_side = 2;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "drop_per_side"));
-    o.drop_per_side = 1; o.loss = KGM_EMB_LOSS_KVSALL;
+    o.drop_per_side = 1; o.loss = KGM_EMB_LOSS_MARGIN;
     assert_null(kgm_emb_new(&o, 4, 1));
     assert_non_null(strstr(kgm_error(), "drop_per_side"));
+    for (int kvs = 0; kvs < 2; kvs++) {
+        o.loss = kvs ? KGM_EMB_LOSS_KVSALL : KGM_EMB_LOSS_1VSALL;
+        kgm_emb *ok = kgm_emb_new(&o, 4, 1);
+        assert_non_null(ok);
+        kgm_emb_free(ok);
+    }
     o.loss = KGM_EMB_LOSS_1VSALL;
-    kgm_emb *ok = kgm_emb_new(&o, 4, 1);
-    assert_non_null(ok);
-    kgm_emb_free(ok);
     o.drop_ent = 0; o.drop_per_side = 0;
     /* logq corrects sampling: 0 or 1, and only with sampled 1vsall candidates */
     const struct { int logq, cands; kgm_emb_loss loss; } bad_logq[] = {
@@ -950,18 +953,19 @@ static double kvs_brute_loss(const kgm_emb *e, const kgm_triple *p, size_t np, f
     return total;
 }
 
-typedef struct { const kgm_triple *p; size_t np; float ls; } kvs_case;
+typedef struct { const kgm_triple *p; size_t np; float ls; const emb_ova_dropout *drop; } kvs_case;
 
 static double kvs_case_loss(const kgm_emb *e, const void *ctx, float *ge, float *gr)
 {
     const kvs_case *c = ctx;
-    return emb_kvs_loss_grad(e, c->p, c->np, c->ls, 1.0f, ge, gr);
+    return emb_kvs_loss_grad(e, c->p, c->np, c->ls, c->drop, 1.0f, ge, gr);
 }
 
 /* The KvsAll loss (queries grouped from the triples, a repeated triple counted once, label
  * smoothing) against a brute-force computation, and its gradient against finite differences,
- * for both models with and without reciprocal relations; with one answer per query and no
- * smoothing it is the 1vsAll loss, gradient and all. */
+ * for both models with and without reciprocal relations, also through dropout's masks (one
+ * candidate mask, or one per side: another loss); with one answer per query and no smoothing
+ * it is the 1vsAll loss, gradient and all. */
 static void test_kvsall_loss(void **state)
 {
     (void)state;
@@ -983,26 +987,81 @@ static void test_kvsall_loss(void **state)
             double loss_at[2];
             for (int k = 0; k < 2; k++) {
                 float gent[NE * 6] = {0}, grel[2 * NR * 6] = {0};
-                const double loss = emb_kvs_loss_grad(e, p, np, smoothing[k], 1.0f, gent, grel),
+                const double loss = emb_kvs_loss_grad(e, p, np, smoothing[k], NULL, 1.0f, gent, grel),
                              brute = kvs_brute_loss(e, p, np, smoothing[k]);
                 assert_true(loss > 0);
                 if (fabs(loss - brute) > 1e-5 * brute)
                     fail_msg("%s kvsall recip %d ls %g: loss %.9g, brute force %.9g", kgm_emb_model_name(o.model),
                              recip, (double)smoothing[k], loss, brute);
                 loss_at[k] = loss;
-                const kvs_case c = { p, np, smoothing[k] };
+                const kvs_case c = { p, np, smoothing[k], NULL };
                 check_fd(e, kvs_case_loss, &c, smoothing[k] > 0 ? "kvsall smoothed" : "kvsall", gent, grel);
             }
             assert_true(loss_at[1] != loss_at[0]);
+            double dropped[2];
+            for (int per_side = 0; per_side < 2; per_side++) {
+                const emb_ova_dropout drop = dropout(0.4f, 0.3f, per_side);
+                float gent[NE * 6] = {0}, grel[2 * NR * 6] = {0};
+                dropped[per_side] = emb_kvs_loss_grad(e, p, np, 0.3f, &drop, 1.0f, gent, grel);
+                assert_true(dropped[per_side] > 0 && dropped[per_side] != loss_at[1]);
+                const kvs_case c = { p, np, 0.3f, &drop };
+                check_fd(e, kvs_case_loss, &c, per_side ? "kvsall dropout per side" : "kvsall dropout", gent, grel);
+            }
+            assert_true(dropped[1] != dropped[0]);
             /* one answer per query, no smoothing: 1vsAll's sum over the same queries */
             float ke[NE * 6] = {0}, kr[2 * NR * 6] = {0}, oe[NE * 6] = {0}, orl[2 * NR * 6] = {0};
-            const double kl = emb_kvs_loss_grad(e, single, ns, 0, 1.0f, ke, kr),
+            const double kl = emb_kvs_loss_grad(e, single, ns, 0, NULL, 1.0f, ke, kr),
                          ol = emb_ova_loss_grad(e, single, ns, NULL, 0, NULL, NULL, 1.0f, oe, orl);
             assert_true(fabs(kl - ol) < 1e-6 * ol);
             for (int i = 0; i < NE * e->ent_width; i++) assert_true(fabs(ke[i] - oe[i]) < 1e-5f);
             for (int i = 0; i < (int)kgm_emb_rel_rows(e) * e->rel_width; i++) assert_true(fabs(kr[i] - orl[i]) < 1e-5f);
             kgm_emb_free(e);
         }
+}
+
+/* A kvsall batch with drop_per_side asks its tail queries first, then its head queries (the
+ * candidates' mask is drawn again between them); without, the queries in batch order, one
+ * mask. With and without reciprocal relations (where head queries are (t, r^-1, ?)). */
+static void test_kvsall_batch_sides(void **state)
+{
+    (void)state;
+    kgm_graph *g = chain_graph(0, -1);
+    const kgm_triple *pos = kgm_graph_triples(g);
+    const size_t n_pos = kgm_graph_n_triples(g);
+    /* distinct queries: (h, r, ?) and (?, r, t) pairs */
+    size_t n_q = 0;
+    for (int side = 0; side < 2; side++)
+        for (size_t i = 0; i < n_pos; i++) {
+            int seen = 0;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = pos[j].r == pos[i].r && (side ? pos[j].t == pos[i].t : pos[j].h == pos[i].h);
+            n_q += !seen;
+        }
+    enum { N = 10 };
+    int32_t ids[N];   /* both ends of the query table, where the two sides sit */
+    for (int i = 0; i < N; i++) ids[i] = i % 2 ? (int32_t)(i / 2) : (int32_t)(n_q - 1 - (size_t)(i / 2));
+    for (int recip = 0; recip < 2; recip++) {
+        int heads[2][N], split[2];
+        for (int per_side = 0; per_side < 2; per_side++) {
+            kgm_emb_opts o;
+            test_opts(&o, KGM_EMB_DISTMULT);
+            o.loss = KGM_EMB_LOSS_KVSALL; o.reciprocal = recip; o.batch = N;
+            o.drop_ent = 0.2f; o.drop_per_side = per_side;
+            kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
+            emb_ova *t = e ? emb_ova_new(e, &o, pos, n_pos) : NULL;
+            assert_non_null(t);
+            split[per_side] = (int)emb_ova_kvs_batch(t, ids, N, heads[per_side]);
+            emb_ova_free(t);
+            kgm_emb_free(e);
+        }
+        int n_heads = 0;
+        for (int i = 0; i < N; i++) n_heads += heads[0][i];
+        assert_true(n_heads > 0 && n_heads < N);   /* both sides in the batch */
+        assert_int_equal(split[0], N);
+        assert_int_equal(split[1], N - n_heads);
+        for (int i = 0; i < N; i++) assert_int_equal(heads[1][i], i >= split[1]);
+    }
+    kgm_graph_free(g);
 }
 
 /* KvsAll training learns the chains (DistMult on the symmetric ones), plain and with reciprocal
@@ -1013,18 +1072,23 @@ static void test_kvsall_learns_chains(void **state)
     const kgm_emb_model models[] = { KGM_EMB_DISTMULT, KGM_EMB_COMPLEX };
     for (size_t mi = 0; mi < 2; mi++) {
         kgm_graph *g = chain_graph(models[mi] == KGM_EMB_DISTMULT, -1);
-        for (int variant = 0; variant < 2; variant++) {
+        double last_loss[3];
+        for (int variant = 0; variant < 3; variant++) {   /* 2: with a candidate mask per side */
             kgm_emb_opts o;
             test_opts(&o, models[mi]);
             o.loss = KGM_EMB_LOSS_KVSALL; o.lr = 0.1f; o.epochs = 100; o.reg_weight = 1e-3f;
             if (variant) { o.reciprocal = 1; o.label_smoothing = 0.1f; o.drop_ent = 0.2f; o.drop_rel = 0.1f; }
+            o.drop_per_side = variant == 2;
             kgm_lp_metrics m;
             kgm_emb_report rep;
             train_and_rank(g, &o, &rep, &m);
-            printf("%-10s kvsall%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs)\n", kgm_emb_model_name(models[mi]),
-                   variant ? " recip ls=0.1 dropout" : "", m.mrr, m.hits1, rep.last_loss, rep.epochs_run);
+            printf("%-10s kvsall%s%s MRR %.3f  hits@1 %.3f  loss %.4f (%d epochs)\n", kgm_emb_model_name(models[mi]),
+                   variant ? " recip ls=0.1 dropout" : "", variant == 2 ? " per side" : "", m.mrr, m.hits1,
+                   rep.last_loss, rep.epochs_run);
             assert_true(m.mrr > 0.9);
+            last_loss[variant] = rep.last_loss;
         }
+        assert_true(last_loss[2] != last_loss[1]);   /* the masks per side trained something else */
         kgm_graph_free(g);
     }
     kgm_emb_opts o;
@@ -1927,6 +1991,7 @@ int main(void)
         cmocka_unit_test(test_subsample_scales_steps),
         cmocka_unit_test(test_lr_drop_schedule),
         cmocka_unit_test(test_set_lr_applies),
+        cmocka_unit_test(test_kvsall_batch_sides),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_checkpoint_order_past_float_integers),
         cmocka_unit_test(test_interrupt_keeps_state),
