@@ -149,7 +149,8 @@ void kgm_emb_opts_default(kgm_emb_opts *o, kgm_emb_model m)
     o->patience = 0;
 }
 
-static int check_opts(const kgm_emb_opts *o)
+/* n_ents: the embedding's entities (candidates >= n_ents score every entity, as 0 does) */
+static int check_opts(const kgm_emb_opts *o, size_t n_ents)
 {
     if ((unsigned)o->model >= KGM_EMB_MODEL_COUNT) return kgm_fail(KGM_EINVAL, "bad embedding model %d", (int)o->model);
     if (o->dim < 1 || o->dim > 65536) return kgm_fail(KGM_EINVAL, "embedding dim %d out of range 1..65536", o->dim);
@@ -173,7 +174,8 @@ static int check_opts(const kgm_emb_opts *o)
         return kgm_fail(KGM_EINVAL, "label smoothing is for the kvsall loss");
     if (!(o->decay_ent >= 0 && o->decay_rel >= 0) || !isfinite(o->decay_ent) || !isfinite(o->decay_rel))
         return kgm_fail(KGM_EINVAL, "decay must be a number >= 0");
-    if ((o->decay_ent > 0 || o->decay_rel > 0) && !(all && o->candidates == 0))
+    const int sampled = o->candidates > 0 && (size_t)o->candidates < n_ents;
+    if ((o->decay_ent > 0 || o->decay_rel > 0) && !(all && !sampled))
         return kgm_fail(KGM_EINVAL, "decay steps every row: it needs full 1vsall or kvsall (no sampled candidates)");
     if (o->drop_per_side != 0 && o->drop_per_side != 1)
         return kgm_fail(KGM_EINVAL, "drop_per_side must be 0 or 1, not %d", o->drop_per_side);
@@ -262,7 +264,7 @@ static float init_value(float hi, float lo, emb_rng *g)
 
 kgm_emb *kgm_emb_new(const kgm_emb_opts *o, size_t n_ents, size_t n_rels)
 {
-    if (check_opts(o)) return NULL;
+    if (check_opts(o, n_ents)) return NULL;
     kgm_emb *e = emb_alloc(o->model, o->dim, n_ents, n_rels, o->reciprocal);
     if (!e) return NULL;
     const size_t rel_rows = kgm_emb_rel_rows(e);
@@ -1193,7 +1195,7 @@ int kgm_emb_train(kgm_emb *e, const kgm_graph *g, const kgm_emb_opts *o,
 {
     kgm_emb_report rep = { .best_valid_mrr = -1, .last_lr = o->lr };
     if (report) *report = rep;
-    int rc = check_opts(o);
+    int rc = check_opts(o, e->n_ents);
     if (rc) return rc;
     if (o->model != e->model || o->dim != e->dim)
         return kgm_fail(KGM_EINVAL, "training options (%s, dim %d) do not match the embedding (%s, dim %d)",

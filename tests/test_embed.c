@@ -1146,7 +1146,8 @@ static void test_init_low(void **state)
 
 /* decay_ent / decay_rel: one SGD step over the whole graph (one batch) with decay moves every
  * row, even one no triple touches, by -lr * decay * x beyond the step without (1vsall and
- * kvsall); sampled candidates and negative rates are refused. */
+ * kvsall); candidates >= the entity count score every entity, so decay takes them and trains
+ * the same; sampled candidates and negative rates are refused. */
 static void test_decay(void **state)
 {
     (void)state;
@@ -1173,13 +1174,21 @@ static void test_decay(void **state)
                     fail_msg("%s decay: %s[%zu] moved %g beyond the plain step, want %g", kvs ? "kvsall" : "1vsall",
                              k ? "rel" : "ent", i, (double)got, (double)want);
             }
+        if (!kvs) {
+            kgm_emb *every = kgm_emb_copy(start);
+            o.candidates = (int)ne;
+            assert_int_equal(kgm_emb_train(every, g, &o, NULL, 0, NULL, 0, &rep), 0);
+            assert_memory_equal(every->ent, decayed->ent, n[0] * sizeof(float));
+            o.candidates = 0;
+            kgm_emb_free(every);
+        }
         kgm_emb_free(start); kgm_emb_free(plain); kgm_emb_free(decayed);
     }
     kgm_graph_free(g);
     kgm_emb_opts o;
     test_opts(&o, KGM_EMB_COMPLEX);
     o.loss = KGM_EMB_LOSS_1VSALL; o.candidates = 4; o.decay_ent = 0.1f;
-    assert_null(kgm_emb_new(&o, 4, 1));
+    assert_null(kgm_emb_new(&o, 5, 1));   /* 4 of 5: sampled */
     assert_non_null(strstr(kgm_error(), "decay"));
     o.candidates = 0; o.decay_ent = 0; o.decay_rel = -1;
     assert_null(kgm_emb_new(&o, 4, 1));
@@ -1692,10 +1701,13 @@ static void test_subsample_scales_steps(void **state)
     }
     kgm_emb_opts o;
     kgm_emb_opts_default(&o, KGM_EMB_DISTMULT);
-    o.loss = KGM_EMB_LOSS_1VSALL; o.subsample = 1;
+    o.loss = KGM_EMB_LOSS_1VSALL;
     kgm_emb *e = kgm_emb_new(&o, 7, 2);
+    assert_non_null(e);
+    o.subsample = 1;   /* refused by training, and by a new embedding */
     assert_int_equal(kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, NULL), KGM_EINVAL);
     assert_non_null(strstr(kgm_error(), "subsample"));
+    assert_null(kgm_emb_new(&o, 7, 2));
     kgm_emb_free(e);
     kgm_graph_free(g);
 }
