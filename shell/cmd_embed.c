@@ -1,5 +1,5 @@
 /* shell/cmd_embed.c - `embed`: knowledge-graph embeddings of the open store (kg/embed.h).
- * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall|kvsall edrop= rdrop= recip=0|1 logq=0|1 subsample=0|1 ls=] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
+ * embed train [model= dim= epochs= lr= neg= loss=margin|softplus|1vsall|kvsall edrop= rdrop= dside=0|1 recip=0|1 logq=0|1 subsample=0|1 ls= decay= rdecay= init= init_lo=] | eval | save FILE | load FILE | neighbours ENTITY [with=PROPERTY,..] | score S P O.
  *
  * The session keeps one embedding with the graph it was trained on (the integer view that
  * maps names to rows). By default that graph is the store's descriptive graph (no data
@@ -12,8 +12,12 @@
  * embed score stays the forward score); logq=1 corrects the sampled candidates' softmax for
  * their chances of being drawn (needs neg=). loss=kvsall asks each distinct query once against
  * all its answers (every entity scored, no neg=), ls= its label smoothing in 0..0.99; edrop=,
- * rdrop= and recip=1 work with it as with 1vsall. subsample=1 (sampled negatives) weights each
- * triple by 1 / sqrt of how many share its head and relation plus its tail and relation. */
+ * rdrop= and recip=1 work with it as with 1vsall. dside=1 draws the candidates' dropout mask
+ * afresh for each side of a batch (needs edrop=). decay= / rdecay= add that multiple of every
+ * entity / relation row to each step's gradient (1vsall or kvsall scoring every entity).
+ * init= is the initial values' half-range (0: the model's default), init_lo=A < 0 draws them
+ * from [A, init) instead. subsample=1 (sampled negatives) weights each triple by 1 / sqrt of
+ * how many share its head and relation plus its tail and relation. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,16 +89,23 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     }
     const int ova = kgm_emb_loss_all(o->loss), kvs = o->loss == KGM_EMB_LOSS_KVSALL;
     double dim = 32, epochs = 100, lr = o->lr, neg = ova ? 0 : o->negatives, seed = (double)sh->seed,
-           threads = sh->threads, edrop = 0, rdrop = 0, recip = 0, logq = 0, subsample = 0, ls = 0;
+           threads = sh->threads, edrop = 0, rdrop = 0, dside = 0, recip = 0, logq = 0, subsample = 0, ls = 0,
+           decay = 0, rdecay = 0, init = 0, init_lo = 0;
     if (num_opt(a, "dim", 1, 4096, 1, &dim) || num_opt(a, "epochs", 1, 1e6, 1, &epochs) ||
         num_opt(a, "lr", 1e-9, 100, 0, &lr) || num_opt(a, "neg", ova ? 0 : 1, ova ? 1e6 : 4096, 1, &neg) ||
         num_opt(a, "seed", 0, 4294967295.0, 1, &seed) || num_opt(a, "threads", 1, 256, 1, &threads) ||
         num_opt(a, "edrop", 0, 0.99, 0, &edrop) || num_opt(a, "rdrop", 0, 0.99, 0, &rdrop) ||
+        num_opt(a, "dside", 0, 1, 1, &dside) ||
         num_opt(a, "recip", 0, 1, 1, &recip) || num_opt(a, "logq", 0, 1, 1, &logq) ||
-        num_opt(a, "subsample", 0, 1, 1, &subsample) || num_opt(a, "ls", 0, 0.99, 0, &ls))
+        num_opt(a, "subsample", 0, 1, 1, &subsample) || num_opt(a, "ls", 0, 0.99, 0, &ls) ||
+        num_opt(a, "decay", 0, 1, 0, &decay) || num_opt(a, "rdecay", 0, 1, 0, &rdecay) ||
+        num_opt(a, "init", 0, 10, 0, &init) || num_opt(a, "init_lo", -10, 0, 0, &init_lo))
         return KGM_EINVAL;
     if (!ova && (sh_opt(a, "edrop") || sh_opt(a, "rdrop")))
         return kgm_fail(KGM_EINVAL, "edrop= and rdrop= need loss=1vsall or kvsall");
+    if (dside && !(edrop > 0)) return kgm_fail(KGM_EINVAL, "dside=1 redraws the entity dropout mask: it needs edrop=");
+    if ((sh_opt(a, "decay") || sh_opt(a, "rdecay")) && !(ova && neg == 0))
+        return kgm_fail(KGM_EINVAL, "decay= and rdecay= step every row: they need loss=1vsall or kvsall without neg=");
     if (!ova && recip) return kgm_fail(KGM_EINVAL, "recip=1 needs loss=1vsall or kvsall");
     if (kvs && sh_opt(a, "neg")) return kgm_fail(KGM_EINVAL, "neg= is not for loss=kvsall: it scores every entity");
     if (!kvs && sh_opt(a, "ls")) return kgm_fail(KGM_EINVAL, "ls= (label smoothing) needs loss=kvsall");
@@ -106,7 +117,9 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     /* with 1vsall, neg= is the sampled candidates per batch (none given: every entity) */
     if (ova) o->candidates = (int)neg;
     else     o->negatives = (int)neg;
-    o->drop_ent = (float)edrop; o->drop_rel = (float)rdrop;
+    o->drop_ent = (float)edrop; o->drop_rel = (float)rdrop; o->drop_per_side = (int)dside;
+    o->decay_ent = (float)decay; o->decay_rel = (float)rdecay;
+    o->init_scale = (float)init; o->init_low = (float)init_lo;
     o->reciprocal = (int)recip;
     o->logq = (int)logq;
     o->subsample = (int)subsample;

@@ -226,7 +226,8 @@ static const char *const TUNE_OPTS[] = { "trials", "budget", "learner", "steps",
 static const char *const ADAPT_OPTS[] = { "steps", "shots", NULL };
 static const char *const PREDICT_OPTS[] = { "x", NULL };
 static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads", "loss", "edrop", "rdrop",
-                                          "recip", "logq", "subsample", "ls", "graph", "k", "with", NULL };
+                                          "dside", "recip", "logq", "subsample", "ls", "decay", "rdecay", "init",
+                                          "init_lo", "graph", "k", "with", NULL };
 static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
 static const char *const MODEL_OPTS[] = { "prototypes", NULL };
 
