@@ -1,14 +1,18 @@
 /* tests/test_shell.c - the command language below the terminal: splitting lines,
  * options, quotes and comments; "did you mean"; arity and option errors; settings
- * changed all-or-nothing; -c splitting at ';'; completion of commands and options; and
- * that all output goes through the shell's two streams. */
+ * changed all-or-nothing; -c splitting at ';'; completion of commands and options; that
+ * all output goes through the shell's two streams; and that an adaptation the store cannot
+ * record is not kept. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "shell.h"
@@ -209,6 +213,62 @@ static void completes_commands_and_options(void **state)
     assert_null(complete(r, "zzz"));
 }
 
+/* The output of the next command alone. */
+static const char *output_of(rig *r, const char *line, size_t *from)
+{
+    flush(r);
+    *from = r->olen;
+    assert_int_equal(kgm_shell_exec(r->sh, line), 0);
+    flush(r);
+    return r->obuf + *from;
+}
+
+/* adapt records the adaptation in the store before the session keeps it: when the journal
+ * cannot be written (a file-size limit at its current length makes every append fail), the
+ * command fails and the session stays adapted to the task it had. */
+static void an_unrecorded_adaptation_is_not_kept(void **state)
+{
+    rig *r = *state;
+    char dir[] = "/tmp/kgm_shell_XXXXXX", line[64], journal[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(line, sizeof line, "open %s/db", dir);
+    snprintf(journal, sizeof journal, "%s/db/journal", dir);
+    const char *setup =
+        "prefix kgm <http://kgmeta.org/ns#>; prefix ex <http://example.org/>;"
+        "add ex:G a kgm:Generator; add ex:G kgm:function kgm:Sine; add ex:G kgm:noiseStd 0.0;"
+        "task ex:t1 role=train generator=ex:G a=1.0 b=0.5; task ex:t2 role=train generator=ex:G a=3.0 b=2.0;"
+        "task ex:new role=test generator=ex:G a=2.5 b=0.3;"
+        "train source=graph iterations=20 batch=2 threads=1 seed=7; adapt ex:t1 steps=2";
+    assert_int_equal(kgm_shell_exec(r->sh, line), 0);
+    assert_int_equal(kgm_shell_run_string(r->sh, setup, "-c"), 0);
+    size_t at;
+    char *kept = strdup(output_of(r, "predict x=0,1.5", &at));
+    struct stat st;
+    assert_int_equal(stat(journal, &st), 0);
+    struct rlimit was, cap;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    cap = was;
+    cap.rlim_cur = (rlim_t)st.st_size;
+    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &cap), 0);
+    int rc = kgm_shell_exec(r->sh, "adapt ex:new steps=5");
+    setrlimit(RLIMIT_FSIZE, &was);
+    signal(SIGXFSZ, old);
+    assert_int_equal(rc, 1);
+    flush(r);
+    assert_non_null(strstr(r->ebuf, "cannot write the journal"));
+    assert_string_equal(output_of(r, "predict x=0,1.5", &at), kept);
+    assert_int_equal(stat(journal, &st), 0);
+    assert_int_equal(st.st_size, cap.rlim_cur);    /* the store is as it was too */
+    /* the same adaptation, recorded, changes the predictions: the comparison above can fail */
+    assert_int_equal(kgm_shell_exec(r->sh, "adapt ex:new steps=5"), 0);
+    assert_string_not_equal(output_of(r, "predict x=0,1.5", &at), kept);
+    free(kept);
+    char rm[sizeof dir + 16];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +282,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(command_strings_split_at_top_level_semicolons, rig_up, rig_down),
         cmocka_unit_test_setup_teardown(scripts_stop_at_the_first_error_unless_told, rig_up, rig_down),
         cmocka_unit_test_setup_teardown(completes_commands_and_options, rig_up, rig_down),
+        cmocka_unit_test_setup_teardown(an_unrecorded_adaptation_is_not_kept, rig_up, rig_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
