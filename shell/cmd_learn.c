@@ -326,11 +326,11 @@ static int train_run(kgm_meta *mt, const kgm_tasksrc *src, const kgm_tasksrc *va
 /* The number of runs of a series in the store (kgm:SERIES-N: "run" for training, "adaptation",
  * "evaluation"; tuning trials have IRIs of their own), so each series is numbered 1, 2, ... in
  * order (stable in scripts, unlike kgcond's time-stamped default). */
-static int count_runs(kgm_shell *sh, const char *series, long *n)
+static int count_series(kgm_shell *sh, const char *cls, const char *series, long *n)
 {
     char q[256];
-    snprintf(q, sizeof q, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a mls:Run"
-             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#%s-\")) }", series);
+    snprintf(q, sizeof q, RUN_PREFIXES "SELECT (COUNT(?r) AS ?n) WHERE { ?r a %s"
+             " FILTER(STRSTARTS(STR(?r), \"http://kgmeta.org/ns#%s-\")) }", cls, series);
     kgm_table *t = NULL;
     int rc = kgm_store_select(sh->store, q, &t);
     *n = 0;
@@ -360,7 +360,7 @@ static int record_run(kgm_shell *sh, const train_opts *o, int chunks, const char
                       double loss, double val, int done, char **model_iri)
 {
     long n;
-    if (count_runs(sh, "run", &n) != 0) return KGM_EINVAL;
+    if (count_series(sh, "mls:Run", "run", &n) != 0) return KGM_EINVAL;
     char iri[128];
     snprintf(iri, sizeof iri, "http://kgmeta.org/ns#run-%ld", n + 1);
     const kgm_meta_config *c = &o->cfg;
@@ -402,7 +402,7 @@ static int record_use(kgm_shell *sh, struct sh_learn *L, const char *kind, const
                       const kgm_kgcond_value *hyper, size_t n_hyper, const kgm_kgcond_value *metrics, size_t n_metrics)
 {
     long n;
-    if (count_runs(sh, kind, &n) != 0) return KGM_EINVAL;
+    if (count_series(sh, "mls:Run", kind, &n) != 0) return KGM_EINVAL;
     char iri[128];
     snprintf(iri, sizeof iri, "http://kgmeta.org/ns#%s-%ld", kind, n + 1);
     char *task_iri = task ? kgm_store_expand(sh->store, task) : NULL;
@@ -966,6 +966,33 @@ static char *model_of_file(kgm_shell *sh, const char *path)
     return iri;
 }
 
+/* The recorded model a loaded file holds. A file this store has no record of (saved with
+ * another store, or written elsewhere) gets one, kgm:loaded-model-N a mls:Model with its
+ * kgm:modelFile, so that what the session does with it names the model it started from;
+ * loading the file again finds the same node. A path that cannot be a plain literal stays
+ * unrecorded (*iri NULL), as model save leaves it unlinked. */
+static int model_for_file(kgm_shell *sh, const char *path, char **iri)
+{
+    *iri = model_of_file(sh, path);
+    if (*iri || strpbrk(path, "\"\\\n\r")) return KGM_OK;
+    long n;
+    if (count_series(sh, "mls:Model", "loaded-model", &n) != 0) return KGM_EINVAL;
+    char name[128];
+    snprintf(name, sizeof name, "http://kgmeta.org/ns#loaded-model-%ld", n + 1);
+    size_t len = strlen(path) + 2 * sizeof name;
+    char *ttl = malloc(len);
+    *iri = strdup(name);
+    if (!ttl || !*iri) {
+        free(ttl); free(*iri); *iri = NULL;
+        return kgm_fail(KGM_ENOMEM, "out of memory");
+    }
+    snprintf(ttl, len, "<%s> a <http://www.w3.org/ns/mls#Model> ; " MODEL_FILE_IRI " \"%s\" .", name, path);
+    int rc = kgm_store_load_string(sh->store, ttl, "turtle", NULL, NULL);
+    free(ttl);
+    if (rc) { free(*iri); *iri = NULL; }
+    return rc;
+}
+
 /* A model file carries no graph: a conditioned model's e(t) is rebuilt from the open store as
  * train built it (the file's seed, prototypes= as given to train), and must have the length
  * the model was trained on. */
@@ -1009,7 +1036,10 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     kgm_meta *mt;
     if (kgm_meta_load(&mt, path, NULL) != 0) return 1;
     kgm_kgcond *kc = NULL;
-    if (kgm_meta_cond_dim(mt) > 0 && load_conditioning(sh, a, mt, path, &kc) != 0) {
+    char *iri = NULL;
+    if ((kgm_meta_cond_dim(mt) > 0 && load_conditioning(sh, a, mt, path, &kc) != 0)
+        || model_for_file(sh, path, &iri) != 0) {
+        kgm_kgcond_free(kc);
         kgm_meta_free(mt);
         return 1;
     }
@@ -1017,8 +1047,8 @@ int cmd_model(kgm_shell *sh, kgm_shell_args *a)
     L->meta = mt;
     kgm_kgcond_free(L->kc);
     L->kc = kc;
-    free(L->model_iri);   /* the graph says which recorded model the file holds, if it was saved here */
-    L->model_iri = model_of_file(sh, path);
+    free(L->model_iri);
+    L->model_iri = iri;
     forget_task(L);
     fprintf(sh->out, "loaded a model from %s: %zu parameters", path, kgm_meta_n_params(mt));
     if (kc) fprintf(sh->out, ", conditioned on e(t) of %zu tasks", kgm_kgcond_n_tasks(kc, -1));

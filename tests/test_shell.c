@@ -1,8 +1,8 @@
 /* tests/test_shell.c - the command language below the terminal: splitting lines,
  * options, quotes and comments; "did you mean"; arity and option errors; settings
  * changed all-or-nothing; -c splitting at ';'; completion of commands and options; that
- * all output goes through the shell's two streams; and that an adaptation the store cannot
- * record is not kept. */
+ * all output goes through the shell's two streams; and that an adaptation or a model load
+ * the store cannot record is not kept. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -223,13 +223,35 @@ static const char *output_of(rig *r, const char *line, size_t *from)
     return r->obuf + *from;
 }
 
-/* adapt records the adaptation in the store before the session keeps it: when the journal
- * cannot be written (a file-size limit at its current length makes every append fail), the
- * command fails and the session stays adapted to the task it had. */
-static void an_unrecorded_adaptation_is_not_kept(void **state)
+/* Runs line with the journal at path unable to grow (a file-size limit at its current length
+ * makes every append fail): the command must fail for that reason and leave the file as it was. */
+static void exec_journal_full(rig *r, const char *journal, const char *line)
+{
+    struct stat st;
+    assert_int_equal(stat(journal, &st), 0);
+    struct rlimit was, cap;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    cap = was;
+    cap.rlim_cur = (rlim_t)st.st_size;
+    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &cap), 0);
+    int rc = kgm_shell_exec(r->sh, line);
+    setrlimit(RLIMIT_FSIZE, &was);
+    signal(SIGXFSZ, old);
+    assert_int_equal(rc, 1);
+    flush(r);
+    assert_non_null(strstr(r->ebuf, "cannot write the journal"));
+    assert_int_equal(stat(journal, &st), 0);
+    assert_int_equal(st.st_size, cap.rlim_cur);
+}
+
+/* adapt records the adaptation in the store, and model load a file the store has no record
+ * of, before the session keeps either: when the store cannot be written the command fails
+ * and the session keeps the model and the adaptation it had. */
+static void what_the_store_cannot_record_is_not_kept(void **state)
 {
     rig *r = *state;
-    char dir[] = "/tmp/kgm_shell_XXXXXX", line[64], journal[64];
+    char dir[] = "/tmp/kgm_shell_XXXXXX", line[80], journal[64];
     assert_non_null(mkdtemp(dir));
     snprintf(line, sizeof line, "open %s/db", dir);
     snprintf(journal, sizeof journal, "%s/db/journal", dir);
@@ -243,26 +265,23 @@ static void an_unrecorded_adaptation_is_not_kept(void **state)
     assert_int_equal(kgm_shell_run_string(r->sh, setup, "-c"), 0);
     size_t at;
     char *kept = strdup(output_of(r, "predict x=0,1.5", &at));
-    struct stat st;
-    assert_int_equal(stat(journal, &st), 0);
-    struct rlimit was, cap;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
-    cap = was;
-    cap.rlim_cur = (rlim_t)st.st_size;
-    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &cap), 0);
-    int rc = kgm_shell_exec(r->sh, "adapt ex:new steps=5");
-    setrlimit(RLIMIT_FSIZE, &was);
-    signal(SIGXFSZ, old);
-    assert_int_equal(rc, 1);
-    flush(r);
-    assert_non_null(strstr(r->ebuf, "cannot write the journal"));
+    exec_journal_full(r, journal, "adapt ex:new steps=5");
     assert_string_equal(output_of(r, "predict x=0,1.5", &at), kept);
-    assert_int_equal(stat(journal, &st), 0);
-    assert_int_equal(st.st_size, cap.rlim_cur);    /* the store is as it was too */
     /* the same adaptation, recorded, changes the predictions: the comparison above can fail */
     assert_int_equal(kgm_shell_exec(r->sh, "adapt ex:new steps=5"), 0);
-    assert_string_not_equal(output_of(r, "predict x=0,1.5", &at), kept);
+    free(kept);
+    kept = strdup(output_of(r, "predict x=0,1.5", &at));
+    snprintf(line, sizeof line, "model save %s/m.kgmm", dir);
+    assert_int_equal(kgm_shell_exec(r->sh, line), 0);
+    snprintf(line, sizeof line, "open %s/db2", dir);
+    assert_int_equal(kgm_shell_exec(r->sh, line), 0);
+    snprintf(journal, sizeof journal, "%s/db2/journal", dir);
+    snprintf(line, sizeof line, "model load %s/m.kgmm", dir);
+    exec_journal_full(r, journal, line);
+    assert_string_equal(output_of(r, "predict x=0,1.5", &at), kept);
+    /* loaded, the model starts unadapted: the comparison above can fail */
+    assert_int_equal(kgm_shell_exec(r->sh, line), 0);
+    assert_int_equal(kgm_shell_exec(r->sh, "predict x=0,1.5"), 1);
     free(kept);
     char rm[sizeof dir + 16];
     snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
@@ -282,7 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(command_strings_split_at_top_level_semicolons, rig_up, rig_down),
         cmocka_unit_test_setup_teardown(scripts_stop_at_the_first_error_unless_told, rig_up, rig_down),
         cmocka_unit_test_setup_teardown(completes_commands_and_options, rig_up, rig_down),
-        cmocka_unit_test_setup_teardown(an_unrecorded_adaptation_is_not_kept, rig_up, rig_down),
+        cmocka_unit_test_setup_teardown(what_the_store_cannot_record_is_not_kept, rig_up, rig_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
