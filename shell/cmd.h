@@ -75,6 +75,7 @@ int  cmd_runs(kgm_shell *sh, kgm_shell_args *a);      /* runs recorded in the gr
 int  cmd_models(kgm_shell *sh, kgm_shell_args *a);
 int  cmd_tune(kgm_shell *sh, kgm_shell_args *a);      /* tune SPACE | tune adopt */
 void sh_learn_free(kgm_shell *sh);      /* the session's model, curve and adapted task */
+void sh_learn_store_changed(kgm_shell *sh);   /* after open: the model's record is elsewhere */
 
 /* ---- embeddings (shell/cmd_embed.c) ---- */
 int  cmd_embed(kgm_shell *sh, kgm_shell_args *a);

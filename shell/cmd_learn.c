@@ -54,6 +54,17 @@ static void forget_task(struct sh_learn *L)
     memset(&L->ex, 0, sizeof L->ex);
 }
 
+/* The session's model goes on working in the store just opened, but its record (kgm:run-N-model)
+ * is in the store it came from, where another store's run N would be some other model: what
+ * the session records from here on names no model, unless one is trained or loaded here. */
+void sh_learn_store_changed(kgm_shell *sh)
+{
+    struct sh_learn *L = sh->learn;
+    if (!L) return;
+    free(L->model_iri);
+    L->model_iri = NULL;
+}
+
 void sh_learn_free(kgm_shell *sh)
 {
     struct sh_learn *L = sh->learn;

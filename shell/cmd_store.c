@@ -28,13 +28,18 @@ static int is_open_here(const kgm_shell *sh, const char *dir)
 int sh_store_open(kgm_shell *sh, const char *dir)
 {
     kgm_store *s;
-    if (is_open_here(sh, dir)) sh_store_close(sh);
+    int same = is_open_here(sh, dir);   /* reopened: the records the session points at are there */
+    if (same) sh_store_close(sh);
     int rc = kgm_store_open(&s, dir);
     if (rc != 0) {
-        if (!sh->store && kgm_store_open(&sh->store, NULL) != 0) sh->store = NULL;
-        return rc;      /* the previous store stays open (or a scratch one replaces it) */
+        if (!sh->store) {   /* the previous store stays open, or a scratch one replaces it */
+            if (kgm_store_open(&sh->store, NULL) != 0) sh->store = NULL;
+            sh_learn_store_changed(sh);
+        }
+        return rc;
     }
     sh_embed_detach(sh);
+    if (!same) sh_learn_store_changed(sh);
     kgm_store_free(sh->store);
     sh->store = s;
     return 0;
