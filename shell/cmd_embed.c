@@ -70,6 +70,50 @@ static int num_opt(const kgm_shell_args *a, const char *name, double lo, double 
     return 0;
 }
 
+/* name=one of names[0..n) into *out (untouched when the key is absent). */
+static int word_opt(const kgm_shell_args *a, const char *name, const char *const *names, int n, const char *expect,
+                    int *out)
+{
+    const char *v = sh_opt(a, name);
+    if (!v) return 0;
+    for (int i = 0; i < n; i++)
+        if (names[i] && !strcmp(v, names[i])) { *out = i; return 0; }
+    return kgm_fail(KGM_EINVAL, "%s: expected %s, got '%s'", name, expect, v);
+}
+
+/* opt=, reg=, batch=, margin=, gamma=, adv=, bern=: the sampled-negative trainer's settings
+ * (margin= with loss=margin, gamma= with loss=softplus, adv= and bern= with sampled negatives).
+ * A new optimizer without lr= starts at its own usual rate. */
+static int training_opts(const kgm_shell_args *a, kgm_emb_opts *o)
+{
+    static const char *const opts[] = { [KGM_EMB_OPT_SGD] = "sgd", [KGM_EMB_OPT_ADAGRAD] = "adagrad",
+                                        [KGM_EMB_OPT_ADAM] = "adam" };
+    static const char *const regs[] = { [KGM_EMB_REG_NONE] = "none", [KGM_EMB_REG_L2] = "l2", [KGM_EMB_REG_N3] = "n3" };
+    static const float usual_lr[] = { [KGM_EMB_OPT_SGD] = 0.01f, [KGM_EMB_OPT_ADAGRAD] = 0.1f,
+                                      [KGM_EMB_OPT_ADAM] = 0.001f };
+    int opt = (int)o->opt, reg = (int)o->reg;
+    double batch = o->batch, regw = o->reg_weight, margin = o->margin, gamma = o->gamma, adv = o->adv_temp,
+           bern = o->bern;
+    if (word_opt(a, "opt", opts, 3, "sgd, adagrad or adam", &opt) || word_opt(a, "reg", regs, 3, "none, l2 or n3", &reg) ||
+        num_opt(a, "batch", 1, 100000, 1, &batch) || num_opt(a, "regw", 0, 10, 0, &regw) ||
+        num_opt(a, "margin", 0, 100, 0, &margin) || num_opt(a, "gamma", 0, 100, 0, &gamma) ||
+        num_opt(a, "adv", 0, 100, 0, &adv) || num_opt(a, "bern", 0, 1, 1, &bern))
+        return KGM_EINVAL;
+    const int ova = kgm_emb_loss_all(o->loss);
+    if (sh_opt(a, "margin") && o->loss != KGM_EMB_LOSS_MARGIN) return kgm_fail(KGM_EINVAL, "margin= needs loss=margin");
+    if (sh_opt(a, "gamma") && o->loss != KGM_EMB_LOSS_SOFTPLUS) return kgm_fail(KGM_EINVAL, "gamma= needs loss=softplus");
+    if (ova && (sh_opt(a, "adv") || sh_opt(a, "bern")))
+        return kgm_fail(KGM_EINVAL, "adv= and bern= weight and draw sampled negatives: not with loss=%s",
+                        o->loss == KGM_EMB_LOSS_KVSALL ? "kvsall" : "1vsall");
+    if (sh_opt(a, "regw") && reg == KGM_EMB_REG_NONE) return kgm_fail(KGM_EINVAL, "regw= needs reg=l2 or reg=n3");
+    if (sh_opt(a, "opt") && !sh_opt(a, "lr")) o->lr = usual_lr[opt];
+    if (sh_opt(a, "reg") && !sh_opt(a, "regw") && reg != KGM_EMB_REG_NONE && o->reg_weight == 0) regw = 1e-4;
+    o->opt = (kgm_emb_opt)opt; o->reg = (kgm_emb_reg)reg; o->reg_weight = reg == KGM_EMB_REG_NONE ? 0.0f : (float)regw;
+    o->batch = (int)batch; o->margin = (float)margin; o->gamma = (float)gamma; o->adv_temp = (float)adv;
+    o->bern = (int)bern;
+    return 0;
+}
+
 static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
 {
     const char *m = sh_opt(a, "model");
@@ -87,6 +131,7 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
             return kgm_fail(KGM_EINVAL, "loss: expected margin, softplus, 1vsall or kvsall, got '%s'", loss);
         o->loss = (kgm_emb_loss)i;
     }
+    if (training_opts(a, o)) return KGM_EINVAL;
     const int ova = kgm_emb_loss_all(o->loss), kvs = o->loss == KGM_EMB_LOSS_KVSALL;
     double dim = 32, epochs = 100, lr = o->lr, neg = ova ? 0 : o->negatives, seed = (double)sh->seed,
            threads = sh->threads, edrop = 0, rdrop = 0, dside = 0, recip = 0, logq = 0, subsample = 0, ls = 0,
