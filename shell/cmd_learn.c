@@ -473,8 +473,8 @@ int cmd_models(kgm_shell *sh, kgm_shell_args *a)
 {
     (void)a;
     return run_query(sh, RUN_PREFIXES
-        "SELECT ?model ?run ?file WHERE { ?run a mls:Run ; mls:hasOutput ?model . ?model a mls:Model ."
-        " OPTIONAL { ?model kgm:modelFile ?file } } ORDER BY ?run");
+        "SELECT ?model ?run ?file WHERE { ?model a mls:Model . OPTIONAL { ?run a mls:Run ; mls:hasOutput ?model }"
+        " OPTIONAL { ?model kgm:modelFile ?file } } ORDER BY ?run ?model");
 }
 
 /* e(t) of the store's tasks: an embedding of the descriptive graph trained without the
