@@ -17,7 +17,9 @@
  * entity / relation row to each step's gradient (1vsall or kvsall scoring every entity).
  * init= is the initial values' half-range (0: the model's default), init_lo=A < 0 draws them
  * from [A, init) instead. subsample=1 (sampled negatives) weights each triple by 1 / sqrt of
- * how many share its head and relation plus its tail and relation. */
+ * how many share its head and relation plus its tail and relation. holdout=F (up to 0.5) leaves
+ * a seeded fraction of the triples out of training; embed eval then ranks them apart from the
+ * trained ones (an embedding file does not keep the split). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +27,15 @@
 #include "cmd.h"
 #include "embed.h"
 #include "error.h"
+#include "rng.h"
 #include "store.h"
 #include "tasks.h"
 
 struct sh_embed {
     kgm_emb *emb;
-    kgm_graph *g;
+    kgm_graph *g;          /* the graph named: every triple, held out or not */
+    kgm_triple *held;      /* holdout=: the triples training never saw, sorted (n_held); or NULL */
+    size_t n_held;
 };
 
 void sh_embed_free(kgm_shell *sh)
@@ -38,6 +43,7 @@ void sh_embed_free(kgm_shell *sh)
     if (!sh->embed) return;
     kgm_emb_free(sh->embed->emb);
     kgm_graph_free(sh->embed->g);
+    free(sh->embed->held);
     free(sh->embed);
     sh->embed = NULL;
 }
@@ -202,60 +208,133 @@ void sh_embed_detach(kgm_shell *sh)
     sh->embed->g = copy;
 }
 
-/* Keeps (e, g) as the session's embedding, dropping the previous one. */
-static int keep(kgm_shell *sh, kgm_emb *e, kgm_graph *g)
+/* Keeps (e, g, held) as the session's embedding, dropping the previous one. */
+static int keep(kgm_shell *sh, kgm_emb *e, kgm_graph *g, kgm_triple *held, size_t n_held)
 {
     struct sh_embed *s = malloc(sizeof *s);
-    if (!s) { kgm_emb_free(e); kgm_graph_free(g); return kgm_fail(KGM_ENOMEM, "out of memory"); }
+    if (!s) { kgm_emb_free(e); kgm_graph_free(g); free(held); return kgm_fail(KGM_ENOMEM, "out of memory"); }
     sh_embed_free(sh);
-    s->emb = e;
-    s->g = g;
+    *s = (struct sh_embed){ e, g, held, n_held };
     sh->embed = s;
+    return 0;
+}
+
+static int triple_cmp(const void *pa, const void *pb)
+{
+    const kgm_triple *a = pa, *b = pb;
+    if (a->h != b->h) return a->h < b->h ? -1 : 1;
+    if (a->r != b->r) return a->r < b->r ? -1 : 1;
+    return a->t < b->t ? -1 : a->t > b->t;
+}
+
+/* holdout=F: round(F n) of g's n triples (at least one), drawn from `seed`, go to *held (new,
+ * sorted); *train gets a new graph with g's entities and relations under the same ids and the
+ * other triples. */
+static int split_holdout(const kgm_graph *g, double frac, uint64_t seed, kgm_graph **train,
+                         kgm_triple **held, size_t *n_held)
+{
+    const size_t n = kgm_graph_n_triples(g), ne = kgm_graph_n_ents(g), nr = kgm_graph_n_rels(g);
+    const kgm_triple *all = kgm_graph_triples(g);
+    size_t k = (size_t)llround(frac * (double)n);
+    if (k == 0) k = 1;
+    if (n && !all) return kgm_error_code();
+    if (k >= n) return kgm_fail(KGM_EINVAL, "holdout=%g of %zu triples leaves none to train on", frac, n);
+    size_t *idx = malloc(n * sizeof *idx);
+    kgm_triple *h = malloc(k * sizeof *h);
+    kgm_graph *tg = kgm_graph_new();
+    int rc = idx && h && tg ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    kgm_rng rng;
+    kgm_rng_seed(&rng, seed, 0x686f6c646f7574ULL);   /* "holdout" */
+    for (size_t i = 0; !rc && i < n; i++) idx[i] = i;
+    for (size_t i = 0; !rc && i < k; i++) {   /* the first k of a Fisher-Yates shuffle */
+        size_t j = i + (size_t)kgm_rng_below(&rng, n - i), x = idx[i];
+        idx[i] = idx[j];
+        idx[j] = x;
+        h[i] = all[idx[i]];
+    }
+    for (size_t e = 0; !rc && e < ne; e++)
+        if (kgm_graph_entity(tg, kgm_graph_ent_name(g, (int32_t)e)) != (int32_t)e) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t r = 0; !rc && r < nr; r++)
+        if (kgm_graph_relation(tg, kgm_graph_rel_name(g, (int32_t)r)) != (int32_t)r) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t i = k; !rc && i < n; i++) rc = kgm_graph_add(tg, all[idx[i]].h, all[idx[i]].r, all[idx[i]].t);
+    if (!rc) rc = kgm_graph_finish(tg);
+    free(idx);
+    if (rc) { free(h); kgm_graph_free(tg); return rc; }
+    qsort(h, k, sizeof *h, triple_cmp);
+    *train = tg;
+    *held = h;
+    *n_held = k;
     return 0;
 }
 
 static int embed_train(kgm_shell *sh, kgm_shell_args *a)
 {
     kgm_emb_opts o;
-    kgm_graph *g;
-    if (parse_opts(sh, a, &o) || extract(sh, a, &g)) return KGM_EINVAL;
+    kgm_graph *g, *train = NULL;
+    kgm_triple *held = NULL;
+    size_t n_held = 0;
+    double holdout = 0;
+    if (parse_opts(sh, a, &o) || num_opt(a, "holdout", 0, 0.5, 0, &holdout) || extract(sh, a, &g)) return KGM_EINVAL;
+    if (holdout > 0 && split_holdout(g, holdout, o.seed, &train, &held, &n_held)) { kgm_graph_free(g); return KGM_EINVAL; }
     kgm_emb *e = kgm_emb_new(&o, kgm_graph_n_ents(g), kgm_graph_n_rels(g));
-    if (!e) { kgm_graph_free(g); return KGM_EINVAL; }
+    if (!e) { kgm_graph_free(g); kgm_graph_free(train); free(held); return KGM_EINVAL; }
     kgm_emb_report rep;
-    int rc = kgm_emb_train(e, g, &o, NULL, 0, NULL, 0, &rep);
-    if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); return rc; }
-    fprintf(sh->out, "trained %s (dim %d%s) on %zu triples, %zu entities, %zu relations: %d epochs, loss %.3g\n",
+    int rc = kgm_emb_train(e, train ? train : g, &o, NULL, 0, NULL, 0, &rep);
+    kgm_graph_free(train);
+    if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); free(held); return rc; }
+    char kept_out[64] = "";
+    if (n_held) snprintf(kept_out, sizeof kept_out, " (%zu more held out)", n_held);
+    fprintf(sh->out, "trained %s (dim %d%s) on %zu triples%s, %zu entities, %zu relations: %d epochs, loss %.3g\n",
             kgm_emb_model_name(o.model), o.dim, o.reciprocal ? ", reciprocal relations" : "",
-            kgm_graph_n_triples(g), kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+            kgm_graph_n_triples(g) - n_held, kept_out, kgm_graph_n_ents(g), kgm_graph_n_rels(g),
             rep.epochs_run, rep.last_loss);
-    if (keep(sh, e, g) != 0) return KGM_ENOMEM;
+    if (keep(sh, e, g, held, n_held) != 0) return KGM_ENOMEM;
     if (rc == KGM_EINTR) return kgm_fail(KGM_EINTR, "embed train: interrupted after %d epochs; kept that state", rep.epochs_run);
     return 0;
 }
 
+/* One row of embed eval: split, how many triples were ranked, their filtered figures. */
+static int eval_row(kgm_table *t, const char *split, const kgm_lp_metrics *m, size_t n)
+{
+    long r = kgm_table_add_row(t);
+    if (r < 0) return kgm_fail(KGM_ENOMEM, "out of memory");
+    int rc = kgm_table_set(t, (size_t)r, 0, KGM_CELL_LITERAL, split, NULL, NULL);
+    double v[] = { (double)n, m->mrr, m->mean_rank, m->hits1, m->hits3, m->hits10 };
+    for (size_t c = 0; !rc && c < 6; c++) {
+        char b[32];
+        snprintf(b, sizeof b, "%.3g", v[c]);
+        rc = kgm_table_set(t, (size_t)r, c + 1, KGM_CELL_NUMBER, b, NULL, NULL);
+    }
+    return rc;
+}
+
+/* Filtered link prediction (every triple of the graph filtered) of the triples trained on and,
+ * after holdout=, of the held-out ones: how well the embedding fits, and how well it predicts. */
 static int embed_eval(kgm_shell *sh)
 {
     if (need_embedding(sh, "eval")) return KGM_EINVAL;
-    const kgm_graph *g = sh->embed->g;
-    const kgm_triple *known[] = { kgm_graph_triples(g) };
-    size_t n_known[] = { kgm_graph_n_triples(g) };
+    const struct sh_embed *se = sh->embed;
+    const kgm_triple *all = kgm_graph_triples(se->g);
+    size_t n_all = kgm_graph_n_triples(se->g), n_train = 0;
+    if (n_all && !all) return kgm_error_code();
+    kgm_triple *trained = malloc((n_all + 1) * sizeof *trained);
+    if (!trained) return kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_all; i++)
+        if (!se->n_held || !bsearch(&all[i], se->held, se->n_held, sizeof *se->held, triple_cmp))
+            trained[n_train++] = all[i];
+    const kgm_triple *known[] = { all };
+    size_t n_known[] = { n_all };
+    const char *cols[] = { "split", "triples", "mrr", "mean_rank", "hits1", "hits3", "hits10" };
+    kgm_table *t = kgm_table_new(7, cols);
     kgm_lp_metrics m;
-    if (n_known[0] && !known[0]) return kgm_error_code();
-    int rc = kgm_lp_evaluate(sh->embed->emb, known[0], n_known[0], known, n_known, 1, sh->threads, &m);
-    if (rc) return rc;
-    const char *cols[] = { "triples", "mrr", "mean_rank", "hits1", "hits3", "hits10" };
-    kgm_table *t = kgm_table_new(6, cols);
-    if (!t) return kgm_fail(KGM_ENOMEM, "out of memory");
-    double v[] = { (double)n_known[0], m.mrr, m.mean_rank, m.hits1, m.hits3, m.hits10 };
-    long r = kgm_table_add_row(t);
-    for (size_t c = 0; r >= 0 && !rc && c < 6; c++) {
-        char b[32];
-        snprintf(b, sizeof b, "%.3g", v[c]);
-        rc = kgm_table_set(t, (size_t)r, c, KGM_CELL_NUMBER, b, NULL, NULL);
-    }
-    if (r < 0) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    int rc = t ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
+    if (!rc) rc = kgm_lp_evaluate(se->emb, trained, n_train, known, n_known, 1, sh->threads, &m);
+    if (!rc) rc = eval_row(t, "train", &m, n_train);
+    if (!rc && se->n_held) rc = kgm_lp_evaluate(se->emb, se->held, se->n_held, known, n_known, 1, sh->threads, &m);
+    if (!rc && se->n_held) rc = eval_row(t, "held-out", &m, se->n_held);
     if (!rc) rc = sh_print_table(sh, t);
     kgm_table_free(t);
+    free(trained);
     return rc;
 }
 
@@ -374,7 +453,7 @@ static int embed_file(kgm_shell *sh, kgm_shell_args *a, int save)
         kgm_emb_free(e); kgm_graph_free(g);
         return rc;
     }
-    if (keep(sh, e, g)) return KGM_ENOMEM;
+    if (keep(sh, e, g, NULL, 0)) return KGM_ENOMEM;
     fprintf(sh->out, "loaded %s (dim %d%s) from %s\n", kgm_emb_model_name(e->model), e->dim,
             e->reciprocal ? ", reciprocal relations" : "", path);
     return 0;

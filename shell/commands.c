@@ -228,7 +228,7 @@ static const char *const PREDICT_OPTS[] = { "x", NULL };
 static const char *const EMBED_OPTS[] = { "model", "dim", "epochs", "lr", "neg", "seed", "threads", "loss", "edrop", "rdrop",
                                           "dside", "recip", "logq", "subsample", "ls", "decay", "rdecay", "init",
                                           "init_lo", "opt", "reg", "regw", "batch", "margin", "gamma", "adv",
-                                          "bern", "graph", "k", "with", NULL };
+                                          "bern", "holdout", "graph", "k", "with", NULL };
 static const char *const EVAL_OPTS[] = { "split", "steps", "shots", NULL };
 static const char *const MODEL_OPTS[] = { "prototypes", NULL };
 
