@@ -315,26 +315,30 @@ static int embed_eval(kgm_shell *sh)
     if (need_embedding(sh, "eval")) return KGM_EINVAL;
     const struct sh_embed *se = sh->embed;
     const kgm_triple *all = kgm_graph_triples(se->g);
-    size_t n_all = kgm_graph_n_triples(se->g), n_train = 0;
+    size_t n_all = kgm_graph_n_triples(se->g), n_train = 0, n_held = 0;
     if (n_all && !all) return kgm_error_code();
-    kgm_triple *trained = malloc((n_all + 1) * sizeof *trained);
-    if (!trained) return kgm_fail(KGM_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n_all; i++)
-        if (!se->n_held || !bsearch(&all[i], se->held, se->n_held, sizeof *se->held, triple_cmp))
-            trained[n_train++] = all[i];
+    /* the graph's triples split in two, trained ones from the front, held-out ones from the
+     * back (a held-out triple since removed from the store is ranked no more) */
+    kgm_triple *split = malloc((n_all + 1) * sizeof *split);
+    if (!split) return kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_all; i++) {
+        int out = se->n_held && bsearch(&all[i], se->held, se->n_held, sizeof *se->held, triple_cmp);
+        if (out) split[n_all - ++n_held] = all[i];
+        else     split[n_train++] = all[i];
+    }
     const kgm_triple *known[] = { all };
     size_t n_known[] = { n_all };
     const char *cols[] = { "split", "triples", "mrr", "mean_rank", "hits1", "hits3", "hits10" };
     kgm_table *t = kgm_table_new(7, cols);
     kgm_lp_metrics m;
     int rc = t ? 0 : kgm_fail(KGM_ENOMEM, "out of memory");
-    if (!rc) rc = kgm_lp_evaluate(se->emb, trained, n_train, known, n_known, 1, sh->threads, &m);
+    if (!rc) rc = kgm_lp_evaluate(se->emb, split, n_train, known, n_known, 1, sh->threads, &m);
     if (!rc) rc = eval_row(t, "train", &m, n_train);
-    if (!rc && se->n_held) rc = kgm_lp_evaluate(se->emb, se->held, se->n_held, known, n_known, 1, sh->threads, &m);
-    if (!rc && se->n_held) rc = eval_row(t, "held-out", &m, se->n_held);
+    if (!rc && n_held) rc = kgm_lp_evaluate(se->emb, split + n_train, n_held, known, n_known, 1, sh->threads, &m);
+    if (!rc && n_held) rc = eval_row(t, "held-out", &m, n_held);
     if (!rc) rc = sh_print_table(sh, t);
     kgm_table_free(t);
-    free(trained);
+    free(split);
     return rc;
 }
 
