@@ -252,10 +252,12 @@ static int split_holdout(const kgm_graph *g, double frac, uint64_t seed, kgm_gra
         idx[j] = x;
         h[i] = all[idx[i]];
     }
-    for (size_t e = 0; !rc && e < ne; e++)
-        if (kgm_graph_entity(tg, kgm_graph_ent_name(g, (int32_t)e)) != (int32_t)e) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+    for (size_t e = 0; !rc && e < ne; e++)   /* names in id order: the same ids in the copy */
+        if (kgm_graph_entity(tg, kgm_graph_ent_name(g, (int32_t)e)) != (int32_t)e)
+            rc = kgm_fail(KGM_ENOMEM, "holdout: cannot copy entity %zu of the graph", e);
     for (size_t r = 0; !rc && r < nr; r++)
-        if (kgm_graph_relation(tg, kgm_graph_rel_name(g, (int32_t)r)) != (int32_t)r) rc = kgm_fail(KGM_ENOMEM, "out of memory");
+        if (kgm_graph_relation(tg, kgm_graph_rel_name(g, (int32_t)r)) != (int32_t)r)
+            rc = kgm_fail(KGM_ENOMEM, "holdout: cannot copy relation %zu of the graph", r);
     for (size_t i = k; !rc && i < n; i++) rc = kgm_graph_add(tg, all[idx[i]].h, all[idx[i]].r, all[idx[i]].t);
     if (!rc) rc = kgm_graph_finish(tg);
     free(idx);
