@@ -8,7 +8,7 @@
 # OUTDIR/MODEL.log; after an interruption the same command goes on from the last checkpoint
 # (bit for bit on one thread). A run that has ended trains at most to its last validation
 # check again and prints its test figures. Training time measured here: TransE 0.7 h,
-# DistMult 5.5 h, ComplEx 3.6 h, RotatE 0.4 h, plus validation.
+# DistMult 7.7 h (325 epochs), ComplEx 3.6 h, RotatE 0.4 h, plus validation.
 #
 # Environment: BENCH_EMBED (default ./build/bench/bench_embed); EXTRA, keys appended to every
 # command (the last of a key wins; EXTRA="epochs=1 dim=16" is a smoke test); OPENBLAS_CORETYPE
