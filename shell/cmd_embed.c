@@ -127,16 +127,11 @@ static int parse_opts(kgm_shell *sh, const kgm_shell_args *a, kgm_emb_opts *o)
     if (m && kgm_emb_model_parse(m, &model) != 0)
         return kgm_fail(KGM_EINVAL, "model: expected transe-l1, transe-l2, distmult, complex or rotate, got '%s'", m);
     kgm_emb_opts_default(o, model);
-    const char *loss = sh_opt(a, "loss");
-    if (loss) {
-        static const char *const names[] = { [KGM_EMB_LOSS_MARGIN] = "margin", [KGM_EMB_LOSS_SOFTPLUS] = "softplus",
-                                             [KGM_EMB_LOSS_1VSALL] = "1vsall", [KGM_EMB_LOSS_KVSALL] = "kvsall" };
-        size_t i = 0;
-        while (i < sizeof names / sizeof names[0] && strcmp(loss, names[i])) i++;
-        if (i == sizeof names / sizeof names[0])
-            return kgm_fail(KGM_EINVAL, "loss: expected margin, softplus, 1vsall or kvsall, got '%s'", loss);
-        o->loss = (kgm_emb_loss)i;
-    }
+    static const char *const losses[] = { [KGM_EMB_LOSS_MARGIN] = "margin", [KGM_EMB_LOSS_SOFTPLUS] = "softplus",
+                                          [KGM_EMB_LOSS_1VSALL] = "1vsall", [KGM_EMB_LOSS_KVSALL] = "kvsall" };
+    int loss = (int)o->loss;
+    if (word_opt(a, "loss", losses, 4, "margin, softplus, 1vsall or kvsall", &loss)) return KGM_EINVAL;
+    o->loss = (kgm_emb_loss)loss;
     if (training_opts(a, o)) return KGM_EINVAL;
     const int ova = kgm_emb_loss_all(o->loss), kvs = o->loss == KGM_EMB_LOSS_KVSALL;
     double dim = 32, epochs = 100, lr = o->lr, neg = ova ? 0 : o->negatives, seed = (double)sh->seed,
@@ -284,11 +279,11 @@ static int embed_train(kgm_shell *sh, kgm_shell_args *a)
     int rc = kgm_emb_train(e, train ? train : g, &o, NULL, 0, NULL, 0, &rep);
     kgm_graph_free(train);
     if (rc && rc != KGM_EINTR) { kgm_emb_free(e); kgm_graph_free(g); free(held); return rc; }
-    char kept_out[64] = "";
-    if (n_held) snprintf(kept_out, sizeof kept_out, " (%zu more held out)", n_held);
+    char held_note[64] = "";
+    if (n_held) snprintf(held_note, sizeof held_note, " (%zu more held out)", n_held);
     fprintf(sh->out, "trained %s (dim %d%s) on %zu triples%s, %zu entities, %zu relations: %d epochs, loss %.3g\n",
             kgm_emb_model_name(o.model), o.dim, o.reciprocal ? ", reciprocal relations" : "",
-            kgm_graph_n_triples(g) - n_held, kept_out, kgm_graph_n_ents(g), kgm_graph_n_rels(g),
+            kgm_graph_n_triples(g) - n_held, held_note, kgm_graph_n_ents(g), kgm_graph_n_rels(g),
             rep.epochs_run, rep.last_loss);
     if (keep(sh, e, g, held, n_held) != 0) return KGM_ENOMEM;
     if (rc == KGM_EINTR) return kgm_fail(KGM_EINTR, "embed train: interrupted after %d epochs; kept that state", rep.epochs_run);

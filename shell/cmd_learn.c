@@ -939,11 +939,14 @@ int cmd_evaluate(kgm_shell *sh, kgm_shell_args *a)
 
 #define MODEL_FILE_IRI "<http://kgmeta.org/ns#modelFile>"
 
-/* The models recorded with file path (kgm:modelFile "path"); NULL when the path cannot be a
- * plain literal (quotes, backslashes, newlines: such files are not linked). */
+/* 1 when path can be a plain literal (no quotes, backslashes or newlines): only such files
+ * are linked to recorded models. */
+static int linkable_path(const char *path) { return !strpbrk(path, "\"\\\n\r"); }
+
+/* The models recorded with file path (kgm:modelFile "path"); NULL when it is not linkable. */
 static kgm_table *models_with_file(kgm_shell *sh, const char *path)
 {
-    if (strpbrk(path, "\"\\\n\r")) return NULL;
+    if (!linkable_path(path)) return NULL;
     char q[4352];
     if (snprintf(q, sizeof q, RUN_PREFIXES "SELECT ?m WHERE { ?m kgm:modelFile \"%s\" }", path) >= (int)sizeof q) return NULL;
     kgm_table *t = NULL;
@@ -985,7 +988,7 @@ static char *model_of_file(kgm_shell *sh, const char *path)
 static int model_for_file(kgm_shell *sh, const char *path, char **iri)
 {
     *iri = model_of_file(sh, path);
-    if (*iri || strpbrk(path, "\"\\\n\r")) return KGM_OK;
+    if (*iri || !linkable_path(path)) return KGM_OK;
     long n;
     if (count_series(sh, "mls:Model", "loaded-model", &n) != 0) return KGM_EINVAL;
     char name[128];
